@@ -1,0 +1,124 @@
+"""Runs one callback for either transport: async on the loop, sync in a thread pool.
+
+Stock Dash on Quart runs a *sync* callback that arrives over HTTP on the event loop, so
+one slow callback freezes every socket of the process. Here every sync callback, HTTP
+or WebSocket, runs in one bounded pool shared by the whole app, with the caller's
+context (Quart's request or websocket, Dash's callback context) copied into the thread;
+async callbacks are awaited on the loop with no hop.
+
+Dash keeps the callback registry and does the work itself (``_prepare_callback``,
+``_inputs_to_vals``, ``_execute_callback``); this module only decides where it runs and
+separates the client's mistakes (malformed inputs, unknown callbacks: a warning and an
+error response) from the app's (an exception in the callback: logged with traceback).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import logging
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from dash._utils import AttributeDict, inputs_to_dict
+from dash.exceptions import PreventUpdate, WebsocketDisconnected
+
+if TYPE_CHECKING:
+    import dash
+
+log = logging.getLogger("quartdash")
+
+
+class ClientError(Exception):
+    """The request names no callback, or does not fit the one it names."""
+
+
+class Prepared:
+    """A callback bound to its arguments and context, ready to run somewhere."""
+
+    __slots__ = ("call", "is_async", "output")
+
+    def __init__(self, call: Callable[[], Any], is_async: bool, output: str) -> None:
+        self.call = call
+        self.is_async = is_async
+        self.output = output
+
+
+def callback_spec(dash_app: dash.Dash, output: str) -> dict[str, Any]:
+    """The registry entry for ``output``, or ``ClientError``."""
+    spec = dash_app.callback_map.get(output)
+    if not isinstance(spec, dict) or "callback" not in spec:
+        raise ClientError(f"Callback function not found for output '{output[:200]}'.")
+    return spec
+
+
+def _check_shape(spec: Mapping[str, Any], payload: Mapping[str, Any]) -> None:
+    """The request carries as many inputs and states as the callback declares."""
+    for key, declared in (("inputs", "inputs"), ("state", "state")):
+        got = payload.get(key) or []
+        if len(got) != len(spec.get(declared) or []):
+            raise ClientError(
+                f"expected {len(spec.get(declared) or [])} {key}, got {len(got)}"
+            )
+
+
+def new_context(payload: Mapping[str, Any], **request_facts: Any) -> AttributeDict:
+    """Dash's per-callback context ``g`` built from a payload, as Dash builds it for
+    HTTP, plus whatever the transport knows (cookies, headers, the socket...)."""
+    g = AttributeDict({})
+    g.inputs_list = payload.get("inputs", [])
+    g.states_list = payload.get("state", [])
+    g.outputs_list = payload.get("outputs", [])
+    g.input_values = inputs_to_dict(g.inputs_list)
+    g.state_values = inputs_to_dict(g.states_list)
+    g.triggered_inputs = [
+        {"prop_id": x, "value": g.input_values.get(x)}
+        for x in payload.get("changedPropIds", [])
+    ]
+    g.updated_props = {}
+    g.update(request_facts)
+    return g
+
+
+def prepare(dash_app: dash.Dash, g: AttributeDict, payload: Mapping[str, Any]) -> Prepared:
+    """Bind the named callback to the payload; malformed input is ``ClientError``."""
+    output = payload.get("output")
+    if not isinstance(output, str):
+        raise ClientError("payload.output must be a string")
+    spec = callback_spec(dash_app, output)
+    _check_shape(spec, payload)
+    try:
+        # pylint: disable=protected-access
+        func = dash_app._prepare_callback(g, payload)
+        args = dash_app._inputs_to_vals(g.inputs_list + g.states_list)
+        call = dash_app._execute_callback(func, args, g.outputs_list, g)
+    except Exception as exc:  # Dash's own checks of the request's shape
+        raise ClientError(f"malformed callback request: {type(exc).__name__}") from None
+    return Prepared(call, inspect.iscoroutinefunction(func), output)
+
+
+async def execute(prepared: Prepared, executor: ThreadPoolExecutor) -> Any:
+    """Run it where it belongs and return Dash's serialised response.
+
+    Raises what the callback raised (``PreventUpdate`` included)."""
+    if prepared.is_async:
+        return await prepared.call()
+    context = contextvars.copy_context()
+    loop = asyncio.get_running_loop()
+    result = await loop.run_in_executor(executor, context.run, prepared.call)
+    if inspect.iscoroutine(result):  # a sync wrapper around an async function
+        result = await result
+    return result
+
+
+def outcome(output: str, exc: BaseException) -> tuple[str, str | None]:
+    """The response status for a callback that raised, logging as the cause deserves."""
+    if isinstance(exc, (PreventUpdate, WebsocketDisconnected)):
+        return "prevent_update", None
+    if isinstance(exc, ClientError):
+        log.warning("quartdash: refused callback request: %s", exc)
+        return "error", str(exc)
+    log.error("quartdash: callback %s raised", output[:200], exc_info=exc)
+    return "error", str(exc) or type(exc).__name__

@@ -1,0 +1,231 @@
+"""The wire protocol, sans I/O: parse inbound frames, build outbound ones, close codes.
+
+Nothing here touches a socket, a loop or Dash's callback map, so every rule about what
+a client may send can be tested exhaustively and cheaply. The message shapes are the
+ones Dash's renderer and SharedWorker speak (dash-renderer 4.4): the worker sends
+``callback_request``, ``get_props_response`` and ``heartbeat``; the server answers with
+``callback_response``, ``set_props``, ``get_props_request`` and ``heartbeat_ack``, and may
+wrap several of them in one JSON array frame.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any, Union
+
+import orjson
+
+#: Version of quartdash's additions to Dash's protocol; Dash's worker ignores them.
+PROTOCOL_VERSION = 1
+
+
+class CloseCode(enum.IntEnum):
+    """Every close code quartdash sends, and what the browser should do about it."""
+
+    #: Normal close, for instance the page went away.
+    NORMAL = 1000
+    #: The server is restarting or shutting down: reconnect with backoff.
+    GOING_AWAY = 1001
+    #: A binary frame: the protocol is JSON text only. No reconnect.
+    UNSUPPORTED_DATA = 1003
+    #: Malformed traffic (not JSON, not an object, unknown type, bad fields). No reconnect.
+    POLICY_VIOLATION = 1008
+    #: An inbound frame larger than ``max_message_bytes``. No reconnect.
+    MESSAGE_TOO_BIG = 1009
+    #: An error on the server's side: reconnect with backoff.
+    INTERNAL_ERROR = 1011
+    #: The server cannot decide now (for instance its backplane is down): retry later.
+    TRY_AGAIN_LATER = 1013
+    #: Dash's idle close: the worker reconnects on the next use.
+    INACTIVITY = 4001
+    #: Logged out, revoked or closed by an admin: no reconnect; go to ``login_url``.
+    SESSION_ENDED = 4401
+    #: The session expired while connected: as 4401.
+    SESSION_EXPIRED = 4408
+    #: Too many messages per second: reconnect only after a long backoff.
+    RATE_LIMITED = 4429
+
+
+class ProtocolError(Exception):
+    """An inbound frame that breaks the protocol; carries the close code and reason."""
+
+    def __init__(self, code: CloseCode, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackRequest:
+    """A request to run one server-side callback."""
+
+    request_id: str
+    renderer_id: str
+    payload: dict[str, Any]
+
+    @property
+    def output(self) -> str:
+        """Dash's callback id: the key of ``callback_map``."""
+        return str(self.payload["output"])
+
+
+@dataclass(frozen=True, slots=True)
+class GetPropsResponse:
+    """The page's answer to a ``get_props_request``."""
+
+    request_id: str
+    payload: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """The worker's keep-alive; answered with ``heartbeat_ack``."""
+
+
+Inbound = Union[CallbackRequest, GetPropsResponse, Heartbeat]
+
+# A reason travels in the close frame, which allows 123 bytes of UTF-8.
+_MAX_REASON = 120
+_MAX_ID = 256
+
+
+def _reason(text: str) -> str:
+    return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 3] + "..."
+
+
+def _violation(text: str) -> ProtocolError:
+    return ProtocolError(CloseCode.POLICY_VIOLATION, _reason(text))
+
+
+def _str_field(message: dict[str, Any], name: str, required: bool = True) -> str:
+    value = message.get(name)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or len(value) > _MAX_ID:
+        raise _violation(f"{name} must be a string of at most {_MAX_ID} characters")
+    return value
+
+
+def _id_list(payload: dict[str, Any], name: str) -> None:
+    """Inputs and state are lists of dicts (or, for wildcards, lists of lists of dicts)."""
+    value = payload.get(name, [])
+    if not isinstance(value, list):
+        raise _violation(f"payload.{name} must be a list")
+    for item in value:
+        items = item if isinstance(item, list) else [item]
+        for entry in items:
+            if not isinstance(entry, dict) or "id" not in entry or "property" not in entry:
+                raise _violation(f"payload.{name} entries need id and property")
+
+
+def parse_frame(data: str | bytes, max_bytes: int) -> Inbound:
+    """Validate one inbound frame and return the message it carries.
+
+    Raises ``ProtocolError`` with the close code the connection must end with. The size
+    is checked before parsing so an oversized frame costs no JSON work.
+    """
+    if isinstance(data, (bytes, bytearray)):
+        raise ProtocolError(CloseCode.UNSUPPORTED_DATA, "binary frames are not accepted")
+    # Cheap bound first: a str of n characters is between n and 4n bytes of UTF-8.
+    if len(data) * 4 > max_bytes and len(data.encode()) > max_bytes:
+        raise ProtocolError(
+            CloseCode.MESSAGE_TOO_BIG, f"frame larger than {max_bytes} bytes"
+        )
+    try:
+        message = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise _violation("frame is not valid JSON") from None
+    if not isinstance(message, dict):
+        raise _violation("frame must be a JSON object")
+    kind = message.get("type")
+    if kind == "callback_request":
+        payload = message.get("payload")
+        if not isinstance(payload, dict):
+            raise _violation("callback_request needs an object payload")
+        if not isinstance(payload.get("output"), str):
+            raise _violation("callback_request payload.output must be a string")
+        _id_list(payload, "inputs")
+        _id_list(payload, "state")
+        changed = payload.get("changedPropIds", [])
+        if not isinstance(changed, list) or not all(isinstance(c, str) for c in changed):
+            raise _violation("payload.changedPropIds must be a list of strings")
+        return CallbackRequest(
+            _str_field(message, "requestId"),
+            _str_field(message, "rendererId", required=False),
+            payload,
+        )
+    if kind == "get_props_response":
+        payload = message.get("payload")
+        if payload is not None and not isinstance(payload, dict):
+            raise _violation("get_props_response payload must be an object")
+        return GetPropsResponse(_str_field(message, "requestId"), payload)
+    if kind == "heartbeat":
+        return Heartbeat()
+    if isinstance(kind, str):
+        raise _violation(f"unknown message type {kind[:40]!r}")
+    raise _violation("message needs a string type")
+
+
+# --- outbound -------------------------------------------------------------------------
+# Frames are built as text by splicing already-encoded JSON, so a callback's response
+# (which Dash has already serialised) is never parsed and encoded a second time.
+
+HEARTBEAT_ACK = '{"type":"heartbeat_ack"}'
+
+
+def _q(value: str) -> str:
+    return orjson.dumps(value).decode()
+
+
+def callback_response_ok(renderer_id: str, request_id: str, data_json: str) -> str:
+    """A successful ``callback_response``; ``data_json`` is Dash's serialised response."""
+    return (
+        '{"type":"callback_response","rendererId":%s,"requestId":%s,'
+        '"payload":{"status":"ok","data":%s}}'
+        % (_q(renderer_id), _q(request_id), data_json)
+    )
+
+
+def callback_response_status(
+    renderer_id: str, request_id: str, status: str, message: str | None = None
+) -> str:
+    """A ``callback_response`` without data: ``prevent_update`` or ``error``."""
+    payload: dict[str, Any] = {"status": status}
+    if message is not None:
+        payload["message"] = message
+    return orjson.dumps(
+        {
+            "type": "callback_response",
+            "rendererId": renderer_id,
+            "requestId": request_id,
+            "payload": payload,
+        }
+    ).decode()
+
+
+def set_props_frame(renderer_id: str, component_id: str, props_json: str) -> str:
+    """A ``set_props`` message; ``props_json`` is the encoded ``{prop: value}`` object."""
+    return (
+        '{"type":"set_props","rendererId":%s,"payload":{"componentId":%s,"props":%s}}'
+        % (_q(renderer_id), _q(component_id), props_json)
+    )
+
+
+def get_props_request(
+    renderer_id: str, request_id: str, component_id: str, props: list[str]
+) -> str:
+    """Ask the page for the current value of some properties of one component."""
+    return orjson.dumps(
+        {
+            "type": "get_props_request",
+            "rendererId": renderer_id,
+            "requestId": request_id,
+            "payload": {"componentId": component_id, "properties": props},
+        }
+    ).decode()
+
+
+def batch(frames: list[str]) -> str:
+    """One frame for several messages: a JSON array, as Dash's worker expects."""
+    return frames[0] if len(frames) == 1 else "[" + ",".join(frames) + "]"

@@ -1,0 +1,165 @@
+"""The WebSocket route: handshake checks, then one receive loop per socket.
+
+The order matters for security: the origin is checked before the socket is accepted
+(a refused page gets a plain HTTP 403 and no socket), Dash's ``websocket_connect``
+hooks run next (their verdict is sent as a close code after accepting, so the page
+learns why), and only then does any callback run. Every client mistake ends in a
+close code and one warning line; no client can make the server log a traceback or
+disturb another connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from dash.backends._quart import QuartResponseAdapter
+from quart import Response, websocket
+
+from . import protocol
+from .connection import CallbackSocket, Connection
+from .dispatch import ClientError, callback_spec, execute, new_context, outcome, prepare
+from .encoding import encode_json
+from .limits import TokenBucket
+from .protocol import CloseCode, ProtocolError
+
+if TYPE_CHECKING:
+    from .app import QuartDash
+
+log = logging.getLogger("quartdash")
+
+#: Callbacks one socket may have in flight at once (persistent ones included).
+MAX_RUNNING_PER_CONNECTION = 256
+
+
+def _refuse(reason: str) -> Response:
+    body = orjson.dumps({"error": reason}).decode()
+    return Response(body, status=403, content_type="application/json")
+
+
+async def serve_socket(app: QuartDash) -> Response | None:
+    """Handle one WebSocket from handshake to close."""
+    ws = websocket._get_current_object()  # type: ignore[attr-defined]
+    await app.register_callbacks()
+    refusal = app.origin_policy.check(ws.scheme, ws.headers)
+    if refusal is not None:
+        log.warning(
+            "quartdash: refused WebSocket handshake: %s (origin=%r, address=%s)",
+            refusal,
+            ws.headers.get("origin", "")[:200],
+            ws.remote_addr,
+        )
+        return _refuse(refusal)
+    backend = app.backend
+    # pylint: disable=protected-access
+    hooks = app._hooks
+    rejection = await backend._run_ws_hooks(
+        hooks.get_hooks("websocket_connect"), ws, default_reason="Connection rejected"
+    )
+    await ws.accept()
+    if rejection is not None:
+        await ws.close(int(rejection[0]), str(rejection[1]))
+        return None
+
+    conn = Connection(ws.send, batch_delay=float(app._websocket_batch_delay or 0))
+    facts: dict[str, Any] = {
+        "cookies": dict(ws.cookies),
+        "headers": dict(ws.headers),
+        "args": ws.args,
+        "path": ws.full_path,
+        "remote": ws.remote_addr,
+        "origin": ws.headers.get("origin"),
+    }
+    bucket = TokenBucket(app.rate_limit)
+    message_hooks = hooks.get_hooks("websocket_message")
+    app.open_connections.add(conn)
+    close: tuple[int, str] | None = None
+    try:
+        while True:
+            data = await ws.receive()
+            if not bucket.take():
+                raise ProtocolError(CloseCode.RATE_LIMITED, "rate limit exceeded")
+            message = protocol.parse_frame(data, app.max_message_bytes)
+            if message_hooks:
+                rejection = await backend._run_ws_hooks(
+                    message_hooks, ws, orjson.loads(data), default_reason="Message rejected"
+                )
+                if rejection is not None:
+                    close = (int(rejection[0]), str(rejection[1]))
+                    break
+            if isinstance(message, protocol.CallbackRequest):
+                _start_callback(app, conn, message, facts)
+            elif isinstance(message, protocol.GetPropsResponse):
+                conn.resolve_prop(message.request_id, message.payload)
+            else:
+                conn.send_frame(protocol.HEARTBEAT_ACK)
+    except ProtocolError as err:
+        log.warning(
+            "quartdash: closing WebSocket with %d: %s (address=%s)",
+            err.code,
+            err.reason,
+            ws.remote_addr,
+        )
+        close = (int(err.code), err.reason)
+    except asyncio.CancelledError:
+        if conn.abort_reason is None:
+            raise  # the client went away or the server is stopping
+        current = asyncio.current_task()
+        if current is not None:
+            current.uncancel()
+        close = (int(conn.abort_reason[0]), conn.abort_reason[1])
+    finally:
+        app.open_connections.discard(conn)
+        await asyncio.shield(conn.shutdown())
+    if close is not None:
+        await ws.close(*close)
+    return None
+
+
+def _start_callback(
+    app: QuartDash,
+    conn: Connection,
+    request: protocol.CallbackRequest,
+    facts: dict[str, Any],
+) -> None:
+    """Bind the request to its callback and start it; refusals answer at once."""
+    renderer, request_id = request.renderer_id, request.request_id
+    try:
+        if request_id in conn.running:
+            raise ClientError(f"request id {request_id[:40]!r} is already running")
+        if len(conn.running) >= MAX_RUNNING_PER_CONNECTION:
+            raise ClientError("too many callbacks in flight on this connection")
+        if not callback_spec(app, request.output).get("websocket"):
+            raise ClientError(
+                f"callback '{request.output[:200]}' is not served over WebSocket"
+            )
+        g = new_context(
+            request.payload,
+            dash_websocket=CallbackSocket(conn, renderer),
+            dash_response=QuartResponseAdapter(),
+            **facts,
+        )
+        prepared = prepare(app, g, request.payload)
+    except ClientError as exc:
+        status, text = outcome(request.output, exc)
+        conn.send_frame(protocol.callback_response_status(renderer, request_id, status, text))
+        return
+
+    async def run() -> None:
+        try:
+            data = await execute(prepared, app.executor)
+            frame = protocol.callback_response_ok(
+                renderer, request_id, data if isinstance(data, str) else encode_json(data)
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            status, text = outcome(prepared.output, exc)
+            frame = protocol.callback_response_status(renderer, request_id, status, text)
+        finally:
+            conn.running.pop(request_id, None)
+        conn.send_frame(frame)
+
+    conn.running[request_id] = asyncio.get_running_loop().create_task(run())
