@@ -201,7 +201,10 @@ class CallbackSocket:
         self.set_props(component_id, {prop: value})
 
     async def get_prop(
-        self, component_id: str | dict[str, Any], prop: str, timeout: float = 30.0
+        self,
+        component_id: str | dict[str, Any],
+        prop: str,
+        timeout: float = 30.0,  # noqa: ASYNC109 - Dash's signature
     ) -> Any:
         """The property's current value in the page. Raises ``TimeoutError`` after
         ``timeout`` seconds and ``WebsocketDisconnected`` if the socket closes."""

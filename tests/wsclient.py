@@ -1,0 +1,80 @@
+"""A minimal client of Dash's WebSocket protocol, for tests and the bench."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+
+OPEN_TIMEOUT = 10.0
+
+
+def callback_request(
+    request_id: str,
+    output_id: str,
+    output_prop: str,
+    inputs: list[tuple[str, str, Any]],
+    renderer_id: str = "R",
+) -> str:
+    """A callback_request as Dash's renderer sends it, for a single-output callback."""
+    return json.dumps(
+        {
+            "type": "callback_request",
+            "requestId": request_id,
+            "rendererId": renderer_id,
+            "payload": {
+                "output": f"{output_id}.{output_prop}",
+                "outputs": {"id": output_id, "property": output_prop},
+                "inputs": [{"id": i, "property": p, "value": v} for i, p, v in inputs],
+                "changedPropIds": [f"{i}.{p}" for i, p, _ in inputs[:1]],
+                "state": [],
+            },
+        }
+    )
+
+
+def messages(frame: str | bytes) -> list[dict[str, Any]]:
+    """The messages of one frame (a batch is a JSON array)."""
+    data = json.loads(frame)
+    return data if isinstance(data, list) else [data]
+
+
+def ws_url(base: str) -> str:
+    return base.replace("http://", "ws://") + "/_dash-ws-callback"
+
+
+def open_socket(base: str, origin: str | None = None, **kwargs: Any) -> Any:
+    """Connect to the app's WebSocket with a same-origin ``Origin`` by default."""
+    return connect(
+        ws_url(base),
+        origin=origin or base,  # type: ignore[arg-type]
+        open_timeout=OPEN_TIMEOUT,
+        max_size=None,
+        **kwargs,
+    )
+
+
+async def call(
+    ws: ClientConnection, request: str, timeout: float = 10.0
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Send a callback_request; return its response and the messages before it."""
+    request_id = json.loads(request)["requestId"]
+    await ws.send(request)
+    before: list[dict[str, Any]] = []
+    async with asyncio.timeout(timeout):
+        while True:
+            for msg in messages(await ws.recv()):
+                if msg.get("type") == "callback_response" and msg["requestId"] == request_id:
+                    return msg, before
+                before.append(msg)
+
+
+async def echo_rtt(ws: ClientConnection, n: int, timeout: float = 10.0) -> float:
+    """Round trip of the echo callback, in seconds."""
+    start = time.perf_counter()
+    response, _ = await call(ws, callback_request(f"e{n}", "out", "children", [("in", "value", f"v{n}")]), timeout)
+    assert response["payload"]["data"]["response"]["out"]["children"] == f"v{n}", response
+    return time.perf_counter() - start
