@@ -44,6 +44,11 @@ def _env_list(name: str) -> list[str] | None:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def _env_number(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return default if value is None else float(value)
+
+
 def _default_threads() -> int:
     return min(32, (os.cpu_count() or 1) + 4)
 
@@ -63,8 +68,8 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
         *,
         allowed_origins: Iterable[str] | None = None,
         trust_proxy_headers: bool = False,
-        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-        rate_limit: float = DEFAULT_RATE_LIMIT,
+        max_message_bytes: int | None = None,
+        rate_limit: float | None = None,
         websocket_callbacks: bool = True,
         websocket_max_workers: int | None = None,
         **kwargs: Any,
@@ -72,6 +77,12 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
         backend = kwargs.pop("backend", None)
         if backend not in (None, "quart", QuartDashServer):
             raise ValueError("QuartDash runs on Quart only; leave `backend` unset")
+        if max_message_bytes is None:
+            max_message_bytes = int(
+                _env_number("QUARTDASH_MAX_MESSAGE_BYTES", DEFAULT_MAX_MESSAGE_BYTES)
+            )
+        if rate_limit is None:
+            rate_limit = _env_number("QUARTDASH_RATE_LIMIT", DEFAULT_RATE_LIMIT)
         if max_message_bytes <= 0 or rate_limit <= 0:
             raise ValueError("max_message_bytes and rate_limit must be positive")
         allowed = list(allowed_origins) if allowed_origins is not None else (

@@ -11,6 +11,7 @@ disturb another connection.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -60,7 +61,7 @@ async def serve_socket(app: QuartDash) -> Response | None:
     )
     await ws.accept()
     if rejection is not None:
-        await ws.close(int(rejection[0]), str(rejection[1]))
+        await _close_and_drain(ws, int(rejection[0]), str(rejection[1]))
         return None
 
     conn = Connection(ws.send, batch_delay=float(app._websocket_batch_delay or 0))
@@ -114,8 +115,24 @@ async def serve_socket(app: QuartDash) -> Response | None:
         app.open_connections.discard(conn)
         await asyncio.shield(conn.shutdown())
     if close is not None:
-        await ws.close(*close)
+        await _close_and_drain(ws, *close)
     return None
+
+
+async def _close_and_drain(ws: Any, code: int, reason: str, timeout: float = 5.0) -> None:
+    """Send the close frame, then read and discard until the peer's close arrives.
+
+    A client that flooded the socket still has frames in flight ahead of its close
+    reply; hypercorn hands frames to the app through a small queue, so if the app
+    stopped reading, hypercorn stops too and never sees the reply: both ends would
+    wait for each other. Draining (bounded by ``timeout``) completes the handshake.
+    Quart cancels this task when the peer's close arrives, which ends the drain.
+    """
+    await ws.close(code, reason)
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(timeout):
+            while True:
+                await ws.receive()
 
 
 def _start_callback(

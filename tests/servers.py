@@ -39,6 +39,20 @@ def wait_http(url: str, timeout: float = 30.0, proc: subprocess.Popen[bytes] | N
     raise TimeoutError(f"{url} did not answer in {timeout} s")
 
 
+def wait_tcp(port: int, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Poll until the port accepts connections, without sending any request."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"port {port} did not open in {timeout} s")
+
+
 class Server:
     """A running hypercorn serving ``target``; ``log`` holds what it printed."""
 
@@ -58,9 +72,11 @@ def hypercorn(
     tmp_path: Path,
     workers: int = 1,
     env: dict[str, str] | None = None,
-    ready_path: str = "/",
+    ready_path: str | None = "/",
 ) -> Iterator[Server]:
-    """Serve ``target`` (``module:app``) on 127.0.0.1 and an ephemeral port."""
+    """Serve ``target`` (``module:app``) on 127.0.0.1 and an ephemeral port; readiness
+    is an HTTP 200 on ``ready_path``, or (None) only an open port, so no HTTP request
+    at all reaches the app."""
     port = free_port()
     log_path = tmp_path / f"hypercorn-{port}.log"
     cmd = [
@@ -76,7 +92,10 @@ def hypercorn(
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_http(url + ready_path, proc=proc)
+        if ready_path is None:
+            wait_tcp(port, proc=proc)
+        else:
+            wait_http(url + ready_path, proc=proc)
         yield Server(proc, url, log_path)
     finally:
         stop(proc)

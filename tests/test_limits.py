@@ -28,7 +28,7 @@ def test_burst_then_refill_at_rate() -> None:
 
 
 def test_default_burst_and_validation() -> None:
-    assert TokenBucket(200).burst == 400
+    assert TokenBucket(1000).burst == 2000
     assert TokenBucket(1).burst == 50
     with pytest.raises(ValueError):
         TokenBucket(0)
