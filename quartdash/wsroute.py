@@ -33,6 +33,8 @@ log = logging.getLogger("quartdash")
 
 #: Callbacks one socket may have in flight at once (persistent ones included).
 MAX_RUNNING_PER_CONNECTION = 256
+#: How long a closing socket keeps reading, waiting for the peer's close frame.
+DRAIN_SECONDS = 5.0
 
 
 def _refuse(reason: str) -> Response:
@@ -119,18 +121,18 @@ async def serve_socket(app: QuartDash) -> Response | None:
     return None
 
 
-async def _close_and_drain(ws: Any, code: int, reason: str, timeout: float = 5.0) -> None:
+async def _close_and_drain(ws: Any, code: int, reason: str) -> None:
     """Send the close frame, then read and discard until the peer's close arrives.
 
     A client that flooded the socket still has frames in flight ahead of its close
     reply; hypercorn hands frames to the app through a small queue, so if the app
     stopped reading, hypercorn stops too and never sees the reply: both ends would
-    wait for each other. Draining (bounded by ``timeout``) completes the handshake.
+    wait for each other. Draining (bounded by ``DRAIN_SECONDS``) completes the handshake.
     Quart cancels this task when the peer's close arrives, which ends the drain.
     """
     await ws.close(code, reason)
     with contextlib.suppress(Exception):
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(DRAIN_SECONDS):
             while True:
                 await ws.receive()
 

@@ -78,3 +78,39 @@ async def echo_rtt(ws: ClientConnection, n: int, timeout: float = 10.0) -> float
     response, _ = await call(ws, callback_request(f"e{n}", "out", "children", [("in", "value", f"v{n}")]), timeout)
     assert response["payload"]["data"]["response"]["out"]["children"] == f"v{n}", response
     return time.perf_counter() - start
+
+
+def slow_http_body() -> bytes:
+    """The HTTP callback request for the echo app's 1 s sync callback."""
+    return json.dumps({
+        "output": "slow-out.children",
+        "outputs": {"id": "slow-out", "property": "children"},
+        "inputs": [{"id": "slow", "property": "n_clicks", "value": 1}],
+        "changedPropIds": ["slow.n_clicks"],
+        "state": [],
+    }).encode()
+
+
+async def post_slow(base: str, timeout: float = 30.0) -> dict[str, Any]:
+    """Run the 1 s sync callback over HTTP, as a page whose callback is on HTTP does."""
+    import urllib.request
+
+    def post() -> dict[str, Any]:
+        request = urllib.request.Request(
+            base + "/_dash-update-component", data=slow_http_body(),
+            headers={"Content-Type": "application/json"}, method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.loads(response.read())  # type: ignore[no-any-return]
+
+    return await asyncio.to_thread(post)
+
+
+async def worst_rtt_while(ws: ClientConnection, task: asyncio.Task[Any]) -> tuple[float, int]:
+    """Probe the echo callback every 2 ms until ``task`` ends: worst round trip, count."""
+    worst, n = 0.0, 0
+    while not task.done():
+        n += 1
+        worst = max(worst, await echo_rtt(ws, n, timeout=30))
+        await asyncio.sleep(0.002)  # far below the rate limit however fast the machine
+    return worst, n

@@ -1,0 +1,150 @@
+"""The benchmark: quartdash, stock Dash 4.4 on Quart and a bare Quart socket, one run.
+
+    python -m bench.run [--rounds 3] [--rtt 1000] [--stream 5000] [--sockets 200]
+
+Each server is a real hypercorn on 127.0.0.1. Rounds are interleaved (every server is
+measured once per round, in rotating order) and the table reports medians over rounds,
+with ratios, because this machine's absolute speed swings between runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+
+from tests.servers import Server, hypercorn
+from tests.wsclient import call, callback_request, echo_rtt, open_socket, post_slow, worst_rtt_while
+
+TARGETS = {
+    "quartdash": "examples.echo:app",
+    "stock Dash": "bench.stock_echo:server",
+    "bare Quart": "bench.bare:app",
+}
+# The bench is a tight loop, far beyond what a page sends: lift quartdash's rate limit.
+ENV = {"QUARTDASH_RATE_LIMIT": "1e9"}
+
+
+def _rss(server: Server) -> int:
+    proc = psutil.Process(server.proc.pid)
+    return sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)])
+
+
+async def rtt(server: Server, n: int) -> tuple[float, float]:
+    async with open_socket(server.url) as ws:
+        for i in range(50):
+            await echo_rtt(ws, i)
+        samples = sorted([await echo_rtt(ws, i) for i in range(n)])
+    return samples[len(samples) // 2] * 1e3, samples[int(len(samples) * 0.99)] * 1e3
+
+
+async def stream(server: Server, n: int) -> float:
+    async with open_socket(server.url) as ws:
+        start = time.perf_counter()
+        _response, before = await call(ws, callback_request("go", "done", "children", [("go", "n_clicks", n)]), timeout=120)
+        elapsed = time.perf_counter() - start
+    got = [m for m in before if m.get("type") == "set_props"]
+    assert len(got) == n, f"{len(got)} of {n} set_props arrived"
+    return n / elapsed
+
+
+async def beside_sync(server: Server, transport: str) -> float:
+    """Worst echo round trip on one socket while a 1 s sync callback runs elsewhere."""
+    async with open_socket(server.url) as slow_ws, open_socket(server.url) as fast_ws:
+        await echo_rtt(fast_ws, 0)
+        if transport == "http":
+            slow = asyncio.create_task(post_slow(server.url))
+        else:
+            slow = asyncio.create_task(call(slow_ws, callback_request("s", "slow-out", "children", [("slow", "n_clicks", 1)]), timeout=30))
+        worst, _ = await worst_rtt_while(fast_ws, slow)
+        await slow
+    return worst * 1e3
+
+
+async def idle_rss(server: Server, n: int) -> float:
+    before = _rss(server)
+    async with contextlib.AsyncExitStack() as stack:
+        sockets = [await stack.enter_async_context(open_socket(server.url)) for _ in range(n)]
+        for ws in sockets:  # every socket fully established on the server
+            await ws.send('{"type":"heartbeat"}')
+            await asyncio.wait_for(ws.recv(), 10)
+        await asyncio.sleep(0.5)
+        after = _rss(server)
+    return (after - before) / n / 1024
+
+
+@contextlib.contextmanager
+def servers(tmp: Path) -> Iterator[dict[str, Server]]:
+    with contextlib.ExitStack() as stack:
+        yield {name: stack.enter_context(hypercorn(target, tmp, env=ENV)) for name, target in TARGETS.items()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rtt", type=int, default=1000, help="round trips per measure")
+    parser.add_argument("--stream", type=int, default=5000, help="set_props per measure")
+    parser.add_argument("--sockets", type=int, default=200, help="idle sockets for RSS")
+    args = parser.parse_args(argv)
+    print(table(asyncio.run(measure(args))))
+
+
+async def measure(args: argparse.Namespace) -> dict[str, dict[str, list[float]]]:
+    results: dict[str, dict[str, list[float]]] = {name: {} for name in TARGETS}
+    with tempfile.TemporaryDirectory() as tmp, servers(Path(tmp)) as running:
+        names = list(TARGETS)
+        for r in range(args.rounds):
+            for name in names[r % len(names):] + names[: r % len(names)]:
+                server, out = running[name], results[name]
+                p50, p99 = await rtt(server, args.rtt)
+                out.setdefault("rtt_p50", []).append(p50)
+                out.setdefault("rtt_p99", []).append(p99)
+                out.setdefault("set_props", []).append(await stream(server, args.stream))
+                if name != "bare Quart":  # no callbacks there, so no sync callback
+                    for transport in ("http", "websocket"):
+                        out.setdefault(f"sync_{transport}", []).append(await beside_sync(server, transport))
+                out.setdefault("rss", []).append(await idle_rss(server, args.sockets))
+    return results
+
+
+ROWS: list[tuple[str, str, str, Callable[[float], str]]] = [
+    ("rtt_p50", "callback round trip p50", "ms", lambda v: f"{v:.3f}"),
+    ("rtt_p99", "callback round trip p99", "ms", lambda v: f"{v:.3f}"),
+    ("set_props", "set_props streamed to one client", "/s", lambda v: f"{v:,.0f}"),
+    ("sync_http", "worst round trip beside a 1 s sync callback on HTTP", "ms", lambda v: f"{v:.1f}"),
+    ("sync_websocket", "worst round trip beside a 1 s sync callback on WebSocket", "ms", lambda v: f"{v:.1f}"),
+    ("rss", "RSS per idle socket", "KB", lambda v: f"{v:.1f}"),
+]
+
+
+def table(results: dict[str, dict[str, list[float]]]) -> str:
+    med: dict[str, dict[str, float]] = {
+        name: {k: statistics.median(v) for k, v in metrics.items()} for name, metrics in results.items()
+    }
+    qd, stock, bare = med["quartdash"], med["stock Dash"], med["bare Quart"]
+
+    def ratio(a: dict[str, float], b: dict[str, float], key: str) -> str:
+        return f"{a[key] / b[key]:.2f}x" if key in a and key in b and b[key] else "n/a"
+
+    lines = [
+        "| metric | quartdash | stock Dash 4.4 | bare Quart | quartdash / stock | quartdash / bare |",
+        "|---|---|---|---|---|---|",
+    ]
+    for key, label, unit, fmt in ROWS:
+        cells = [fmt(m[key]) if key in m else "n/a" for m in (qd, stock, bare)]
+        lines.append(f"| {label} ({unit}) | " + " | ".join(cells) + f" | {ratio(qd, stock, key)} | {ratio(qd, bare, key)} |")
+    rounds = len(next(iter(results["quartdash"].values())))
+    lines.append(f"\nmedians of {rounds} interleaved rounds")
+    return "\n".join(lines)
+
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,24 @@
+"""Headless Chromium, through dash[testing]'s dash_duo, drives the echo example."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dash.testing.application_runners import import_app
+
+
+def test_echo_in_a_real_browser(dash_duo: Any) -> None:
+    app = import_app("examples.echo")
+    dash_duo.start_server(app)
+    dash_duo.wait_for_element("#in").send_keys("hello socket")
+    dash_duo.wait_for_text_to_equal("#out", "hello socket", timeout=10)
+    dash_duo.find_element("#go").click()
+    dash_duo.wait_for_text_to_equal("#done", "done", timeout=10)
+    assert dash_duo.find_element("#prog").text == "1"
+    # the answer came over the WebSocket: the page made no HTTP callback request
+    posts = dash_duo.driver.execute_script(
+        "return performance.getEntriesByType('resource')"
+        ".filter(e => e.name.includes('_dash-update-component')).length"
+    )
+    assert posts == 0
+    assert dash_duo.get_logs() == []
