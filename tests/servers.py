@@ -9,9 +9,8 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,34 +22,34 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_http(url: str, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> None:
-    """Poll until ``url`` answers 200, the process dies, or ``timeout`` passes."""
+def _poll(ready: Callable[[], bool], what: str, timeout: float,
+          proc: subprocess.Popen[bytes] | None) -> None:
+    """Poll ``ready`` until it holds; fail fast if ``proc`` dies, or after ``timeout``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (OSError, urllib.error.URLError):
-            pass
+        with contextlib.suppress(OSError):
+            if ready():
+                return
         time.sleep(0.05)
-    raise TimeoutError(f"{url} did not answer in {timeout} s")
+    raise TimeoutError(f"{what} not ready in {timeout} s")
+
+
+def wait_http(url: str, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Poll until ``url`` answers 200."""
+    def ready() -> bool:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    _poll(ready, url, timeout, proc)
 
 
 def wait_tcp(port: int, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> None:
     """Poll until the port accepts connections, without sending any request."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"port {port} did not open in {timeout} s")
+    def ready() -> bool:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    _poll(ready, f"port {port}", timeout, proc)
 
 
 class Server:

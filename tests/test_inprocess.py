@@ -171,12 +171,14 @@ async def test_set_props_components_patch_and_get_prop() -> None:
             assert response["payload"]["data"]["response"]["aux"]["children"] == "sync sees threaded"
 
 
-async def test_streaming_callback_sees_shutdown_and_stops() -> None:
+@pytest.mark.parametrize("persistent", [False, True], ids=["no-output", "persistent"])
+async def test_streaming_callback_sees_shutdown_and_stops(persistent: bool) -> None:
     app = make_app()
     stopped = asyncio.Event()
+    deps = dict(persistent=True) if persistent else dict(inputs=[Input("in", "value")])
 
-    @app.callback(Input("in", "value"))
-    async def forever(value: str) -> None:
+    @app.callback(**deps)
+    async def forever(*_args: Any) -> None:
         try:
             i = 0
             while not ctx.websocket.is_shutdown:
@@ -188,7 +190,8 @@ async def test_streaming_callback_sees_shutdown_and_stops() -> None:
 
     async for client in started(app):
         async with client.websocket(WS, headers=ORIGIN) as ws:
-            request = json.loads(callback_request("p", "out", "children", [("in", "value", 1)]))
+            inputs = [] if persistent else [("in", "value", 1)]
+            request = json.loads(callback_request("p", "out", "children", inputs))
             request["payload"]["output"] = next(k for k in app.callback_map if k != "out.children")
             del request["payload"]["outputs"]
             await ws.send(json.dumps(request))
