@@ -15,7 +15,6 @@ What it changes in Dash, and why:
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -111,7 +110,7 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
         )
         if user_server is not None:
             self.init_app(user_server)
-        self._ensure_secret_key(warn=False)
+        self._ensure_secret_key()
 
     # --- serving ----------------------------------------------------------------------
     async def __call__(
@@ -164,23 +163,11 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
             self._http_only.add(self._callback_list[-1]["output"])
         return decorator
 
-    def _ensure_secret_key(self, warn: bool) -> None:
-        """Take the signing secret from the server or the environment; else a random
-        per-process one, with a warning where sessions depend on it."""
+    def _ensure_secret_key(self) -> None:
+        """The signing secret: the server's, else env ``QUARTDASH_SECRET_KEY``, else a
+        random per-process one (enough while nothing signed must outlive the process)."""
         if not self.server.secret_key:
-            key = os.environ.get("QUARTDASH_SECRET_KEY")
-            if key:
-                self.server.secret_key = key
-                return
-            if warn:
-                warnings.warn(
-                    "quartdash: no secret key (set app.server.secret_key or "
-                    "QUARTDASH_SECRET_KEY); using a random per-process key, so sessions "
-                    "do not survive a restart or work across workers",
-                    RuntimeWarning,
-                    stacklevel=3,
-                )
-            self.server.secret_key = os.urandom(32).hex()
+            self.server.secret_key = os.environ.get("QUARTDASH_SECRET_KEY") or os.urandom(32).hex()
 
 
 def callback(*args: Any, **kwargs: Any) -> Any:

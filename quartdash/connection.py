@@ -64,10 +64,14 @@ class Connection:
         """True once the socket is closing; long-running callbacks should stop."""
         return self._closed.is_set()
 
+    def on_loop_thread(self) -> bool:
+        """True when called from the thread running this connection's event loop."""
+        return threading.get_ident() == self._loop_thread
+
     # --- outbound ---------------------------------------------------------------------
     def send_frame(self, frame: str, urgent: bool = True) -> None:
         """Queue a frame from any thread. ``urgent`` frames end the batching delay."""
-        if threading.get_ident() == self._loop_thread:
+        if self.on_loop_thread():
             self._enqueue(frame, urgent)
         elif not self._closed.is_set():
             self._loop.call_soon_threadsafe(self._enqueue, frame, urgent)
@@ -107,7 +111,7 @@ class Connection:
 
     def abort(self, code: protocol.CloseCode, reason: str) -> None:
         """Close this socket from outside its receive loop (from any thread)."""
-        if threading.get_ident() != self._loop_thread:
+        if not self.on_loop_thread():
             self._loop.call_soon_threadsafe(self.abort, code, reason)
             return
         if self.abort_reason is None and not self._closed.is_set():
@@ -220,7 +224,7 @@ class CallbackSocket:
         self, component_id: str | dict[str, Any], prop: str, timeout: float = 30.0
     ) -> Any:
         """Blocking ``get_prop`` for sync callbacks (they run in the thread pool)."""
-        if threading.get_ident() == self._conn._loop_thread:
+        if self._conn.on_loop_thread():
             raise RuntimeError("get_prop_sync would block the event loop: await get_prop")
         future = self._conn.request_prop(self._renderer_id, stringify_id(component_id), prop)
         try:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from dash._utils import AttributeDict, inputs_to_dict
+from dash._utils import AttributeDict
 from dash.exceptions import PreventUpdate, WebsocketDisconnected
 
 if TYPE_CHECKING:
@@ -62,24 +62,6 @@ def _check_shape(spec: Mapping[str, Any], payload: Mapping[str, Any]) -> None:
             raise ClientError(
                 f"expected {len(spec.get(declared) or [])} {key}, got {len(got)}"
             )
-
-
-def new_context(payload: Mapping[str, Any], **request_facts: Any) -> AttributeDict:
-    """Dash's per-callback context ``g`` built from a payload, as Dash builds it for
-    HTTP, plus whatever the transport knows (cookies, headers, the socket...)."""
-    g = AttributeDict({})
-    g.inputs_list = payload.get("inputs", [])
-    g.states_list = payload.get("state", [])
-    g.outputs_list = payload.get("outputs", [])
-    g.input_values = inputs_to_dict(g.inputs_list)
-    g.state_values = inputs_to_dict(g.states_list)
-    g.triggered_inputs = [
-        {"prop_id": x, "value": g.input_values.get(x)}
-        for x in payload.get("changedPropIds", [])
-    ]
-    g.updated_props = {}
-    g.update(request_facts)
-    return g
 
 
 def prepare(dash_app: dash.Dash, g: AttributeDict, payload: Mapping[str, Any]) -> Prepared:

@@ -14,7 +14,7 @@ from dash.backends._quart import QuartDashServer as _DashQuartServer
 from dash.backends._quart import QuartRequestAdapter
 from quart import Response
 
-from .dispatch import ClientError, execute, prepare
+from .dispatch import ClientError, execute, outcome, prepare
 from .wsroute import serve_socket
 
 if TYPE_CHECKING:
@@ -39,8 +39,8 @@ class QuartDashServer(_DashQuartServer):  # type: ignore[misc]
             try:
                 prepared = prepare(app, g, body)
             except ClientError as exc:
-                app.logger.warning("quartdash: refused callback request: %s", exc)
-                return Response(str(exc), status=400, content_type="text/plain")
+                _, text = outcome(str(body.get("output")), exc)  # logs one warning line
+                return Response(text, status=400, content_type="text/plain")
             data = await execute(prepared, app.executor)
             return g.dash_response.set_response(data=data)
 

@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from dash.backends._quart import QuartResponseAdapter
+from dash.backends.ws import create_ws_context
 from quart import Response, websocket
 
 from . import protocol
 from .connection import CallbackSocket, Connection
-from .dispatch import ClientError, callback_spec, execute, new_context, outcome, prepare
+from .dispatch import ClientError, callback_spec, execute, outcome, prepare
 from .encoding import encode_json
 from .limits import TokenBucket
 from .protocol import CloseCode, ProtocolError
@@ -154,12 +155,10 @@ def _start_callback(
             raise ClientError(
                 f"callback '{request.output[:200]}' is not served over WebSocket"
             )
-        g = new_context(
-            request.payload,
-            dash_websocket=CallbackSocket(conn, renderer),
-            dash_response=QuartResponseAdapter(),
-            **facts,
+        g = create_ws_context(
+            request.payload, QuartResponseAdapter(), CallbackSocket(conn, renderer)
         )
+        g.update(facts)  # the handshake's cookies and headers, as Dash has them over HTTP
         prepared = prepare(app, g, request.payload)
     except ClientError as exc:
         status, text = outcome(request.output, exc)
