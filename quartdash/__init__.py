@@ -17,17 +17,19 @@ from dash import (
     Patch,
     State,
     clientside_callback,
-    ctx,
     dcc,
     html,
     no_update,
 )
 from dash.exceptions import PreventUpdate
 
+from . import signals
 from .app import QuartDash, callback
 from .connection import CallbackSocket
+from .context import callback_context, ctx
 from .props import set_props
 from .protocol import CloseCode
+from .registry import ConnectionInfo
 
 __version__ = "0.1.0.dev0"
 
@@ -38,6 +40,7 @@ __all__ = [
     "CallbackSocket",
     "ClientsideFunction",
     "CloseCode",
+    "ConnectionInfo",
     "Input",
     "Output",
     "Patch",
@@ -45,10 +48,12 @@ __all__ = [
     "QuartDash",
     "State",
     "callback",
+    "callback_context",
     "clientside_callback",
     "ctx",
     "dcc",
     "html",
     "no_update",
     "set_props",
+    "signals",
 ]

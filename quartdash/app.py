@@ -10,11 +10,15 @@ What it changes in Dash, and why:
 * WebSocket callbacks are on by default, and ``websocket=False`` on one callback really
   sends it over HTTP (Dash's renderer otherwise sends everything over the socket).
 * One bounded thread pool runs every sync callback, so none runs on the event loop.
+* With ``auth``, every socket belongs to a quart-auth session (``sessions.py``); the app
+  sees and closes them through ``app.connections`` (``registry.py``), shared by every
+  worker through the backplane, and through the admin API (``admin.py``).
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -22,15 +26,23 @@ from typing import TYPE_CHECKING, Any
 import dash
 from dash import _callback
 from quart import Quart
+from quart_auth import AuthUser, QuartAuth
 
+from . import signals
+from .admin import AdminPredicate, admin_blueprint
+from .backplane import backplane_from_url
 from .limits import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RATE_LIMIT
 from .origin import OriginPolicy
+from .registry import (
+    DEFAULT_MAX_CONNECTIONS_PER_SESSION,
+    DEFAULT_SESSION_CHECK_SECONDS,
+    ConnectionRegistry,
+)
 from .server import QuartDashServer
+from .sessions import Sessions, SessionToken
 
 if TYPE_CHECKING:
     from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
-
-    from .connection import Connection
 
 #: Outputs of global ``@callback`` functions declared with ``websocket=False``.
 HTTP_ONLY_GLOBAL: set[str] = set()
@@ -57,7 +69,9 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
 
     Accepts every ``dash.Dash`` keyword, plus those of the contract (API.md section 2).
     ``websocket_max_workers`` sizes the one thread pool that runs sync callbacks, over
-    HTTP and WebSocket alike (default: ``min(32, cpus + 4)``).
+    HTTP and WebSocket alike (default: ``min(32, cpus + 4)``). ``admin_token`` stands
+    for env ``QUARTDASH_ADMIN_TOKEN``; ``session_check_interval`` is how often live
+    sockets are checked for expired or revoked sessions (default 1 s).
     """
 
     def __init__(
@@ -71,6 +85,13 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
         rate_limit: float | None = None,
         websocket_callbacks: bool = True,
         websocket_max_workers: int | None = None,
+        auth: QuartAuth | bool | None = None,
+        login_url: str | None = None,
+        admin: AdminPredicate | None = None,
+        admin_token: str | None = None,
+        backplane: str | None = None,
+        max_connections_per_session: int | None = DEFAULT_MAX_CONNECTIONS_PER_SESSION,
+        session_check_interval: float = DEFAULT_SESSION_CHECK_SECONDS,
         **kwargs: Any,
     ) -> None:
         backend = kwargs.pop("backend", None)
@@ -96,8 +117,31 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
         self.rate_limit = rate_limit
         threads = websocket_max_workers or _default_threads()
         self.executor = ThreadPoolExecutor(threads, thread_name_prefix="quartdash-callback")
-        self.open_connections: set[Connection] = set()
         self._http_only: set[str] = set()
+        self.auth = QuartAuth() if auth is True else (auth or None)
+        if admin is not None and self.auth is None:
+            raise ValueError("admin= admits logged-in users: it needs auth=")
+        self.login_url = login_url
+        self._admin = admin
+        self._admin_token = admin_token or os.environ.get("QUARTDASH_ADMIN_TOKEN") or None
+        if self._admin_token is not None and len(self._admin_token) < 16:
+            warnings.warn("QUARTDASH_ADMIN_TOKEN is shorter than 16 characters: easy to guess",
+                          stacklevel=2)
+        self.backplane = backplane_from_url(backplane or os.environ.get("QUARTDASH_BACKPLANE"))
+        self.sessions = None if self.auth is None else Sessions(
+            self.auth,
+            self.backplane.revocations,
+            on_start=self._session_started,
+            on_end=self._session_ended,
+            on_renew=self._session_renewed,
+        )
+        #: The connection registry (API.md section 4).
+        self.connections = ConnectionRegistry(
+            self,
+            self.backplane,
+            max_per_session=max_connections_per_session,
+            check_interval=session_check_interval,
+        )
 
         user_server = server if isinstance(server, Quart) else None
         super().__init__(
@@ -110,7 +154,6 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
         )
         if user_server is not None:
             self.init_app(user_server)
-        self._ensure_secret_key()
 
     # --- serving ----------------------------------------------------------------------
     async def __call__(
@@ -120,9 +163,18 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
         await self.server(scope, receive, send)
 
     def init_app(self, app: Quart | None = None, **kwargs: Any) -> None:
-        """Dash's ``init_app``, plus callback registration when the server starts."""
+        """Dash's ``init_app``, plus what quartdash adds to the server: callback
+        registration and the registry at start, sessions, and the admin API."""
         super().init_app(app, **kwargs)
-        self.server.before_serving(self.register_callbacks)
+        server: Quart = self.server
+        self._ensure_secret_key()
+        server.before_serving(self.register_callbacks)
+        server.before_serving(self.connections.start)
+        server.after_serving(self.connections.stop)
+        if self.sessions is not None:
+            self.sessions.init_app(server)
+        if self._admin is not None or self._admin_token is not None:
+            server.register_blueprint(admin_blueprint(self, self._admin, self._admin_token))
 
     async def register_callbacks(self) -> None:
         """Register every callback now (idempotent): at server start in every worker,
@@ -154,6 +206,8 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
         if socket is not None and self._websocket_callbacks:
             # Globally "enabled" makes the renderer ignore per-callback flags.
             socket["enabled"] = not (self._http_only | HTTP_ONLY_GLOBAL)
+        # Where the page goes when the server ends its session (4401/4408).
+        config["quartdash"] = {"login_url": self.login_url}
         return config
 
     def callback(self, *args: Any, **kwargs: Any) -> Any:
@@ -163,11 +217,43 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
             self._http_only.add(self._callback_list[-1]["output"])
         return decorator
 
+    # --- sessions ---------------------------------------------------------------------
+    async def identity(self) -> tuple[AuthUser | None, str | None]:
+        """The current request's or websocket's quart-auth user and session id, or
+        ``(None, None)`` when it has no valid session (or the app has no ``auth``)."""
+        found = await self.sessions.identify() if self.sessions is not None else None
+        return (found[0], found[1].session_id) if found is not None else (None, None)
+
+    async def _session_started(self, token: SessionToken) -> None:
+        await signals.emit(
+            signals.session_started, self, session_id=token.session_id, user=token.user
+        )
+
+    async def _session_ended(self, token: SessionToken, reason: str) -> None:
+        text = "logged out" if reason == "logout" else "signed in as another user"
+        await self.connections.end_session(
+            token.session_id, token.user, reason, until=token.expires_at, text=text
+        )
+
+    async def _session_renewed(self, token: SessionToken) -> None:
+        await self.connections.renew_session(token)
+
     def _ensure_secret_key(self) -> None:
         """The signing secret: the server's, else env ``QUARTDASH_SECRET_KEY``, else a
-        random per-process one (enough while nothing signed must outlive the process)."""
-        if not self.server.secret_key:
-            self.server.secret_key = os.environ.get("QUARTDASH_SECRET_KEY") or os.urandom(32).hex()
+        random per-process one, with a warning where something signed must outlive the
+        process or be shared between workers (sessions)."""
+        if self.server.secret_key:
+            return
+        key = os.environ.get("QUARTDASH_SECRET_KEY")
+        if not key:
+            key = os.urandom(32).hex()
+            if self.auth is not None:
+                warnings.warn(
+                    "no secret key (app.server.secret_key or QUARTDASH_SECRET_KEY): using a "
+                    "random one, so logins end at restart and fail across workers",
+                    stacklevel=3,
+                )
+        self.server.secret_key = key
 
 
 def callback(*args: Any, **kwargs: Any) -> Any:

@@ -14,6 +14,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import itertools
+import secrets
 import threading
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -40,6 +41,8 @@ class Connection:
         max_pending: int = DEFAULT_MAX_PENDING_FRAMES,
     ) -> None:
         self._send = send
+        #: Names this socket in the registry and the admin API.
+        self.id = secrets.token_urlsafe(12)
         self._batch_delay = batch_delay
         self._max_pending = max_pending
         self._loop = asyncio.get_running_loop()
@@ -109,15 +112,19 @@ class Connection:
                 self._closed.set()
                 return
 
-    def abort(self, code: protocol.CloseCode, reason: str) -> None:
-        """Close this socket from outside its receive loop (from any thread)."""
+    def abort(self, code: protocol.CloseCode, reason: str) -> bool:
+        """Close this socket from outside its receive loop (from any thread). True if
+        this call decided the close (from the loop), or handed it to the loop."""
         if not self.on_loop_thread():
             self._loop.call_soon_threadsafe(self.abort, code, reason)
-            return
-        if self.abort_reason is None and not self._closed.is_set():
-            self.abort_reason = (code, reason)
-            if self._owner is not None:
-                self._owner.cancel()
+            return True
+        if self.abort_reason is not None or self._closed.is_set():
+            return False
+        self.abort_reason = (code, reason)
+        self.stop()  # is_shutdown turns true before anything is cancelled
+        if self._owner is not None:
+            self._owner.cancel()
+        return True
 
     # --- get_prop ---------------------------------------------------------------------
     def request_prop(
@@ -142,21 +149,24 @@ class Connection:
             future.set_result(payload or {})
 
     # --- teardown ---------------------------------------------------------------------
-    async def shutdown(self, grace: float = 2.0) -> None:
-        """Stop everything for this socket: callbacks, pending requests, the sender.
-
-        ``is_shutdown`` turns true first, so loops in callbacks can end by themselves;
-        async callbacks still running are then cancelled and awaited (bounded by
-        ``grace``). Cancelling a sync callback's task cancels its thread-pool job if it
-        has not started; a running thread cannot be stopped, and its output is dropped.
-        """
+    def stop(self) -> None:
+        """Begin the teardown at once: ``is_shutdown`` turns true first, so loops in
+        callbacks can end by themselves; pending ``get_prop`` calls fail and every
+        running callback is cancelled. Idempotent."""
         self._closed.set()
         for future in list(self.pending_props.values()):
             if not future.done():
                 future.set_exception(WebsocketDisconnected())
-        tasks = list(self.running.values())
-        for task in tasks:
+        for task in list(self.running.values()):
             task.cancel()
+
+    async def shutdown(self, grace: float = 2.0) -> None:
+        """Stop everything for this socket and wait for it: callbacks (bounded by
+        ``grace``), pending requests, the sender. Cancelling a sync callback's task
+        cancels its thread-pool job if it has not started; a running thread cannot be
+        stopped, and its output is dropped."""
+        self.stop()
+        tasks = list(self.running.values())
         if tasks:
             await asyncio.wait(tasks, timeout=grace)
         self._wake.set()

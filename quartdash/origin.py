@@ -18,7 +18,12 @@ import ipaddress
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, Union
+
+from werkzeug.datastructures import Headers
+
+#: Request headers: Quart's (case-insensitive) or a plain mapping with lower-case keys.
+HeaderSource = Union[Mapping[str, str], Headers]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # The socket's own scheme maps to the page scheme that would open it.
@@ -165,7 +170,7 @@ class OriginPolicy:
                 exact.add(parsed)
         return cls(frozenset(exact), tuple(patterns), allow_same_origin, trust_proxy_headers)
 
-    def same_origin(self, scheme: str, headers: Mapping[str, str]) -> Origin | None:
+    def same_origin(self, scheme: str, headers: HeaderSource) -> Origin | None:
         """The origin this request was addressed to, proxy headers only when trusted."""
         host = headers.get("host")
         if self.trust_proxy_headers:
@@ -173,7 +178,7 @@ class OriginPolicy:
             host = _first(headers.get("x-forwarded-host")) or host
         return origin_of(scheme, host)
 
-    def check(self, scheme: str, headers: Mapping[str, str]) -> str | None:
+    def check(self, scheme: str, headers: HeaderSource) -> str | None:
         """None when the handshake may proceed, else the reason it is refused."""
         origin = parse_origin(headers.get("origin"))
         if origin is None:

@@ -36,6 +36,7 @@ class QuartDashServer(_DashQuartServer):  # type: ignore[misc]
                 return Response("callback request must be a JSON object", status=400)
             # pylint: disable=protected-access
             g = app._initialize_context(body)
+            g.quartdash_user, g.quartdash_session_id = await app.identity()
             try:
                 prepared = prepare(app, g, body)
             except ClientError as exc:

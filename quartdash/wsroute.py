@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -26,6 +27,7 @@ from .dispatch import ClientError, callback_spec, execute, outcome, prepare
 from .encoding import encode_json
 from .limits import TokenBucket
 from .protocol import CloseCode, ProtocolError
+from .registry import Member
 
 if TYPE_CHECKING:
     from .app import QuartDash
@@ -66,8 +68,33 @@ async def serve_socket(app: QuartDash) -> Response | None:
     if rejection is not None:
         await _close_and_drain(ws, int(rejection[0]), str(rejection[1]))
         return None
+    user, token = None, None
+    if app.sessions is not None:
+        identity = await app.sessions.identify()
+        if identity is None:
+            log.info("quartdash: closing WebSocket with 4401: not logged in (address=%s)",
+                     ws.remote_addr)
+            await _close_and_drain(ws, CloseCode.SESSION_ENDED, "not logged in")
+            return None
+        user, token = identity
 
     conn = Connection(ws.send, batch_delay=float(app._websocket_batch_delay or 0))
+    member = Member(
+        conn,
+        user=user,
+        token=token,
+        origin=ws.headers.get("origin"),
+        remote_addr=ws.remote_addr,
+        user_agent=ws.headers.get("user-agent"),
+    )
+    if not await app.connections.join(member):
+        await conn.shutdown()
+        await _close_and_drain(
+            ws, CloseCode.TRY_AGAIN_LATER, "too many connections for this session"
+        )
+        return None
+    if token is not None and app.backplane.revocations.revoked(token):
+        conn.abort(CloseCode.SESSION_ENDED, "session revoked")  # ended during the handshake
     facts: dict[str, Any] = {
         "cookies": dict(ws.cookies),
         "headers": dict(ws.headers),
@@ -75,14 +102,16 @@ async def serve_socket(app: QuartDash) -> Response | None:
         "path": ws.full_path,
         "remote": ws.remote_addr,
         "origin": ws.headers.get("origin"),
+        "quartdash_user": user,
+        "quartdash_session_id": token.session_id if token is not None else None,
     }
     bucket = TokenBucket(app.rate_limit)
     message_hooks = hooks.get_hooks("websocket_message")
-    app.open_connections.add(conn)
     close: tuple[int, str] | None = None
     try:
         while True:
             data = await ws.receive()
+            member.last_seen = time.time()
             if not bucket.take():
                 raise ProtocolError(CloseCode.RATE_LIMITED, "rate limit exceeded")
             message = protocol.parse_frame(data, app.max_message_bytes)
@@ -115,10 +144,16 @@ async def serve_socket(app: QuartDash) -> Response | None:
             current.uncancel()
         close = (int(conn.abort_reason[0]), conn.abort_reason[1])
     finally:
-        app.open_connections.discard(conn)
+        # Callbacks learn first (is_shutdown), the page next (the close frame goes out
+        # before waiting for callbacks to finish), the registry last.
+        conn.stop()
+        if close is not None:
+            with contextlib.suppress(Exception):
+                await ws.close(*close)
         await asyncio.shield(conn.shutdown())
+        await asyncio.shield(app.connections.leave(member, close[0] if close else None))
     if close is not None:
-        await _close_and_drain(ws, *close)
+        await _drain(ws)
     return None
 
 
@@ -132,6 +167,10 @@ async def _close_and_drain(ws: Any, code: int, reason: str) -> None:
     Quart cancels this task when the peer's close arrives, which ends the drain.
     """
     await ws.close(code, reason)
+    await _drain(ws)
+
+
+async def _drain(ws: Any) -> None:
     with contextlib.suppress(Exception):
         async with asyncio.timeout(DRAIN_SECONDS):
             while True:

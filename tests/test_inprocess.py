@@ -200,7 +200,7 @@ async def test_streaming_callback_sees_shutdown_and_stops(persistent: bool) -> N
             assert first[0]["type"] == "set_props"
         async with asyncio.timeout(5):
             await stopped.wait()
-        assert not app.open_connections
+        assert len(app.connections) == 0
 
 
 async def test_websocket_false_stays_on_http() -> None:

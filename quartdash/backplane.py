@@ -1,0 +1,107 @@
+"""The backplane: what workers share, behind one small interface.
+
+The registry (``registry.py``) talks only to this interface, so going from one process
+to many hosts changes the backplane and nothing else. A backplane carries:
+
+* commands (``Close``, ``Extend``) to every worker, returning how many sockets acted;
+* listings of every worker's sockets;
+* presence, for the per-session connection limit across workers;
+* the revocation list, mirrored in each worker so the cookie check stays synchronous.
+
+``LocalBackplane`` is the in-process implementation: everything is this worker.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Protocol
+
+from .sessions import Revocation, Revocations
+
+if TYPE_CHECKING:
+    from .registry import Command, ConnectionInfo, Selector
+
+
+class CommandHandler(Protocol):
+    """A worker's side of the backplane: its registry."""
+
+    def local_list(self, selector: Selector) -> list[ConnectionInfo]: ...
+
+    def apply(self, command: Command) -> int: ...
+
+
+class Backplane(ABC):
+    """What every worker sharing an app must agree on."""
+
+    def __init__(self) -> None:
+        #: This worker's copy of the revocation list (read synchronously, on every login
+        #: check); ``revoke`` updates every worker's copy.
+        self.revocations = Revocations()
+
+    @abstractmethod
+    async def start(self, handler: CommandHandler) -> None:
+        """Begin serving ``handler``'s commands and listings."""
+
+    @abstractmethod
+    async def stop(self) -> None:
+        """Stop serving; this worker's sockets leave the shared view."""
+
+    @abstractmethod
+    async def announce(self, info: ConnectionInfo, session_limit: int | None) -> bool:
+        """A socket of this worker opened; False if its session is at ``session_limit``
+        across all workers (the socket is then not counted)."""
+
+    @abstractmethod
+    async def withdraw(self, info: ConnectionInfo) -> None:
+        """A socket announced by this worker closed."""
+
+    @abstractmethod
+    async def list(self, selector: Selector) -> list[ConnectionInfo]:
+        """Every worker's sockets that ``selector`` matches."""
+
+    @abstractmethod
+    async def send(self, command: Command) -> int:
+        """Carry out ``command`` in every worker; the sum of what each affected."""
+
+    @abstractmethod
+    async def revoke(self, entry: Revocation) -> None:
+        """Add ``entry`` to every worker's revocation list."""
+
+
+class LocalBackplane(Backplane):
+    """One process: commands and listings go straight to this worker's registry."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._handler: CommandHandler | None = None
+
+    async def start(self, handler: CommandHandler) -> None:
+        self._handler = handler
+
+    async def stop(self) -> None:
+        self._handler = None
+
+    async def announce(self, info: ConnectionInfo, session_limit: int | None) -> bool:
+        return True  # the registry already counted this worker's sockets
+
+    async def withdraw(self, info: ConnectionInfo) -> None:
+        return None
+
+    async def list(self, selector: Selector) -> list[ConnectionInfo]:
+        # Not started means not serving: no socket can be open.
+        return [] if self._handler is None else self._handler.local_list(selector)
+
+    async def send(self, command: Command) -> int:
+        return 0 if self._handler is None else self._handler.apply(command)
+
+    async def revoke(self, entry: Revocation) -> None:
+        self.revocations.add(entry)
+
+
+def backplane_from_url(url: str | None) -> Backplane:
+    """The backplane a ``backplane=`` setting names: None or ``"local"`` is in-process."""
+    if url in (None, "", "local"):
+        return LocalBackplane()
+    raise ValueError(
+        f"unsupported backplane {url!r}: this version has the in-process backplane only"
+    )

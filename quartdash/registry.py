@@ -1,0 +1,400 @@
+"""The connection registry, ``app.connections``: list and close sockets by connection,
+session, user or everyone, across every worker that shares the backplane.
+
+Each worker keeps its own sockets (``Member``) and acts on commands; the backplane
+(``backplane.py``) carries commands, presence and revocations between workers, so the
+registry's callers never know whether there is one process or many. The command and
+record types here are plain data with a JSON form, for the same reason.
+
+Closing by session or user also revokes, as logout does: the session's cookie can no
+longer open a socket or pass as a login anywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, Union
+
+from . import signals
+from .protocol import CloseCode
+from .sessions import Revocation, SessionToken, session_hash
+
+if TYPE_CHECKING:
+    from quart_auth import AuthUser
+
+    from .app import QuartDash
+    from .backplane import Backplane
+    from .connection import Connection
+
+log = logging.getLogger("quartdash.connections")
+
+#: A browser holds one socket per tab at most (one in all with a SharedWorker).
+DEFAULT_MAX_CONNECTIONS_PER_SESSION = 64
+#: How often live sockets are checked for expired or revoked sessions, in seconds.
+DEFAULT_SESSION_CHECK_SECONDS = 1.0
+#: WebSocket close reasons are limited to 123 bytes.
+_MAX_REASON_BYTES = 123
+
+WORKER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionInfo:
+    """A snapshot of one socket, as ``list`` and the admin API report it (API.md 4)."""
+
+    id: str
+    user: str | None
+    session: str | None
+    origin: str | None
+    remote_addr: str | None
+    user_agent: str | None
+    opened_at: float
+    last_seen: float
+    worker: str
+    callbacks_running: int
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ConnectionInfo:
+        fields: dict[str, Any] = {name: data.get(name) for name in cls.__dataclass_fields__}
+        return cls(**fields)
+
+
+@dataclass(frozen=True, slots=True)
+class Selector:
+    """Which sockets a command or listing means. Empty selects every socket; the
+    fields that are set must all match."""
+
+    connection: str | None = None
+    session: str | None = None
+    user: str | None = None
+
+    def matches(self, info: ConnectionInfo | Member) -> bool:
+        return (
+            (self.connection is None or info.id == self.connection)
+            and (self.session is None or info.session == self.session)
+            and (self.user is None or info.user == self.user)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """Close the selected sockets with ``code`` and ``reason``."""
+
+    selector: Selector
+    code: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Extend:
+    """A session was renewed: its sockets live until ``expires_at``."""
+
+    session: str
+    expires_at: float
+
+
+Command = Union[Close, Extend]
+
+
+def command_to_json(command: Command) -> dict[str, Any]:
+    if isinstance(command, Close):
+        return {"close": asdict(command.selector), "code": command.code, "reason": command.reason}
+    return {"extend": command.session, "expires_at": command.expires_at}
+
+
+def command_from_json(data: Mapping[str, Any]) -> Command:
+    if "close" in data:
+        return Close(Selector(**data["close"]), int(data["code"]), str(data["reason"]))
+    return Extend(str(data["extend"]), float(data["expires_at"]))
+
+
+def close_reason(text: str) -> str:
+    """``text`` cut to what fits in a close frame, on a character boundary."""
+    return text.encode()[:_MAX_REASON_BYTES].decode(errors="ignore")
+
+
+class Member:
+    """This worker's record of one of its sockets."""
+
+    __slots__ = (
+        "conn",
+        "expires_at",
+        "id",
+        "last_seen",
+        "opened_at",
+        "origin",
+        "remote_addr",
+        "token",
+        "user",
+        "user_agent",
+        "user_object",
+    )
+
+    def __init__(
+        self,
+        conn: Connection,
+        *,
+        user: AuthUser | None,
+        token: SessionToken | None,
+        origin: str | None,
+        remote_addr: str | None,
+        user_agent: str | None,
+    ) -> None:
+        self.conn = conn
+        self.id = conn.id
+        self.user_object = user
+        self.user = token.user if token is not None else None
+        self.token = token
+        self.origin = origin
+        self.remote_addr = remote_addr
+        self.user_agent = user_agent
+        self.opened_at = self.last_seen = time.time()
+        self.expires_at = token.expires_at if token is not None else float("inf")
+
+    @property
+    def session(self) -> str | None:
+        return self.token.session_id if self.token is not None else None
+
+    def info(self) -> ConnectionInfo:
+        return ConnectionInfo(
+            self.id, self.user, self.session, self.origin, self.remote_addr,
+            self.user_agent, self.opened_at, self.last_seen, WORKER, len(self.conn.running),
+        )
+
+
+class ConnectionRegistry:
+    """``app.connections``: the app's view of every socket, and the force-close."""
+
+    def __init__(
+        self,
+        app: QuartDash,
+        backplane: Backplane,
+        *,
+        max_per_session: int | None = DEFAULT_MAX_CONNECTIONS_PER_SESSION,
+        check_interval: float = DEFAULT_SESSION_CHECK_SECONDS,
+    ) -> None:
+        self._app = app
+        self.backplane = backplane
+        self.max_per_session = max_per_session
+        self._check_interval = check_interval
+        self._members: dict[str, Member] = {}
+        self._starting: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------
+    async def start(self) -> None:
+        """Join the backplane and start the session checks (Quart ``before_serving``;
+        idempotent, and safe to call from many sockets at once)."""
+        if self._starting is None:
+            self._starting = asyncio.get_running_loop().create_task(self._start())
+        await asyncio.shield(self._starting)
+
+    async def _start(self) -> None:
+        await self.backplane.start(self)
+        self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
+
+    async def stop(self) -> None:
+        """Leave the backplane (Quart ``after_serving``)."""
+        starting, self._starting = self._starting, None
+        if starting is None:
+            return
+        with contextlib.suppress(Exception):
+            await starting
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+        await self.backplane.stop()
+
+    def __len__(self) -> int:
+        """Sockets open in this worker."""
+        return len(self._members)
+
+    # --- this worker's sockets ------------------------------------------------------------
+    async def join(self, member: Member) -> bool:
+        """Admit a socket; False if its session already holds ``max_per_session``."""
+        await self.start()  # a no-op once serving; covers servers that skip the lifespan
+        limit = self.max_per_session if member.session is not None else None
+        if limit is not None:
+            here = sum(1 for other in self._members.values() if other.session == member.session)
+            if here >= limit:
+                return False
+        self._members[member.id] = member  # before any await: the count above stays exact
+        info = member.info()
+        try:
+            admitted = await self.backplane.announce(info, limit)
+        except BaseException:
+            self._members.pop(member.id, None)
+            raise
+        if not admitted:
+            self._members.pop(member.id, None)
+            return False
+        log.info(
+            "connect id=%s user=%s session=%s origin=%s address=%s",
+            member.id, member.user or "-", session_hash(member.session),
+            member.origin or "-", member.remote_addr or "-",
+            extra={"quartdash": {"event": "connect", **_log_fields(member)}},
+        )
+        await signals.emit(signals.connection_opened, self._app, info=info)
+        return True
+
+    async def leave(self, member: Member, code: int | None) -> None:
+        """Forget a closed socket; ``code`` is the close code sent, None if the peer left."""
+        if self._members.pop(member.id, None) is None:
+            return
+        info = member.info()
+        log.info(
+            "disconnect id=%s user=%s session=%s origin=%s address=%s code=%s seconds=%.1f",
+            member.id, member.user or "-", session_hash(member.session),
+            member.origin or "-", member.remote_addr or "-",
+            "-" if code is None else code, time.time() - member.opened_at,
+            extra={"quartdash": {"event": "disconnect", "code": code, **_log_fields(member)}},
+        )
+        try:
+            await self.backplane.withdraw(info)
+        finally:
+            await signals.emit(signals.connection_closed, self._app, info=info, code=code)
+
+    def local_list(self, selector: Selector) -> list[ConnectionInfo]:
+        """This worker's sockets that ``selector`` matches (the backplane's side)."""
+        return [m.info() for m in self._members.values() if selector.matches(m)]
+
+    def apply(self, command: Command) -> int:
+        """Carry out a command on this worker's sockets; how many it affected."""
+        if isinstance(command, Extend):
+            hits = [m for m in self._members.values() if m.session == command.session]
+            for member in hits:
+                member.expires_at = max(member.expires_at, command.expires_at)
+            return len(hits)
+        closed = 0
+        for member in list(self._members.values()):
+            if command.selector.matches(member) and not member.conn.is_shutdown:
+                if member.conn.abort(CloseCode(command.code), close_reason(command.reason)):
+                    closed += 1
+        return closed
+
+    # --- the public API ---------------------------------------------------------------------
+    async def list(
+        self, user: str | None = None, session: str | None = None
+    ) -> list[ConnectionInfo]:
+        """Every open socket (cluster-wide with a shared backplane), optionally of one
+        user and/or one session, oldest first."""
+        infos = await self.backplane.list(Selector(user=user, session=session))
+        return sorted(infos, key=lambda info: (info.opened_at, info.id))
+
+    async def close(
+        self,
+        connection_id: str | None = None,
+        *,
+        session: str | None = None,
+        user: str | None = None,
+        everyone: bool = False,
+        reason: str | None = None,
+        code: int = CloseCode.SESSION_ENDED,
+    ) -> int:
+        """Close sockets; returns how many were closed. Give exactly one of a
+        connection id, ``session``, ``user`` or ``everyone=True``. Closing by session or
+        user ends it as logout does: the cookie is revoked until it would have expired."""
+        given = [connection_id is not None, session is not None, user is not None, everyone]
+        if sum(given) != 1:
+            raise ValueError("close() takes exactly one of: a connection id, session=, "
+                             "user=, everyone=True")
+        text = reason or "closed by an administrator"
+        if session is not None:
+            return await self.end_session(session, None, "closed", until=None, text=text)
+        if user is not None:
+            return await self._end_user(user, text)
+        return await self.backplane.send(Close(Selector(connection=connection_id), code, text))
+
+    # --- sessions ---------------------------------------------------------------------------
+    async def end_session(
+        self,
+        session_id: str,
+        user: str | None,
+        reason: str,
+        *,
+        until: float | None,
+        text: str,
+        code: int = CloseCode.SESSION_ENDED,
+    ) -> int:
+        """Revoke one session (until ``until``, else as long as any token can live),
+        close its sockets everywhere and send ``session_ended``."""
+        await self.backplane.revoke(Revocation(until or self._revoke_until(), session=session_id))
+        closed = await self.backplane.send(Close(Selector(session=session_id), code, text))
+        await signals.emit(
+            signals.session_ended, self._app, session_id=session_id, user=user, reason=reason
+        )
+        return closed
+
+    async def _end_user(self, user: str, text: str) -> int:
+        now = time.time()
+        sessions = {info.session for info in await self.backplane.list(Selector(user=user))}
+        await self.backplane.revoke(Revocation(self._revoke_until(), user=user, before=now))
+        closed = await self.backplane.send(
+            Close(Selector(user=user), CloseCode.SESSION_ENDED, text)
+        )
+        for session_id in sorted(s for s in sessions if s is not None):
+            await signals.emit(
+                signals.session_ended, self._app, session_id=session_id, user=user, reason="closed"
+            )
+        return closed
+
+    async def renew_session(self, token: SessionToken) -> None:
+        """A renewed login: the session's sockets live until the new token expires."""
+        await self.backplane.send(Extend(token.session_id, token.expires_at))
+
+    def _revoke_until(self) -> float:
+        sessions = self._app.sessions
+        duration = sessions.duration if sessions is not None else 0.0
+        return time.time() + duration + 1
+
+    async def _sweep_forever(self) -> None:
+        """Close sockets whose session expired (4408) or was revoked while a command was
+        missed (4401), and forget revocations that can no longer match."""
+        while True:
+            await asyncio.sleep(self._check_interval)
+            try:
+                await self.sweep(time.time())
+            except Exception:  # pylint: disable=broad-exception-caught
+                log.exception("quartdash: session check failed")
+
+    async def sweep(self, now: float) -> None:
+        """One pass of the session checks (see ``_sweep_forever``)."""
+        revocations = self.backplane.revocations
+        expired: dict[str, str | None] = {}
+        for member in list(self._members.values()):
+            if member.token is None or member.conn.is_shutdown:
+                continue
+            if revocations.revoked(member.token):
+                member.conn.abort(CloseCode.SESSION_ENDED, "session revoked")
+            elif member.expires_at <= now:
+                if member.conn.abort(CloseCode.SESSION_EXPIRED, "session expired"):
+                    expired[member.token.session_id] = member.user
+        revocations.purge(now)
+        for session_id, user in expired.items():
+            await signals.emit(
+                signals.session_ended, self._app, session_id=session_id, user=user,
+                reason="expired",
+            )
+
+
+def _log_fields(member: Member) -> dict[str, Any]:
+    return {
+        "id": member.id,
+        "user": member.user,
+        "session_hash": session_hash(member.session),
+        "origin": member.origin,
+        "address": member.remote_addr,
+        "worker": WORKER,
+    }

@@ -1,0 +1,52 @@
+"""Signals (blinker, as Quart's own) for the life of sessions and connections.
+
+Each is sent with the ``QuartDash`` app as sender; receivers may be sync or async::
+
+    from quartdash import signals
+
+    @signals.connection_opened.connect_via(app)
+    async def opened(sender, info):
+        ...
+
+* ``session_started``: a login created a session. Keywords: ``session_id`` (str),
+  ``user`` (the auth id, str).
+* ``session_ended``: quartdash ended a session. Keywords: ``session_id``, ``user``
+  (str, or None when only the id is known) and ``reason``: ``"logout"``, ``"login"``
+  (another user signed in in the same browser), ``"closed"`` (by the registry or the
+  admin API) or ``"expired"`` (noticed on a live socket).
+* ``connection_opened``: a WebSocket was admitted. Keyword: ``info``
+  (``ConnectionInfo``).
+* ``connection_closed``: it closed. Keywords: ``info`` and ``code`` (the close code the
+  server sent, or None when the browser closed it).
+
+A receiver that raises is logged and does not disturb the connection or the others.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from blinker import Namespace, Signal
+
+if TYPE_CHECKING:
+    from .app import QuartDash
+
+log = logging.getLogger("quartdash")
+
+_signals = Namespace()
+
+session_started = _signals.signal("quartdash-session-started")
+session_ended = _signals.signal("quartdash-session-ended")
+connection_opened = _signals.signal("quartdash-connection-opened")
+connection_closed = _signals.signal("quartdash-connection-closed")
+
+
+async def emit(signal: Signal, app: QuartDash, **kwargs: Any) -> None:
+    """Send ``signal`` from ``app``; a failing receiver is logged, never raised."""
+    if not signal.receivers:
+        return
+    try:
+        await signal.send_async(app, _sync_wrapper=app.server.ensure_async, **kwargs)
+    except Exception:  # pylint: disable=broad-exception-caught
+        log.exception("quartdash: a receiver of %s raised", getattr(signal, "name", signal))
