@@ -17,6 +17,7 @@ What it changes in Dash, and why:
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from collections.abc import Iterable
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import dash
 from dash import _callback
 from quart import Quart
+from quart.logging import default_handler, has_level_handler
 from quart_auth import AuthUser, QuartAuth
 
 from . import signals
@@ -58,6 +60,16 @@ def _env_list(name: str) -> list[str] | None:
 def _env_number(name: str, default: float) -> float:
     value = os.environ.get(name)
     return default if value is None else float(value)
+
+
+def _show_logs() -> None:
+    """As Quart does for its app logger: quartdash's lines (connects, disconnects,
+    refusals) show at INFO on stderr unless the application configured logging."""
+    logger = logging.getLogger("quartdash")
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.INFO)
+    if not has_level_handler(logger):
+        logger.addHandler(default_handler)
 
 
 def _default_threads() -> int:
@@ -94,6 +106,7 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
         session_check_interval: float = DEFAULT_SESSION_CHECK_SECONDS,
         **kwargs: Any,
     ) -> None:
+        _show_logs()
         backend = kwargs.pop("backend", None)
         if backend not in (None, "quart", QuartDashServer):
             raise ValueError("QuartDash runs on Quart only; leave `backend` unset")

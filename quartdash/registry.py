@@ -190,6 +190,8 @@ class ConnectionRegistry:
         self._members: dict[str, Member] = {}
         self._starting: asyncio.Task[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        #: Departures still being announced (see ``leave``).
+        self._pending: set[asyncio.Task[None]] = set()
 
     # --- lifecycle ----------------------------------------------------------------------
     async def start(self) -> None:
@@ -215,6 +217,8 @@ class ConnectionRegistry:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
             self._sweeper = None
+        if self._pending:
+            await asyncio.wait(set(self._pending), timeout=5)
         await self.backplane.stop()
 
     def __len__(self) -> int:
@@ -249,8 +253,10 @@ class ConnectionRegistry:
         await signals.emit(signals.connection_opened, self._app, info=info)
         return True
 
-    async def leave(self, member: Member, code: int | None) -> None:
-        """Forget a closed socket; ``code`` is the close code sent, None if the peer left."""
+    def leave(self, member: Member, code: int | None) -> None:
+        """Forget a closed socket now; ``code`` is the close code sent, None if the peer
+        left. Synchronous, so a handler cancelled twice over still leaves the registry
+        exact; telling the backplane and the signal receivers runs in a tracked task."""
         if self._members.pop(member.id, None) is None:
             return
         info = member.info()
@@ -261,6 +267,11 @@ class ConnectionRegistry:
             "-" if code is None else code, time.time() - member.opened_at,
             extra={"quartdash": {"event": "disconnect", "code": code, **_log_fields(member)}},
         )
+        task = asyncio.get_running_loop().create_task(self._left(info, code))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _left(self, info: ConnectionInfo, code: int | None) -> None:
         try:
             await self.backplane.withdraw(info)
         finally:

@@ -87,47 +87,14 @@ async def serve_socket(app: QuartDash) -> Response | None:
         remote_addr=ws.remote_addr,
         user_agent=ws.headers.get("user-agent"),
     )
-    if not await app.connections.join(member):
-        await conn.shutdown()
-        await _close_and_drain(
-            ws, CloseCode.TRY_AGAIN_LATER, "too many connections for this session"
-        )
-        return None
-    if token is not None and app.backplane.revocations.revoked(token):
-        conn.abort(CloseCode.SESSION_ENDED, "session revoked")  # ended during the handshake
-    facts: dict[str, Any] = {
-        "cookies": dict(ws.cookies),
-        "headers": dict(ws.headers),
-        "args": ws.args,
-        "path": ws.full_path,
-        "remote": ws.remote_addr,
-        "origin": ws.headers.get("origin"),
-        "quartdash_user": user,
-        "quartdash_session_id": token.session_id if token is not None else None,
-    }
-    bucket = TokenBucket(app.rate_limit)
-    message_hooks = hooks.get_hooks("websocket_message")
     close: tuple[int, str] | None = None
     try:
-        while True:
-            data = await ws.receive()
-            member.last_seen = time.time()
-            if not bucket.take():
-                raise ProtocolError(CloseCode.RATE_LIMITED, "rate limit exceeded")
-            message = protocol.parse_frame(data, app.max_message_bytes)
-            if message_hooks:
-                rejection = await backend._run_ws_hooks(
-                    message_hooks, ws, orjson.loads(data), default_reason="Message rejected"
-                )
-                if rejection is not None:
-                    close = (int(rejection[0]), str(rejection[1]))
-                    break
-            if isinstance(message, protocol.CallbackRequest):
-                _start_callback(app, conn, message, facts)
-            elif isinstance(message, protocol.GetPropsResponse):
-                conn.resolve_prop(message.request_id, message.payload)
-            else:
-                conn.send_frame(protocol.HEARTBEAT_ACK)
+        if await app.connections.join(member):
+            if token is not None and app.backplane.revocations.revoked(token):
+                conn.abort(CloseCode.SESSION_ENDED, "session revoked")  # during the handshake
+            close = await _receive_loop(app, ws, conn, member)
+        else:
+            close = (CloseCode.TRY_AGAIN_LATER, "too many connections for this session")
     except ProtocolError as err:
         log.warning(
             "quartdash: closing WebSocket with %d: %s (address=%s)",
@@ -144,17 +111,57 @@ async def serve_socket(app: QuartDash) -> Response | None:
             current.uncancel()
         close = (int(conn.abort_reason[0]), conn.abort_reason[1])
     finally:
-        # Callbacks learn first (is_shutdown), the page next (the close frame goes out
-        # before waiting for callbacks to finish), the registry last.
+        # Callbacks learn first (is_shutdown), the registry next, then the page (the
+        # close frame goes out before waiting for callbacks to finish). The server may
+        # cancel this handler more than once (a client gone, a server stopping), so
+        # nothing that must happen waits behind an await.
         conn.stop()
+        app.connections.leave(member, close[0] if close else None)
         if close is not None:
             with contextlib.suppress(Exception):
                 await ws.close(*close)
         await asyncio.shield(conn.shutdown())
-        await asyncio.shield(app.connections.leave(member, close[0] if close else None))
-    if close is not None:
-        await _drain(ws)
+    await _drain(ws)
     return None
+
+
+async def _receive_loop(
+    app: QuartDash, ws: Any, conn: Connection, member: Member
+) -> tuple[int, str]:
+    """Read and act on frames until a ``websocket_message`` hook rejects one (returns
+    its close), a frame breaks the rules (``ProtocolError``), or the task is cancelled."""
+    user, token = member.user_object, member.token
+    facts: dict[str, Any] = {
+        "cookies": dict(ws.cookies),
+        "headers": dict(ws.headers),
+        "args": ws.args,
+        "path": ws.full_path,
+        "remote": ws.remote_addr,
+        "origin": ws.headers.get("origin"),
+        "quartdash_user": user,
+        "quartdash_session_id": token.session_id if token is not None else None,
+    }
+    bucket = TokenBucket(app.rate_limit)
+    # pylint: disable=protected-access
+    message_hooks = app._hooks.get_hooks("websocket_message")
+    while True:
+        data = await ws.receive()
+        member.last_seen = time.time()
+        if not bucket.take():
+            raise ProtocolError(CloseCode.RATE_LIMITED, "rate limit exceeded")
+        message = protocol.parse_frame(data, app.max_message_bytes)
+        if message_hooks:
+            rejection = await app.backend._run_ws_hooks(
+                message_hooks, ws, orjson.loads(data), default_reason="Message rejected"
+            )
+            if rejection is not None:
+                return int(rejection[0]), str(rejection[1])
+        if isinstance(message, protocol.CallbackRequest):
+            _start_callback(app, conn, message, facts)
+        elif isinstance(message, protocol.GetPropsResponse):
+            conn.resolve_prop(message.request_id, message.payload)
+        else:
+            conn.send_frame(protocol.HEARTBEAT_ACK)
 
 
 async def _close_and_drain(ws: Any, code: int, reason: str) -> None:
