@@ -20,9 +20,9 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import dash
 from dash import _callback
@@ -46,6 +46,8 @@ from .sessions import Sessions, SessionToken
 if TYPE_CHECKING:
     from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 
+F = TypeVar("F", bound=Callable[..., Any])
+
 #: Outputs of global ``@callback`` functions declared with ``websocket=False``.
 HTTP_ONLY_GLOBAL: set[str] = set()
 
@@ -60,6 +62,17 @@ def _env_list(name: str) -> list[str] | None:
 def _env_number(name: str, default: float) -> float:
     value = os.environ.get(name)
     return default if value is None else float(value)
+
+
+def _seen_by_dash_as_its_own(func: F) -> F:
+    """Dash names a callback with no Input and no Output after its call site: the first
+    frame outside the dash package. Our wrappers of ``callback`` would be that frame for
+    every such callback, giving them all one name (the last one would replace the
+    others). So a wrapper's code claims a file inside the dash package, and Dash looks
+    past it to the app's own line."""
+    name = os.path.join(os.path.dirname(_callback.__file__), f"<quartdash {func.__qualname__}>")
+    func.__code__ = func.__code__.replace(co_filename=name)
+    return func
 
 
 def _show_logs() -> None:
@@ -223,6 +236,7 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
         config["quartdash"] = {"login_url": self.login_url}
         return config
 
+    @_seen_by_dash_as_its_own
     def callback(self, *args: Any, **kwargs: Any) -> Any:
         """Dash's ``app.callback``; ``websocket=False`` keeps that callback on HTTP."""
         decorator = super().callback(*args, **kwargs)
@@ -269,6 +283,7 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
         self.server.secret_key = key
 
 
+@_seen_by_dash_as_its_own
 def callback(*args: Any, **kwargs: Any) -> Any:
     """Dash's global ``@callback``; ``websocket=False`` keeps that callback on HTTP."""
     decorator = dash.callback(*args, **kwargs)

@@ -236,3 +236,39 @@ async def test_session_expiring_while_connected_closes_with_4408(short_sessions:
         code, _ = await closed_code(ws, timeout=10)
     assert code == CloseCode.SESSION_EXPIRED
     await assert_refused(base, cookie)
+
+
+async def test_registry_exact_under_200_concurrent_sockets(server: Server) -> None:
+    base = server.url
+    cookies = [login(base, f"crowd{i}") for i in range(5)]
+    opened, go = asyncio.Event(), asyncio.Event()
+    ready = 0
+    codes: list[int | None] = []
+
+    async def one(n: int) -> None:
+        nonlocal ready
+        async with session_socket(base, cookies[n % 5]) as ws:
+            await who(ws)
+            ready += 1
+            if ready == 200:
+                opened.set()
+            await go.wait()
+            if n % 2:
+                return  # half leave by themselves while the admin closes everyone
+            codes.append((await closed_code(ws, timeout=10))[0])
+
+    workers = [asyncio.create_task(one(n)) for n in range(200)]
+    async with asyncio.timeout(60):
+        await opened.wait()
+    listed = (await asyncio.to_thread(admin, base, "GET", "connections", token=TOKEN)).json()
+    assert sum(info["user"].startswith("crowd") for info in listed) == 200
+    go.set()
+    closed = await asyncio.to_thread(admin, base, "POST", "connections/close", token=TOKEN)
+    assert 100 <= closed.json()["closed"] <= 200
+    async with asyncio.timeout(60):
+        await asyncio.gather(*workers)
+    assert codes == [CloseCode.SESSION_ENDED] * 100
+    deadline = time.monotonic() + 10
+    while (left := (await asyncio.to_thread(admin, base, "GET", "connections", token=TOKEN)).json()):
+        assert time.monotonic() < deadline, left
+        await asyncio.sleep(0.05)

@@ -283,3 +283,29 @@ def test_constructor_refuses_other_backends_and_bad_limits() -> None:
         QuartDash(__name__, rate_limit=0)
     with pytest.raises(ValueError):
         QuartDash(__name__, allowed_origins=["not an origin"])
+
+
+def test_callbacks_without_input_or_output_keep_distinct_names() -> None:
+    """Dash names them after their call site; quartdash's wrappers must not be it."""
+    from dash import _callback
+
+    app = make_app()
+
+    @app.callback(persistent=True)
+    async def first() -> None: ...
+
+    @app.callback(persistent=True)
+    async def second() -> None: ...
+
+    assert len({spec["output"] for spec in app._callback_list}) == 2
+    assert {entry["callback"].__name__ for entry in app.callback_map.values()} == {"first", "second"}
+    before = len(_callback.GLOBAL_CALLBACK_LIST)
+    try:
+        callback(persistent=True)(first)
+        callback(persistent=True)(second)
+        added = _callback.GLOBAL_CALLBACK_LIST[before:]
+        assert len({spec["output"] for spec in added}) == 2
+    finally:
+        for spec in _callback.GLOBAL_CALLBACK_LIST[before:]:
+            _callback.GLOBAL_CALLBACK_MAP.pop(spec["output"], None)
+        del _callback.GLOBAL_CALLBACK_LIST[before:]
