@@ -36,8 +36,9 @@ _SAME_SITE_FETCH = frozenset({"same-origin", "none"})
 
 
 def _json(data: Any, status: int = 200, **headers: str) -> Response:
+    # Who is connected is nobody's to cache.
     return Response(orjson.dumps(data), status=status, content_type="application/json",
-                    headers=headers)
+                    headers={"Cache-Control": "no-store", **headers})
 
 
 def _error(status: int, message: str, **headers: str) -> Response:
