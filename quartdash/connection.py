@@ -49,7 +49,7 @@ class Connection:
         #: The task serving this socket; ``abort`` cancels it to close from outside.
         self._owner = asyncio.current_task()
         #: Why the server closes this socket, once it has decided to.
-        self.abort_reason: tuple[protocol.CloseCode, str] | None = None
+        self.abort_reason: tuple[int, str] | None = None
         self._loop_thread = threading.get_ident()
         self._frames: deque[str] = deque()
         self._wake = asyncio.Event()
@@ -112,7 +112,7 @@ class Connection:
                 self._closed.set()
                 return
 
-    def abort(self, code: protocol.CloseCode, reason: str) -> bool:
+    def abort(self, code: int, reason: str) -> bool:
         """Close this socket from outside its receive loop (from any thread). True if
         this call decided the close (from the loop), or handed it to the loop."""
         if not self.on_loop_thread():

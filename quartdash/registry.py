@@ -291,7 +291,7 @@ class ConnectionRegistry:
         closed = 0
         for member in list(self._members.values()):
             if command.selector.matches(member) and not member.conn.is_shutdown:
-                if member.conn.abort(CloseCode(command.code), close_reason(command.reason)):
+                if member.conn.abort(command.code, close_reason(command.reason)):
                     closed += 1
         return closed
 
@@ -321,6 +321,8 @@ class ConnectionRegistry:
         if sum(given) != 1:
             raise ValueError("close() takes exactly one of: a connection id, session=, "
                              "user=, everyone=True")
+        if code not in {member.value for member in CloseCode} and not 3000 <= code <= 4999:
+            raise ValueError(f"{code} is not a close code a server may send")
         text = reason or "closed by an administrator"
         if session is not None:
             return await self.end_session(session, None, "closed", until=None, text=text)

@@ -40,6 +40,11 @@ MAX_RUNNING_PER_CONNECTION = 256
 DRAIN_SECONDS = 5.0
 
 
+def _clip(value: str | None, limit: int = 256) -> str | None:
+    """A client-chosen header, bounded before the registry keeps and reports it."""
+    return value if value is None or len(value) <= limit else value[:limit] + "..."
+
+
 def _refuse(reason: str) -> Response:
     body = orjson.dumps({"error": reason}).decode()
     return Response(body, status=403, content_type="application/json")
@@ -83,9 +88,9 @@ async def serve_socket(app: QuartDash) -> Response | None:
         conn,
         user=user,
         token=token,
-        origin=ws.headers.get("origin"),
+        origin=_clip(ws.headers.get("origin")),
         remote_addr=ws.remote_addr,
-        user_agent=ws.headers.get("user-agent"),
+        user_agent=_clip(ws.headers.get("user-agent")),
     )
     close: tuple[int, str] | None = None
     try:

@@ -355,6 +355,8 @@ def test_configuration_mistakes_are_refused(monkeypatch: pytest.MonkeyPatch) -> 
         QuartDash(__name__, auth=QuartAuth(mode="bearer"))
     with pytest.raises(ValueError, match="exactly one"):
         asyncio.run(make_app().connections.close(user="a", session="b"))
+    with pytest.raises(ValueError, match="not a close code"):
+        asyncio.run(make_app().connections.close(everyone=True, code=1005))
     monkeypatch.delenv("QUARTDASH_SECRET_KEY", raising=False)
     with pytest.warns(UserWarning, match="secret key"):
         QuartDash(__name__, auth=True)
