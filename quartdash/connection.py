@@ -42,7 +42,7 @@ class Connection:
     ) -> None:
         self._send = send
         #: Names this socket in the registry and the admin API.
-        self.id = secrets.token_urlsafe(12)
+        self.id = secrets.token_hex(8)
         self._batch_delay = batch_delay
         self._max_pending = max_pending
         self._loop = asyncio.get_running_loop()

@@ -37,8 +37,9 @@ _MISSING = object()
 
 
 def new_session_id() -> str:
-    """A fresh session id: 128 random bits, URL-safe (it appears in admin URLs)."""
-    return secrets.token_urlsafe(16)
+    """A fresh session id: 128 random bits in hex (it appears in admin URLs and on
+    command lines, where a leading ``-`` would read as an option)."""
+    return secrets.token_hex(16)
 
 
 def session_hash(session_id: str | None) -> str:
