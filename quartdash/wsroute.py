@@ -3,9 +3,10 @@
 The order matters for security: the origin is checked before the socket is accepted
 (a refused page gets a plain HTTP 403 and no socket), Dash's ``websocket_connect``
 hooks run next (their verdict is sent as a close code after accepting, so the page
-learns why), and only then does any callback run. Every client mistake ends in a
-close code and one warning line; no client can make the server log a traceback or
-disturb another connection.
+learns why), then, with ``auth``, the session (no valid login: 4401) and its connection
+limit (1013), and only then does any callback run. Every client mistake ends in a
+close code and one log line; no client can make the server log a traceback or disturb
+another connection.
 """
 
 from __future__ import annotations
