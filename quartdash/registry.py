@@ -325,9 +325,13 @@ class ConnectionRegistry:
             raise ValueError(f"{code} is not a close code a server may send")
         text = reason or "closed by an administrator"
         if session is not None:
-            return await self.end_session(session, None, "closed", until=None, text=text)
+            owners = {info.user for info in await self.backplane.list(Selector(session=session))}
+            owner = owners.pop() if len(owners) == 1 else None
+            return await self.end_session(
+                session, owner, "closed", until=None, text=text, code=code
+            )
         if user is not None:
-            return await self._end_user(user, text)
+            return await self._end_user(user, text, code)
         return await self.backplane.send(Close(Selector(connection=connection_id), code, text))
 
     # --- sessions ---------------------------------------------------------------------------
@@ -350,13 +354,11 @@ class ConnectionRegistry:
         )
         return closed
 
-    async def _end_user(self, user: str, text: str) -> int:
+    async def _end_user(self, user: str, text: str, code: int) -> int:
         now = time.time()
         sessions = {info.session for info in await self.backplane.list(Selector(user=user))}
         await self.backplane.revoke(Revocation(self._revoke_until(), user=user, before=now))
-        closed = await self.backplane.send(
-            Close(Selector(user=user), CloseCode.SESSION_ENDED, text)
-        )
+        closed = await self.backplane.send(Close(Selector(user=user), code, text))
         for session_id in sorted(s for s in sessions if s is not None):
             await signals.emit(
                 signals.session_ended, self._app, session_id=session_id, user=user, reason="closed"

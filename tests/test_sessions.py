@@ -360,3 +360,29 @@ def test_configuration_mistakes_are_refused(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.delenv("QUARTDASH_SECRET_KEY", raising=False)
     with pytest.warns(UserWarning, match="secret key"):
         QuartDash(__name__, auth=True)
+
+
+async def test_closing_by_session_or_user_ends_and_reports_each_session(app: QuartDash) -> None:
+    ended: list[dict[str, Any]] = []
+
+    def record(_sender: Any, **kwargs: Any) -> None:
+        ended.append(kwargs)
+
+    signals.session_ended.connect(record, sender=app)
+    try:
+        one, two = browser(app), browser(app)
+        await one.post("/login/alice")
+        await two.post("/login/alice")
+        async with one.websocket(WS, headers=ORIGIN) as ws1, \
+                two.websocket(WS, headers=ORIGIN) as ws2:
+            first = (await ask_identity(ws1)).split("|")[1]
+            second = (await ask_identity(ws2)).split("|")[1]
+            assert await app.connections.close(session=first) == 1
+            assert await close_code(ws1) == CloseCode.SESSION_ENDED
+            assert ended == [{"session_id": first, "user": "alice", "reason": "closed"}]
+            assert await app.connections.close(user="alice", code=4000) == 1
+            assert await close_code(ws2) == 4000
+            assert ended[1:] == [{"session_id": second, "user": "alice", "reason": "closed"}]
+        assert (await two.get("/whoami")).status_code == 401  # revoked, as logout does
+    finally:
+        signals.session_ended.disconnect(record)
