@@ -69,11 +69,11 @@ def admin_blueprint(
             ):
                 return _error(403, "invalid credentials")
             return _cross_site_refusal(app, by_cookie=False)
-        found = await app.sessions.identify() if app.sessions is not None else None
-        if found is None:
+        user, _ = await app.identity()
+        if user is None:
             return _error(401, "authentication required",
                           **{"WWW-Authenticate": 'Bearer realm="quartdash"'})
-        if predicate is None or not await _is_admin(predicate, found[0]):
+        if predicate is None or not await _is_admin(predicate, user):
             return _error(403, "not an administrator")
         return _cross_site_refusal(app, by_cookie=True)
 

@@ -37,6 +37,12 @@ class TokenBucket:
         self._clock = clock
         self._stamp = clock()
 
+    @property
+    def stamp(self) -> float:
+        """The clock's reading at the last ``take`` (or at creation): when the last
+        message arrived, which the registry reports as ``last_seen``."""
+        return self._stamp
+
     def take(self) -> bool:
         """Spend one token; False when the bucket is empty (the caller is over the limit)."""
         now = self._clock()

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from .app import QuartDash
     from .backplane import Backplane
     from .connection import Connection
+    from .limits import TokenBucket
 
 log = logging.getLogger("quartdash.connections")
 
@@ -127,15 +128,15 @@ class Member:
     """This worker's record of one of its sockets."""
 
     __slots__ = (
+        "_opened_clock",
         "conn",
         "expires_at",
         "id",
-        "last_seen",
+        "inbound",
         "opened_at",
         "origin",
         "remote_addr",
         "token",
-        "user",
         "user_agent",
         "user_object",
     )
@@ -143,6 +144,7 @@ class Member:
     def __init__(
         self,
         conn: Connection,
+        inbound: TokenBucket,
         *,
         user: AuthUser | None,
         token: SessionToken | None,
@@ -151,19 +153,30 @@ class Member:
         user_agent: str | None,
     ) -> None:
         self.conn = conn
+        #: The socket's inbound rate limiter; it also knows when the last message came.
+        self.inbound = inbound
         self.id = conn.id
         self.user_object = user
-        self.user = token.user if token is not None else None
         self.token = token
         self.origin = origin
         self.remote_addr = remote_addr
         self.user_agent = user_agent
-        self.opened_at = self.last_seen = time.time()
+        self.opened_at = time.time()
+        self._opened_clock = inbound.stamp
         self.expires_at = token.expires_at if token is not None else float("inf")
+
+    @property
+    def user(self) -> str | None:
+        return self.token.user if self.token is not None else None
 
     @property
     def session(self) -> str | None:
         return self.token.session_id if self.token is not None else None
+
+    @property
+    def last_seen(self) -> float:
+        """When the last message arrived (wall clock), read off the rate limiter."""
+        return self.opened_at + (self.inbound.stamp - self._opened_clock)
 
     def info(self) -> ConnectionInfo:
         return ConnectionInfo(
@@ -244,12 +257,7 @@ class ConnectionRegistry:
         if not admitted:
             self._members.pop(member.id, None)
             return False
-        log.info(
-            "connect id=%s user=%s session=%s origin=%s address=%s",
-            member.id, member.user or "-", session_hash(member.session),
-            member.origin or "-", member.remote_addr or "-",
-            extra={"quartdash": {"event": "connect", **_log_fields(member)}},
-        )
+        _log_event("connect", member)
         await signals.emit(signals.connection_opened, self._app, info=info)
         return True
 
@@ -260,13 +268,8 @@ class ConnectionRegistry:
         if self._members.pop(member.id, None) is None:
             return
         info = member.info()
-        log.info(
-            "disconnect id=%s user=%s session=%s origin=%s address=%s code=%s seconds=%.1f",
-            member.id, member.user or "-", session_hash(member.session),
-            member.origin or "-", member.remote_addr or "-",
-            "-" if code is None else code, time.time() - member.opened_at,
-            extra={"quartdash": {"event": "disconnect", "code": code, **_log_fields(member)}},
-        )
+        _log_event("disconnect", member, code=code,
+                   seconds=round(time.time() - member.opened_at, 1))
         task = asyncio.get_running_loop().create_task(self._left(info, code))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
@@ -290,9 +293,10 @@ class ConnectionRegistry:
             return len(hits)
         closed = 0
         for member in list(self._members.values()):
-            if command.selector.matches(member) and not member.conn.is_shutdown:
-                if member.conn.abort(command.code, close_reason(command.reason)):
-                    closed += 1
+            if command.selector.matches(member) and member.conn.abort(
+                command.code, close_reason(command.reason)
+            ):
+                closed += 1
         return closed
 
     # --- the public API ---------------------------------------------------------------------
@@ -404,12 +408,17 @@ class ConnectionRegistry:
             )
 
 
-def _log_fields(member: Member) -> dict[str, Any]:
-    return {
+def _log_event(event: str, member: Member, **more: Any) -> None:
+    """One structured line: ``event key=value ...``, the same fields in the record's
+    ``quartdash`` attribute. The session appears only as a hash."""
+    fields = {
         "id": member.id,
         "user": member.user,
-        "session_hash": session_hash(member.session),
+        "session": session_hash(member.session),
         "origin": member.origin,
         "address": member.remote_addr,
-        "worker": WORKER,
+        **more,
     }
+    text = " ".join(f"{key}={'-' if value is None else value}" for key, value in fields.items())
+    log.info("%s %s", event, text,
+             extra={"quartdash": {"event": event, "worker": WORKER, **fields}})

@@ -24,7 +24,8 @@ import math
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -71,8 +72,7 @@ class Revocation:
     before: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"until": self.until, "session": self.session, "user": self.user,
-                "before": self.before}
+        return asdict(self)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Revocation:
@@ -145,19 +145,22 @@ def session_serializer(
             return_timestamp: bool = False,
             salt: str | bytes | None = None,
         ) -> Any:
-            token = self.load_session(s, max_age, salt)
-            if return_timestamp:
-                return token.user, token.issued_at
-            return token.user
+            token, when = self._load(s, max_age, salt)
+            return (token.user, when) if return_timestamp else token.user
 
         def load_session(
             self, s: str | bytes, max_age: int | None = None, salt: str | bytes | None = None
         ) -> SessionToken:
+            return self._load(s, max_age, salt)[0]
+
+        def _load(
+            self, s: str | bytes, max_age: int | None, salt: str | bytes | None
+        ) -> tuple[SessionToken, datetime]:
             payload, when = super().loads(s, max_age=max_age, return_timestamp=True, salt=salt)
             token = _token(payload, when.timestamp(), max_age, s)
             if revocations.revoked(token):
                 raise BadSignature("session revoked")
-            return token
+            return token, when
 
     SessionSerializer.__name__ = SessionSerializer.__qualname__ = f"Session{base.__name__}"
     return SessionSerializer
@@ -251,15 +254,14 @@ class Sessions:
 
     async def _after_request(self, response: Response) -> Response:
         """End, start or renew the session after a route logged in or out."""
-        action = self.auth.load_user().action
-        if action is Action.PASS:
+        user = self.auth.load_user()
+        if user.action is Action.PASS:
             return response
         old = self.current_token()
-        if action is Action.DELETE:
+        if user.action is Action.DELETE:
             if old is not None:
                 await self._on_end(old, "logout")
             return response
-        user = self.auth.load_user()
         auth_id = str(user.auth_id)
         session_id = self._login_session(auth_id)
         now = float(int(time.time()))

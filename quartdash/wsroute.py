@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -87,6 +86,7 @@ async def serve_socket(app: QuartDash) -> Response | None:
     conn = Connection(ws.send, batch_delay=float(app._websocket_batch_delay or 0))
     member = Member(
         conn,
+        TokenBucket(app.rate_limit),
         user=user,
         token=token,
         origin=_clip(ws.headers.get("origin")),
@@ -147,12 +147,11 @@ async def _receive_loop(
         "quartdash_user": user,
         "quartdash_session_id": token.session_id if token is not None else None,
     }
-    bucket = TokenBucket(app.rate_limit)
+    bucket = member.inbound
     # pylint: disable=protected-access
     message_hooks = app._hooks.get_hooks("websocket_message")
     while True:
         data = await ws.receive()
-        member.last_seen = time.time()
         if not bucket.take():
             raise ProtocolError(CloseCode.RATE_LIMITED, "rate limit exceeded")
         message = protocol.parse_frame(data, app.max_message_bytes)

@@ -153,6 +153,9 @@ async def test_identity_reaches_callbacks_over_websocket_and_http(app: QuartDash
     async with client.websocket(WS, headers=ORIGIN) as ws:
         over_ws = await ask_identity(ws)
         [info] = await app.connections.list(user="alice")
+        await ask_identity(ws)
+        [later] = await app.connections.list(user="alice")
+    assert later.last_seen > info.last_seen >= info.opened_at  # each message counts
     user, session = over_ws.split("|")
     assert user == "alice" and session == info.session and len(session) >= 16
     body = {"output": "out.children", "outputs": {"id": "out", "property": "children"},
@@ -201,6 +204,10 @@ async def test_cookie_signed_before_quartdash_still_logs_in(app: QuartDash) -> N
     async with client.websocket(WS, headers=headers) as ws:
         user, session = (await ask_identity(ws)).split("|")
     assert user == "olga" and len(session) == 22
+    auth = app.auth
+    assert auth is not None  # quart-auth's own API still sees the auth id and a datetime
+    loaded = auth.serializer_class(SECRET, auth.salt).loads(legacy, return_timestamp=True)
+    assert loaded[0] == "olga" and loaded[1].tzinfo is not None
     assert await app.connections.close(session=session) == 0
     async with client.websocket(WS, headers=headers) as ws:
         assert await close_code(ws) == CloseCode.SESSION_ENDED
