@@ -26,13 +26,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import dash
 from dash import _callback
-from quart import Quart
+from quart import Quart, has_request_context
 from quart.logging import default_handler, has_level_handler
 from quart_auth import AuthUser, QuartAuth
 
 from . import signals
 from .admin import AdminPredicate, admin_blueprint
 from .backplane import backplane_from_url
+from .browser import BrowserFiles, session_tag
 from .limits import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RATE_LIMIT
 from .origin import OriginPolicy
 from .registry import (
@@ -194,6 +195,10 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
         super().init_app(app, **kwargs)
         server: Quart = self.server
         self._ensure_secret_key()
+        self.browser = BrowserFiles(
+            self.config.routes_pathname_prefix, self.config.requests_pathname_prefix
+        )
+        self.browser.register(server)
         server.before_serving(self.register_callbacks)
         server.before_serving(self.connections.start)
         server.after_serving(self.connections.stop)
@@ -235,6 +240,19 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
         # Where the page goes when the server ends its session (4401/4408).
         config["quartdash"] = {"login_url": self.login_url}
         return config
+
+    def _get_worker_url(self) -> str:
+        """quartdash's SharedWorker in place of Dash's, one per session (browser.py)."""
+        token = None
+        if self.sessions is not None and has_request_context():
+            token = self.sessions.current_token()
+        tag = session_tag(self.server.secret_key, token.session_id) if token else None
+        return self.browser.worker_url(tag)
+
+    def _generate_scripts_html(self) -> str:
+        """Dash's scripts, then quartdash's page script, before the renderer starts."""
+        scripts: str = super()._generate_scripts_html()
+        return scripts + "\n" + self.browser.page_script_tag()
 
     @_seen_by_dash_as_its_own
     def callback(self, *args: Any, **kwargs: Any) -> Any:

@@ -45,7 +45,8 @@ class Connection:
         self.id = secrets.token_hex(8)
         self._batch_delay = batch_delay
         self._max_pending = max_pending
-        self._loop = asyncio.get_running_loop()
+        #: The loop this socket lives on; threads hand their work to it.
+        self.loop = asyncio.get_running_loop()
         #: The task serving this socket; ``abort`` cancels it to close from outside.
         self._owner = asyncio.current_task()
         #: Why the server closes this socket, once it has decided to.
@@ -54,13 +55,16 @@ class Connection:
         self._frames: deque[str] = deque()
         self._wake = asyncio.Event()
         self._flush = asyncio.Event()
+        #: Set whenever the sender has taken the queue (or the socket closed): the
+        #: awaitable senders (``emit``) wait on it when the queue is long.
+        self._drained = asyncio.Event()
         self._closed = threading.Event()
         self._ids = itertools.count(1)
         #: get_prop requests awaiting the page's answer, by request id.
         self.pending_props: dict[str, concurrent.futures.Future[Any]] = {}
         #: callbacks in flight, by request id (a sync one's task awaits its thread).
         self.running: dict[str, asyncio.Task[None]] = {}
-        self._sender = self._loop.create_task(self._run_sender())
+        self._sender = self.loop.create_task(self._run_sender())
 
     @property
     def is_shutdown(self) -> bool:
@@ -77,7 +81,24 @@ class Connection:
         if self.on_loop_thread():
             self._enqueue(frame, urgent)
         elif not self._closed.is_set():
-            self._loop.call_soon_threadsafe(self._enqueue, frame, urgent)
+            self.loop.call_soon_threadsafe(self._enqueue, frame, urgent)
+
+    @property
+    def backlog(self) -> int:
+        """Frames queued and not yet handed to the socket."""
+        return len(self._frames)
+
+    def crowded(self) -> bool:
+        """The queue is past half its limit: a sender that can wait should."""
+        return len(self._frames) >= self._max_pending // 2
+
+    async def room(self) -> None:
+        """Wait (on the loop) until the queue is below half its limit or the socket
+        closed. A callback that sends in a tight loop then goes at the page's pace
+        instead of filling the queue until the socket is closed as not reading."""
+        while self.crowded() and not self._closed.is_set():
+            self._drained.clear()
+            await self._drained.wait()
 
     def _enqueue(self, frame: str, urgent: bool) -> None:
         if self._closed.is_set():
@@ -102,6 +123,7 @@ class Connection:
             self._flush.clear()
             frames = list(self._frames)
             self._frames.clear()
+            self._drained.set()
             if not frames:
                 if self._closed.is_set():
                     return
@@ -116,7 +138,7 @@ class Connection:
         """Close this socket from outside its receive loop (from any thread). True if
         this call decided the close (from the loop), or handed it to the loop."""
         if not self.on_loop_thread():
-            self._loop.call_soon_threadsafe(self.abort, code, reason)
+            self.loop.call_soon_threadsafe(self.abort, code, reason)
             return True
         if self.abort_reason is not None or self._closed.is_set():
             return False
@@ -154,6 +176,7 @@ class Connection:
         callbacks can end by themselves; pending ``get_prop`` calls fail and every
         running callback is cancelled. Idempotent."""
         self._closed.set()
+        self._drained.set()
         for future in list(self.pending_props.values()):
             if not future.done():
                 future.set_exception(WebsocketDisconnected())
@@ -173,6 +196,17 @@ class Connection:
         self._sender.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._sender
+
+
+#: Longest a thread-pool ``emit_sync`` waits for the page to catch up.
+EMIT_WAIT_SECONDS = 30.0
+_MAX_EVENT_NAME = 200
+
+
+def _event_name(event: str) -> str:
+    if not isinstance(event, str) or not 0 < len(event) <= _MAX_EVENT_NAME:
+        raise ValueError(f"an event name is a string of 1 to {_MAX_EVENT_NAME} characters")
+    return event
 
 
 class CallbackSocket:
@@ -213,6 +247,27 @@ class CallbackSocket:
     async def set_prop(self, component_id: str | dict[str, Any], prop: str, value: Any) -> None:
         """Awaitable form of ``set_prop_sync``, as in Dash."""
         self.set_props(component_id, {prop: value})
+
+    def emit_sync(self, event: str, data: Any = None) -> None:
+        """Send one event to this page: ``window.quartdash.on(event, handler)`` calls
+        ``handler(data)``. Every event is delivered, once, in the order sent (also
+        relative to ``set_props``); unlike props, events are never merged, so a fast
+        stream into a clientside drawing loses nothing. ``data`` is encoded as Dash
+        encodes props. From a thread-pool callback this waits while the page is far
+        behind; raises ``WebsocketDisconnected`` once the socket is closing."""
+        frame = protocol.event_frame(self._renderer_id, _event_name(event), encode_json(data))
+        conn = self._conn
+        if conn.is_shutdown:
+            raise WebsocketDisconnected()
+        if conn.crowded() and not conn.on_loop_thread():
+            asyncio.run_coroutine_threadsafe(conn.room(), conn.loop).result(EMIT_WAIT_SECONDS)
+        conn.send_frame(frame, urgent=False)
+
+    async def emit(self, event: str, data: Any = None) -> None:
+        """Awaitable ``emit_sync``: waits while the page is far behind."""
+        if self._conn.crowded():
+            await self._conn.room()
+        self.emit_sync(event, data)
 
     async def get_prop(
         self,

@@ -6,6 +6,12 @@ ones Dash's renderer and SharedWorker speak (dash-renderer 4.4): the worker send
 ``callback_request``, ``get_props_response`` and ``heartbeat``; the server answers with
 ``callback_response``, ``set_props``, ``get_props_request`` and ``heartbeat_ack``, and may
 wrap several of them in one JSON array frame.
+
+quartdash adds two outbound messages of its own (version ``PROTOCOL_VERSION``, in the
+``v`` field), which Dash's worker logs as unknown and ignores, so a page served Dash's
+worker still works: ``quartdash_event`` (the event channel, ``ctx.websocket.emit``) and
+``quartdash_close`` (the close code and reason, sent just before the close frame, so the
+browser knows why even when a proxy or a broken connection loses the close frame).
 """
 
 from __future__ import annotations
@@ -223,6 +229,21 @@ def get_props_request(
             "requestId": request_id,
             "payload": {"componentId": component_id, "properties": props},
         }
+    ).decode()
+
+
+def event_frame(renderer_id: str, event: str, data_json: str) -> str:
+    """One event of the event channel for one page; ``data_json`` is already encoded."""
+    return (
+        '{"type":"quartdash_event","v":%d,"rendererId":%s,"payload":{"event":%s,"data":%s}}'
+        % (PROTOCOL_VERSION, _q(renderer_id), _q(event), data_json)
+    )
+
+
+def close_notice(code: int, reason: str) -> str:
+    """Why the server is about to close: sent just before the close frame."""
+    return orjson.dumps(
+        {"type": "quartdash_close", "v": PROTOCOL_VERSION, "code": code, "reason": reason}
     ).decode()
 
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Union
 from . import signals
 from .protocol import CloseCode
 from .sessions import Revocation, SessionToken, session_hash
+from .shutdown import watch_server_stop
 
 if TYPE_CHECKING:
     from quart_auth import AuthUser
@@ -203,6 +204,7 @@ class ConnectionRegistry:
         self._members: dict[str, Member] = {}
         self._starting: asyncio.Task[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._stop_watch: asyncio.Task[None] | None = None
         #: Departures still being announced (see ``leave``).
         self._pending: set[asyncio.Task[None]] = set()
 
@@ -216,7 +218,17 @@ class ConnectionRegistry:
 
     async def _start(self) -> None:
         await self.backplane.start(self)
-        self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
+        loop = asyncio.get_running_loop()
+        self._sweeper = loop.create_task(self._sweep_forever())
+        self._stop_watch = loop.create_task(watch_server_stop(self.going_away))
+
+    def going_away(self) -> int:
+        """The server is stopping: close this worker's sockets with 1001, so each page
+        reconnects with backoff, to this server when it is back or to another one."""
+        closed = self.apply(Close(Selector(), CloseCode.GOING_AWAY, "server restarting"))
+        if closed:
+            log.info("quartdash: server stopping: closed %d WebSocket(s) with 1001", closed)
+        return closed
 
     async def stop(self) -> None:
         """Leave the backplane (Quart ``after_serving``)."""
@@ -225,11 +237,13 @@ class ConnectionRegistry:
             return
         with contextlib.suppress(Exception):
             await starting
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
-            self._sweeper = None
+        self.going_away()  # servers that stop sockets after the lifespan shutdown
+        for task in (self._stop_watch, self._sweeper):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._sweeper = self._stop_watch = None
         if self._pending:
             await asyncio.wait(set(self._pending), timeout=5)
         await self.backplane.stop()

@@ -124,8 +124,7 @@ async def serve_socket(app: QuartDash) -> Response | None:
         conn.stop()
         app.connections.leave(member, close[0] if close else None)
         if close is not None:
-            with contextlib.suppress(Exception):
-                await ws.close(*close)
+            await _close(ws, *close)
         await asyncio.shield(conn.shutdown())
     await _drain(ws)
     return None
@@ -178,8 +177,16 @@ async def _close_and_drain(ws: Any, code: int, reason: str) -> None:
     wait for each other. Draining (bounded by ``DRAIN_SECONDS``) completes the handshake.
     Quart cancels this task when the peer's close arrives, which ends the drain.
     """
-    await ws.close(code, reason)
+    await _close(ws, code, reason)
     await _drain(ws)
+
+
+async def _close(ws: Any, code: int, reason: str) -> None:
+    """The close frame, announced by a ``quartdash_close`` message just before it: a
+    proxy or a dropped connection can lose the close frame's code, the message stays."""
+    with contextlib.suppress(Exception):
+        await ws.send(protocol.close_notice(code, reason))
+        await ws.close(code, reason)
 
 
 async def _drain(ws: Any) -> None:

@@ -17,7 +17,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from itsdangerous import URLSafeTimedSerializer
 from quart import Quart
-from quart.testing.connections import WebsocketDisconnectError
 from quart_auth import (
     AuthUser,
     QuartAuth,
@@ -30,7 +29,7 @@ from quart_auth import (
 
 from quartdash import CloseCode, Input, Output, QuartDash, ctx, dcc, html, set_props, signals
 from quartdash.sessions import Revocation, Revocations, SessionToken, session_hash
-from tests.wsclient import callback_request, messages
+from tests.wsclient import callback_request, inprocess_close, messages
 
 SECRET = "in-process-secret-key-0123456789abcdef"
 ORIGIN = {"Origin": "http://localhost"}
@@ -125,11 +124,7 @@ async def ask_identity(ws: Any) -> str:
 
 
 async def close_code(ws: Any) -> int:
-    with pytest.raises(WebsocketDisconnectError) as info:
-        async with asyncio.timeout(5):
-            while True:
-                await ws.receive()
-    return int(info.value.args[0])
+    return await inprocess_close(ws)
 
 
 def test_any_cookie_value_is_no_session_and_never_an_error() -> None:

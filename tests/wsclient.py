@@ -114,3 +114,22 @@ async def worst_rtt_while(ws: ClientConnection, task: asyncio.Task[Any]) -> tupl
         worst = max(worst, await echo_rtt(ws, n, timeout=30))
         await asyncio.sleep(0.002)  # far below the rate limit however fast the machine
     return worst, n
+
+
+async def inprocess_close(ws: Any, timeout: float = 5.0) -> int:
+    """Read a Quart test-client socket until the server closes it; the close code.
+
+    The server announces each close with a ``quartdash_close`` message carrying the
+    same code; that is checked here, so every close test checks it too."""
+    from quart.testing.connections import WebsocketDisconnectError
+
+    announced: list[int] = []
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                announced += [m["code"] for m in messages(await ws.receive())
+                              if m.get("type") == "quartdash_close"]
+    except WebsocketDisconnectError as closed:
+        code = int(closed.args[0])
+    assert announced == [code], f"announced {announced}, closed with {code}"
+    return code

@@ -1,0 +1,273 @@
+// Built by renderer_patch/build.mjs from renderer_patch/src; do not edit.
+(() => {
+"use strict";
+// --- policy.js
+// What the browser does after its socket closes, per close code (API.md section 6).
+// Pure: no timers, no sockets, no DOM, so every rule is tested under Node.
+
+/** Version of quartdash's additions to Dash's protocol (quartdash/protocol.py). */
+const PROTOCOL_VERSION = 1;
+
+/** The close codes the worker tells apart; the server's side is quartdash.CloseCode. */
+const Code = Object.freeze({
+  NORMAL: 1000,
+  GOING_AWAY: 1001,
+  UNSUPPORTED_DATA: 1003,
+  NO_STATUS: 1005,
+  ABNORMAL: 1006,
+  POLICY_VIOLATION: 1008,
+  MESSAGE_TOO_BIG: 1009,
+  INTERNAL_ERROR: 1011,
+  SERVICE_RESTART: 1012,
+  TRY_AGAIN_LATER: 1013,
+  HEARTBEAT_TIMEOUT: 4000,
+  INACTIVITY: 4001,
+  SESSION_ENDED: 4401,
+  SESSION_EXPIRED: 4408,
+  RATE_LIMITED: 4429,
+});
+
+const DEFAULT_POLICY = Object.freeze({
+  /** First delay after a drop or a restart, doubled per failed attempt up to maxDelay. */
+  initialDelay: 1000,
+  maxDelay: 30000,
+  /** After 4429 the server asked us to slow down: start high, stay high. */
+  rateLimitedDelay: 15000,
+  rateLimitedMaxDelay: 120000,
+  /** A socket that stayed open this long resets the attempt count: a server that
+   *  accepts and at once closes again must not be hammered at the first delay. */
+  stableAfter: 5000,
+});
+
+/**
+ * The delay before attempt number `attempt` (0 for the first retry): exponential with
+ * "equal jitter", half fixed and half random, so tabs of many browsers that lost the
+ * same server do not come back in one wave, and none retries at once.
+ */
+function backoff(attempt, base, cap, random = Math.random) {
+  const ceiling = Math.min(cap, base * 2 ** Math.min(Math.max(attempt, 0), 20));
+  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+}
+
+/**
+ * The decision after a close with `code`:
+ *  - {action: "idle"}: the page's own close or Dash's inactivity close; reconnect on
+ *    the next message the page sends (Dash's behaviour for 1000 and 4001);
+ *  - {action: "retry", delay}: reconnect by itself after `delay` ms;
+ *  - {action: "final", kind}: never reconnect; kind "session" (signed out or expired:
+ *    the page shows a notice and goes to login_url) or "refused" (the server refused
+ *    this page's traffic: retrying would be refused again).
+ */
+function afterClose(code, attempt, policy = DEFAULT_POLICY, random = Math.random) {
+  switch (code) {
+    case Code.NORMAL:
+    case Code.INACTIVITY:
+      return { action: "idle" };
+    case Code.SESSION_ENDED:
+    case Code.SESSION_EXPIRED:
+      return { action: "final", kind: "session" };
+    case Code.UNSUPPORTED_DATA:
+    case Code.POLICY_VIOLATION:
+    case Code.MESSAGE_TOO_BIG:
+      return { action: "final", kind: "refused" };
+    case Code.RATE_LIMITED:
+      return {
+        action: "retry",
+        delay: backoff(attempt, policy.rateLimitedDelay, policy.rateLimitedMaxDelay, random),
+      };
+    default: // 1001, 1011, 1012, 1013, 4000, and drops without a close frame (1005, 1006)
+      return {
+        action: "retry",
+        delay: backoff(attempt, policy.initialDelay, policy.maxDelay, random),
+      };
+  }
+}
+
+/**
+ * The code that counts: a close frame can be lost (a proxy, a dropped connection) and
+ * arrive as 1005/1006, so the reason the server announced just before closing
+ * (a "quartdash_close" message) wins over a close without a status.
+ */
+function effectiveClose(event, announced) {
+  const lost = event.code === Code.ABNORMAL || event.code === Code.NO_STATUS;
+  if (announced && (lost || announced.code === event.code)) {
+    return { code: announced.code, reason: announced.reason || event.reason || "" };
+  }
+  return { code: event.code, reason: event.reason || "" };
+}
+
+/** The words the page shows for a final close. */
+function noticeText(code, reason) {
+  if (code === Code.SESSION_EXPIRED) return "Your session expired.";
+  if (code === Code.SESSION_ENDED) return "You were signed out.";
+  const why = reason ? `: ${reason}` : "";
+  return `The server closed the connection (${code}${why}). Reload the page to continue.`;
+}
+
+// --- page.js
+// quartdash's page script: runs in each tab before Dash's renderer starts.
+//  - window.quartdash.on(event, handler): the event channel. Every event the server
+//    emits for this tab (ctx.websocket.emit) reaches the handlers, in order, one call
+//    per event; events that come before any handler is attached wait for the first.
+//  - When the server ends the session (4401, 4408) or refuses the page's traffic, a
+//    notice says so, and with a login_url the tab goes there.
+// It listens on the renderer's own port to the worker: it wraps the SharedWorker
+// constructor so it sees the port Dash's renderer opens, and adds a listener beside
+// the renderer's. The renderer ignores the message types it does not know.
+
+
+/** Events kept while no handler listens for them; beyond this the oldest go. */
+const MAX_WAITING = 10000;
+/** How long the signed-out notice shows before the tab goes to login_url. */
+const REDIRECT_DELAY = 1500;
+
+function readConfig() {
+  const element = document.getElementById("_dash-config");
+  try {
+    return element ? JSON.parse(element.textContent) : {};
+  } catch (err) {
+    return {};
+  }
+}
+
+const config = readConfig();
+const loginUrl = (config.quartdash && config.quartdash.login_url) || null;
+const workerUrl = (config.websocket && config.websocket.worker_url) || null;
+
+const handlers = new Map(); // event -> Set of functions
+const waiting = []; // [event, data] with no handler yet
+const closes = []; // every close this tab heard of, newest last
+
+function dispatch(event, data) {
+  const set = handlers.get(event);
+  if (!set || set.size === 0) {
+    waiting.push([event, data]);
+    if (waiting.length > MAX_WAITING) waiting.shift();
+    return;
+  }
+  for (const handler of Array.from(set)) {
+    try {
+      handler(data, event);
+    } catch (err) {
+      console.error(`[quartdash] handler for "${event}" failed`, err);
+    }
+  }
+}
+
+function on(event, handler) {
+  if (typeof handler !== "function") throw new TypeError("quartdash.on needs a function");
+  if (!handlers.has(event)) handlers.set(event, new Set());
+  const set = handlers.get(event);
+  const first = set.size === 0;
+  set.add(handler);
+  if (first) {
+    // Hand over what waited for this event, in order, keeping the rest waiting.
+    const mine = [];
+    for (let i = 0; i < waiting.length; ) {
+      if (waiting[i][0] === event) mine.push(waiting.splice(i, 1)[0]);
+      else i += 1;
+    }
+    for (const [, data] of mine) dispatch(event, data);
+  }
+  return () => off(event, handler);
+}
+
+function off(event, handler) {
+  const set = handlers.get(event);
+  if (set) set.delete(handler);
+}
+
+// --- the notice ------------------------------------------------------------------------
+function banner(id, text, colors) {
+  let element = document.getElementById(id);
+  if (!element) {
+    element = document.createElement("div");
+    element.id = id;
+    element.setAttribute("role", "alert");
+    Object.assign(element.style, {
+      position: "fixed", top: "0", left: "0", right: "0", zIndex: "2147483647",
+      padding: "14px 20px", font: "15px/1.4 system-ui, sans-serif", textAlign: "center",
+      boxShadow: "0 2px 8px rgba(0,0,0,.25)",
+    });
+    document.body.appendChild(element);
+  }
+  Object.assign(element.style, colors);
+  element.textContent = text;
+  return element;
+}
+
+function hide(id) {
+  const element = document.getElementById(id);
+  if (element) element.remove();
+}
+
+function showFinal(close) {
+  hide("quartdash-reconnecting");
+  const element = banner("quartdash-notice", noticeText(close.code, close.reason), {
+    background: "#b3261e", color: "#fff",
+  });
+  element.dataset.code = String(close.code);
+  if (close.kind === "session" && loginUrl) {
+    const link = document.createElement("a");
+    link.href = loginUrl;
+    link.textContent = "Sign in again";
+    Object.assign(link.style, { color: "#fff", marginLeft: "12px", fontWeight: "600" });
+    element.appendChild(link);
+    setTimeout(() => window.location.assign(loginUrl), REDIRECT_DELAY);
+  }
+}
+
+function onStatus(message) {
+  api.status = { state: message.state, code: message.code, reason: message.reason, final: message.action === "final" };
+  if (message.state === "open") {
+    hide("quartdash-reconnecting");
+    return;
+  }
+  closes.push({ code: message.code, reason: message.reason, action: message.action, at: Date.now() });
+  if (message.action === "final") showFinal(message);
+  else if (message.action === "retry") {
+    banner("quartdash-reconnecting", "Connection lost. Reconnecting\u2026", { background: "#fff4ce", color: "#3b2f00" });
+  }
+}
+
+function onWorkerMessage(event) {
+  const message = event.data;
+  if (!message || typeof message !== "object" || !(message.v <= PROTOCOL_VERSION)) return;
+  if (message.type === "quartdash_event" && message.payload) dispatch(message.payload.event, message.payload.data);
+  else if (message.type === "quartdash_status") onStatus(message);
+}
+
+// --- seeing the renderer's port ----------------------------------------------------------
+function sameScript(url) {
+  if (!workerUrl) return false;
+  try {
+    const a = new URL(String(url), document.baseURI);
+    const b = new URL(workerUrl, document.baseURI);
+    return a.origin === b.origin && a.pathname === b.pathname;
+  } catch (err) {
+    return false;
+  }
+}
+
+const NativeSharedWorker = window.SharedWorker;
+if (typeof NativeSharedWorker === "function") {
+  window.SharedWorker = class extends NativeSharedWorker {
+    constructor(url, options) {
+      super(url, options);
+      if (sameScript(url)) this.port.addEventListener("message", onWorkerMessage);
+    }
+  };
+}
+
+const api = {
+  version: PROTOCOL_VERSION,
+  on,
+  off,
+  /** The socket's latest state as this tab last heard it. */
+  status: { state: "connecting" },
+  /** Every close this tab heard of: {code, reason, action, at}. */
+  closes,
+  loginUrl,
+};
+window.quartdash = api;
+})();

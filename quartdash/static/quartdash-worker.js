@@ -1,0 +1,512 @@
+// Built by renderer_patch/build.mjs from renderer_patch/src; do not edit.
+(() => {
+"use strict";
+// --- policy.js
+// What the browser does after its socket closes, per close code (API.md section 6).
+// Pure: no timers, no sockets, no DOM, so every rule is tested under Node.
+
+/** Version of quartdash's additions to Dash's protocol (quartdash/protocol.py). */
+const PROTOCOL_VERSION = 1;
+
+/** The close codes the worker tells apart; the server's side is quartdash.CloseCode. */
+const Code = Object.freeze({
+  NORMAL: 1000,
+  GOING_AWAY: 1001,
+  UNSUPPORTED_DATA: 1003,
+  NO_STATUS: 1005,
+  ABNORMAL: 1006,
+  POLICY_VIOLATION: 1008,
+  MESSAGE_TOO_BIG: 1009,
+  INTERNAL_ERROR: 1011,
+  SERVICE_RESTART: 1012,
+  TRY_AGAIN_LATER: 1013,
+  HEARTBEAT_TIMEOUT: 4000,
+  INACTIVITY: 4001,
+  SESSION_ENDED: 4401,
+  SESSION_EXPIRED: 4408,
+  RATE_LIMITED: 4429,
+});
+
+const DEFAULT_POLICY = Object.freeze({
+  /** First delay after a drop or a restart, doubled per failed attempt up to maxDelay. */
+  initialDelay: 1000,
+  maxDelay: 30000,
+  /** After 4429 the server asked us to slow down: start high, stay high. */
+  rateLimitedDelay: 15000,
+  rateLimitedMaxDelay: 120000,
+  /** A socket that stayed open this long resets the attempt count: a server that
+   *  accepts and at once closes again must not be hammered at the first delay. */
+  stableAfter: 5000,
+});
+
+/**
+ * The delay before attempt number `attempt` (0 for the first retry): exponential with
+ * "equal jitter", half fixed and half random, so tabs of many browsers that lost the
+ * same server do not come back in one wave, and none retries at once.
+ */
+function backoff(attempt, base, cap, random = Math.random) {
+  const ceiling = Math.min(cap, base * 2 ** Math.min(Math.max(attempt, 0), 20));
+  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+}
+
+/**
+ * The decision after a close with `code`:
+ *  - {action: "idle"}: the page's own close or Dash's inactivity close; reconnect on
+ *    the next message the page sends (Dash's behaviour for 1000 and 4001);
+ *  - {action: "retry", delay}: reconnect by itself after `delay` ms;
+ *  - {action: "final", kind}: never reconnect; kind "session" (signed out or expired:
+ *    the page shows a notice and goes to login_url) or "refused" (the server refused
+ *    this page's traffic: retrying would be refused again).
+ */
+function afterClose(code, attempt, policy = DEFAULT_POLICY, random = Math.random) {
+  switch (code) {
+    case Code.NORMAL:
+    case Code.INACTIVITY:
+      return { action: "idle" };
+    case Code.SESSION_ENDED:
+    case Code.SESSION_EXPIRED:
+      return { action: "final", kind: "session" };
+    case Code.UNSUPPORTED_DATA:
+    case Code.POLICY_VIOLATION:
+    case Code.MESSAGE_TOO_BIG:
+      return { action: "final", kind: "refused" };
+    case Code.RATE_LIMITED:
+      return {
+        action: "retry",
+        delay: backoff(attempt, policy.rateLimitedDelay, policy.rateLimitedMaxDelay, random),
+      };
+    default: // 1001, 1011, 1012, 1013, 4000, and drops without a close frame (1005, 1006)
+      return {
+        action: "retry",
+        delay: backoff(attempt, policy.initialDelay, policy.maxDelay, random),
+      };
+  }
+}
+
+/**
+ * The code that counts: a close frame can be lost (a proxy, a dropped connection) and
+ * arrive as 1005/1006, so the reason the server announced just before closing
+ * (a "quartdash_close" message) wins over a close without a status.
+ */
+function effectiveClose(event, announced) {
+  const lost = event.code === Code.ABNORMAL || event.code === Code.NO_STATUS;
+  if (announced && (lost || announced.code === event.code)) {
+    return { code: announced.code, reason: announced.reason || event.reason || "" };
+  }
+  return { code: event.code, reason: event.reason || "" };
+}
+
+/** The words the page shows for a final close. */
+function noticeText(code, reason) {
+  if (code === Code.SESSION_EXPIRED) return "Your session expired.";
+  if (code === Code.SESSION_ENDED) return "You were signed out.";
+  const why = reason ? `: ${reason}` : "";
+  return `The server closed the connection (${code}${why}). Reload the page to continue.`;
+}
+
+// --- router.js
+// Message routing between the renderers (one per tab) and the one server socket.
+// The message shapes are exactly those of Dash's own worker (dash-renderer 4.4), so the
+// stock renderer is unchanged; quartdash's own messages start with "quartdash_".
+
+
+const Msg = Object.freeze({
+  // renderer -> worker
+  CONNECT: "connect",
+  DISCONNECT: "disconnect",
+  CALLBACK_REQUEST: "callback_request",
+  GET_PROPS_RESPONSE: "get_props_response",
+  TAB_VISIBLE: "tab_visible",
+  // worker -> renderer
+  CONNECTED: "connected",
+  DISCONNECTED: "disconnected",
+  CALLBACK_RESPONSE: "callback_response",
+  SET_PROPS: "set_props",
+  SET_PROPS_BATCH: "set_props_batch",
+  GET_PROPS_REQUEST: "get_props_request",
+  ERROR: "error",
+  // server -> worker only
+  HEARTBEAT_ACK: "heartbeat_ack",
+  // quartdash's additions
+  EVENT: "quartdash_event",
+  CLOSE: "quartdash_close",
+  STATUS: "quartdash_status",
+});
+
+/** True for a quartdash message this worker understands (same protocol major version). */
+function isOurs(message, type) {
+  return message.type === type && (message.v === undefined || message.v <= PROTOCOL_VERSION);
+}
+
+/**
+ * The renderers' ports, by renderer id, and the rules for who gets what.
+ * A port that throws on postMessage belongs to a tab that is gone: it is dropped.
+ */
+class Router {
+  constructor(log = console) {
+    this.ports = new Map();
+    this.log = log;
+  }
+
+  add(rendererId, port) {
+    this.ports.set(rendererId, port);
+  }
+
+  remove(rendererId) {
+    this.ports.delete(rendererId);
+  }
+
+  get size() {
+    return this.ports.size;
+  }
+
+  post(rendererId, message) {
+    const port = this.ports.get(rendererId);
+    if (!port) return false;
+    try {
+      port.postMessage(message);
+      return true;
+    } catch (err) {
+      this.ports.delete(rendererId);
+      return false;
+    }
+  }
+
+  broadcast(message) {
+    for (const id of Array.from(this.ports.keys())) this.post(id, message);
+  }
+
+  /**
+   * A renderer's message, as the frame to send to the server, or null when it is not
+   * for the server. Only the two kinds the server serves pass, re-built field by field.
+   */
+  toServer(rendererId, message) {
+    if (message.type === Msg.CALLBACK_REQUEST || message.type === Msg.GET_PROPS_RESPONSE) {
+      return {
+        type: message.type,
+        rendererId,
+        requestId: message.requestId,
+        payload: message.payload,
+      };
+    }
+    this.log.warn(`[quartdash] unknown message type from renderer: ${message.type}`);
+    return null;
+  }
+
+  /**
+   * Deliver what the server sent: one message or an array of them, in order. A run of
+   * set_props for one renderer becomes one set_props_batch (one render, as in Dash's
+   * worker), but nothing is moved ahead of what came before it, so an event or a
+   * callback response is never overtaken.
+   */
+  fromServer(data) {
+    const messages = Array.isArray(data) ? data : [data];
+    let run = null; // {rendererId, payloads}
+    const flush = () => {
+      if (!run) return;
+      if (run.payloads.length === 1) {
+        this.post(run.rendererId, { type: Msg.SET_PROPS, rendererId: run.rendererId, payload: run.payloads[0] });
+      } else {
+        this.post(run.rendererId, { type: Msg.SET_PROPS_BATCH, rendererId: run.rendererId, payload: run.payloads });
+      }
+      run = null;
+    };
+    for (const message of messages) {
+      if (!message || typeof message !== "object") continue;
+      if (message.type === Msg.SET_PROPS) {
+        if (run && run.rendererId !== message.rendererId) flush();
+        if (!run) run = { rendererId: message.rendererId, payloads: [] };
+        run.payloads.push(message.payload);
+        continue;
+      }
+      flush();
+      this.deliver(message);
+    }
+    flush();
+  }
+
+  deliver(message) {
+    switch (message.type) {
+      case Msg.CALLBACK_RESPONSE:
+      case Msg.GET_PROPS_REQUEST:
+      case Msg.ERROR:
+        this.post(message.rendererId, message);
+        return;
+      case Msg.HEARTBEAT_ACK:
+      case Msg.CLOSE: // the socket's business, handled before routing
+        return;
+      case Msg.EVENT:
+        if (!isOurs(message, Msg.EVENT)) return;
+        if (message.rendererId) this.post(message.rendererId, message);
+        else this.broadcast(message);
+        return;
+      default:
+        this.log.warn(`[quartdash] unknown message type from server: ${message.type}`);
+    }
+  }
+}
+
+// --- socket.js
+// The one WebSocket a worker holds: connect, heartbeat, idle close, and reconnect as
+// the close code says (policy.js). Same timings and heartbeat as Dash's worker.
+
+
+/** Messages kept while the socket is down; beyond this the oldest are dropped. */
+const MAX_QUEUED = 1000;
+
+class ServerSocket {
+  constructor({ onOpen, onMessage, onClose, policy = DEFAULT_POLICY, log = console }) {
+    this.onOpen = onOpen;
+    this.onMessage = onMessage;
+    this.onClose = onClose;
+    this.policy = policy;
+    this.log = log;
+    this.config = { heartbeatInterval: 30000, heartbeatTimeout: 10000, inactivityTimeout: 300000 };
+    this.url = null;
+    this.ws = null;
+    this.connecting = false;
+    /** Set after a final close (signed out, refused): nothing reconnects by itself. */
+    this.final = null;
+    this.attempt = 0;
+    this.openedAt = 0;
+    this.queue = [];
+    this.announced = null;
+    this.retryTimer = null;
+    this.heartbeatTimer = null;
+    this.heartbeatDeadline = null;
+    this.lastActivity = Date.now();
+  }
+
+  get isOpen() {
+    return this.ws !== null && this.ws.readyState === WebSocket.OPEN;
+  }
+
+  setConfig(config) {
+    Object.assign(this.config, config);
+  }
+
+  /** Open the socket to `url` unless it is open or opening. A new page after a final
+   *  close tries once more: it may have a new login, or the server a new mind. */
+  connect(url) {
+    this.url = url;
+    if (this.final) {
+      this.final = null;
+      this.attempt = 0;
+    }
+    if (this.isOpen || this.connecting || this.retryTimer) return;
+    this.open();
+  }
+
+  /** The last page left: close cleanly and forget everything. */
+  disconnect() {
+    this.stopTimers();
+    this.url = null;
+    this.queue = [];
+    if (this.ws) {
+      const ws = this.ws;
+      this.ws = null;
+      ws.onclose = null;
+      if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) {
+        ws.close(Code.NORMAL, "Client disconnect");
+      }
+    }
+    this.connecting = false;
+  }
+
+  send(message) {
+    if (message.type !== "heartbeat") this.lastActivity = Date.now();
+    const text = JSON.stringify(message);
+    if (this.isOpen) {
+      this.ws.send(text);
+      return;
+    }
+    if (this.final) return; // nobody will carry it
+    this.queue.push(text);
+    if (this.queue.length > MAX_QUEUED) this.queue.shift();
+    // Dash's idle close (4001) reconnects on the next use; a pending retry keeps its delay.
+    if (this.url && !this.connecting && !this.retryTimer) this.open();
+  }
+
+  resetActivity() {
+    this.lastActivity = Date.now();
+  }
+
+  open() {
+    this.connecting = true;
+    this.announced = null;
+    let ws;
+    try {
+      ws = new WebSocket(this.url);
+    } catch (err) {
+      this.connecting = false;
+      this.closed({ code: Code.ABNORMAL, reason: String(err) });
+      return;
+    }
+    this.ws = ws;
+    ws.onopen = () => {
+      this.connecting = false;
+      this.openedAt = Date.now();
+      this.lastActivity = Date.now();
+      while (this.queue.length > 0 && ws.readyState === WebSocket.OPEN) ws.send(this.queue.shift());
+      this.startHeartbeat();
+      this.onOpen();
+    };
+    ws.onmessage = (event) => this.received(event.data);
+    ws.onerror = () => {}; // a close event always follows, with the code
+    ws.onclose = (event) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      this.connecting = false;
+      this.closed(effectiveClose(event, this.announced));
+    };
+  }
+
+  received(text) {
+    let data;
+    try {
+      data = JSON.parse(text);
+    } catch (err) {
+      this.log.warn("[quartdash] the server sent a frame that is not JSON");
+      return;
+    }
+    const messages = Array.isArray(data) ? data : [data];
+    let other = false;
+    for (const message of messages) {
+      if (!message || typeof message !== "object") continue;
+      if (message.type === Msg.HEARTBEAT_ACK) this.clearHeartbeatDeadline();
+      else if (isOurs(message, Msg.CLOSE)) this.announced = { code: message.code, reason: message.reason };
+      else other = true;
+    }
+    if (other) {
+      this.lastActivity = Date.now();
+      this.onMessage(data);
+    }
+  }
+
+  closed({ code, reason }) {
+    this.stopTimers();
+    const lived = this.openedAt ? Date.now() - this.openedAt : 0;
+    this.openedAt = 0;
+    if (lived >= this.policy.stableAfter) this.attempt = 0;
+    const decision = afterClose(code, this.attempt, this.policy);
+    if (decision.action === "final") {
+      this.final = { code, reason, kind: decision.kind };
+      this.queue = [];
+    } else if (decision.action === "retry" && this.url) {
+      this.attempt += 1;
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = null;
+        if (this.url && !this.isOpen && !this.connecting) this.open();
+      }, decision.delay);
+    }
+    this.onClose({ code, reason, ...decision });
+  }
+
+  startHeartbeat() {
+    this.heartbeatTimer = setInterval(() => {
+      if (!this.isOpen) return;
+      const idle = this.config.inactivityTimeout;
+      if (idle > 0 && Date.now() - this.lastActivity >= idle) {
+        this.ws.close(Code.INACTIVITY, "Inactivity timeout");
+        return;
+      }
+      this.ws.send(JSON.stringify({ type: "heartbeat" }));
+      this.clearHeartbeatDeadline();
+      this.heartbeatDeadline = setTimeout(() => {
+        if (this.isOpen) this.ws.close(Code.HEARTBEAT_TIMEOUT, "Heartbeat timeout");
+      }, this.config.heartbeatTimeout);
+    }, this.config.heartbeatInterval);
+  }
+
+  clearHeartbeatDeadline() {
+    if (this.heartbeatDeadline) clearTimeout(this.heartbeatDeadline);
+    this.heartbeatDeadline = null;
+  }
+
+  stopTimers() {
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = null;
+    this.clearHeartbeatDeadline();
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+  }
+}
+
+// --- worker.js
+// quartdash's SharedWorker: one server socket shared by every tab of one session.
+// It replaces Dash's dash-ws-worker.js and speaks the same renderer protocol; what it
+// adds: reconnect by close code, the close's reason and finality told to every tab
+// (quartdash_status), and the event channel (quartdash_event) routed to its tab.
+// The page loads it from a URL that carries a tag of the session, so a new login in
+// the same browser gets a new worker and never shares the old one's socket.
+
+
+const router = new Router();
+
+function status(fields) {
+  return { type: Msg.STATUS, v: 1, ...fields };
+}
+
+const socket = new ServerSocket({
+  onOpen() {
+    for (const id of Array.from(router.ports.keys())) {
+      router.post(id, { type: Msg.CONNECTED, rendererId: id });
+    }
+    router.broadcast(status({ state: "open" }));
+  },
+  onMessage(data) {
+    router.fromServer(data);
+  },
+  onClose(close) {
+    // Dash's renderer answers its pending callbacks with prevent_update on this.
+    router.broadcast({ type: Msg.DISCONNECTED, rendererId: "", payload: { reason: close.reason || "Connection closed" } });
+    router.broadcast(status({ state: "closed", ...close }));
+  },
+});
+
+/** `tab` is one port's state: the renderer id it announced in its CONNECT. */
+function onRendererMessage(tab, message) {
+  const port = tab.port;
+  switch (message.type) {
+    case Msg.CONNECT: {
+      if (tab.rendererId && tab.rendererId !== message.rendererId) router.remove(tab.rendererId);
+      tab.rendererId = String(message.rendererId);
+      const { serverUrl, inactivityTimeout, heartbeatInterval } = message.payload || {};
+      router.add(tab.rendererId, port);
+      const config = {};
+      if (typeof inactivityTimeout === "number") config.inactivityTimeout = inactivityTimeout;
+      if (typeof heartbeatInterval === "number") config.heartbeatInterval = heartbeatInterval;
+      socket.setConfig(config);
+      if (socket.isOpen) {
+        router.post(tab.rendererId, { type: Msg.CONNECTED, rendererId: tab.rendererId });
+        router.post(tab.rendererId, status({ state: "open" }));
+      } else {
+        socket.connect(serverUrl);
+      }
+      return;
+    }
+    case Msg.DISCONNECT:
+      if (tab.rendererId) router.remove(tab.rendererId);
+      tab.rendererId = null;
+      if (router.size === 0) socket.disconnect();
+      return;
+    case Msg.TAB_VISIBLE:
+      socket.resetActivity();
+      return;
+    default: {
+      // A port speaks for the renderer it connected as, whatever its messages claim.
+      const frame = tab.rendererId ? router.toServer(tab.rendererId, message) : null;
+      if (frame) socket.send(frame);
+    }
+  }
+}
+
+self.onconnect = (event) => {
+  const port = event.ports[0];
+  const tab = { port, rendererId: null };
+  port.onmessage = (e) => {
+    if (e.data && typeof e.data === "object") onRendererMessage(tab, e.data);
+  };
+  port.start();
+};
+})();

@@ -1,0 +1,166 @@
+// quartdash's page script: runs in each tab before Dash's renderer starts.
+//  - window.quartdash.on(event, handler): the event channel. Every event the server
+//    emits for this tab (ctx.websocket.emit) reaches the handlers, in order, one call
+//    per event; events that come before any handler is attached wait for the first.
+//  - When the server ends the session (4401, 4408) or refuses the page's traffic, a
+//    notice says so, and with a login_url the tab goes there.
+// It listens on the renderer's own port to the worker: it wraps the SharedWorker
+// constructor so it sees the port Dash's renderer opens, and adds a listener beside
+// the renderer's. The renderer ignores the message types it does not know.
+
+import { noticeText, PROTOCOL_VERSION } from "./policy.js";
+
+/** Events kept while no handler listens for them; beyond this the oldest go. */
+const MAX_WAITING = 10000;
+/** How long the signed-out notice shows before the tab goes to login_url. */
+const REDIRECT_DELAY = 1500;
+
+function readConfig() {
+  const element = document.getElementById("_dash-config");
+  try {
+    return element ? JSON.parse(element.textContent) : {};
+  } catch (err) {
+    return {};
+  }
+}
+
+const config = readConfig();
+const loginUrl = (config.quartdash && config.quartdash.login_url) || null;
+const workerUrl = (config.websocket && config.websocket.worker_url) || null;
+
+const handlers = new Map(); // event -> Set of functions
+const waiting = []; // [event, data] with no handler yet
+const closes = []; // every close this tab heard of, newest last
+
+function dispatch(event, data) {
+  const set = handlers.get(event);
+  if (!set || set.size === 0) {
+    waiting.push([event, data]);
+    if (waiting.length > MAX_WAITING) waiting.shift();
+    return;
+  }
+  for (const handler of Array.from(set)) {
+    try {
+      handler(data, event);
+    } catch (err) {
+      console.error(`[quartdash] handler for "${event}" failed`, err);
+    }
+  }
+}
+
+function on(event, handler) {
+  if (typeof handler !== "function") throw new TypeError("quartdash.on needs a function");
+  if (!handlers.has(event)) handlers.set(event, new Set());
+  const set = handlers.get(event);
+  const first = set.size === 0;
+  set.add(handler);
+  if (first) {
+    // Hand over what waited for this event, in order, keeping the rest waiting.
+    const mine = [];
+    for (let i = 0; i < waiting.length; ) {
+      if (waiting[i][0] === event) mine.push(waiting.splice(i, 1)[0]);
+      else i += 1;
+    }
+    for (const [, data] of mine) dispatch(event, data);
+  }
+  return () => off(event, handler);
+}
+
+function off(event, handler) {
+  const set = handlers.get(event);
+  if (set) set.delete(handler);
+}
+
+// --- the notice ------------------------------------------------------------------------
+function banner(id, text, colors) {
+  let element = document.getElementById(id);
+  if (!element) {
+    element = document.createElement("div");
+    element.id = id;
+    element.setAttribute("role", "alert");
+    Object.assign(element.style, {
+      position: "fixed", top: "0", left: "0", right: "0", zIndex: "2147483647",
+      padding: "14px 20px", font: "15px/1.4 system-ui, sans-serif", textAlign: "center",
+      boxShadow: "0 2px 8px rgba(0,0,0,.25)",
+    });
+    document.body.appendChild(element);
+  }
+  Object.assign(element.style, colors);
+  element.textContent = text;
+  return element;
+}
+
+function hide(id) {
+  const element = document.getElementById(id);
+  if (element) element.remove();
+}
+
+function showFinal(close) {
+  hide("quartdash-reconnecting");
+  const element = banner("quartdash-notice", noticeText(close.code, close.reason), {
+    background: "#b3261e", color: "#fff",
+  });
+  element.dataset.code = String(close.code);
+  if (close.kind === "session" && loginUrl) {
+    const link = document.createElement("a");
+    link.href = loginUrl;
+    link.textContent = "Sign in again";
+    Object.assign(link.style, { color: "#fff", marginLeft: "12px", fontWeight: "600" });
+    element.appendChild(link);
+    setTimeout(() => window.location.assign(loginUrl), REDIRECT_DELAY);
+  }
+}
+
+function onStatus(message) {
+  api.status = { state: message.state, code: message.code, reason: message.reason, final: message.action === "final" };
+  if (message.state === "open") {
+    hide("quartdash-reconnecting");
+    return;
+  }
+  closes.push({ code: message.code, reason: message.reason, action: message.action, at: Date.now() });
+  if (message.action === "final") showFinal(message);
+  else if (message.action === "retry") {
+    banner("quartdash-reconnecting", "Connection lost. Reconnecting\u2026", { background: "#fff4ce", color: "#3b2f00" });
+  }
+}
+
+function onWorkerMessage(event) {
+  const message = event.data;
+  if (!message || typeof message !== "object" || !(message.v <= PROTOCOL_VERSION)) return;
+  if (message.type === "quartdash_event" && message.payload) dispatch(message.payload.event, message.payload.data);
+  else if (message.type === "quartdash_status") onStatus(message);
+}
+
+// --- seeing the renderer's port ----------------------------------------------------------
+function sameScript(url) {
+  if (!workerUrl) return false;
+  try {
+    const a = new URL(String(url), document.baseURI);
+    const b = new URL(workerUrl, document.baseURI);
+    return a.origin === b.origin && a.pathname === b.pathname;
+  } catch (err) {
+    return false;
+  }
+}
+
+const NativeSharedWorker = window.SharedWorker;
+if (typeof NativeSharedWorker === "function") {
+  window.SharedWorker = class extends NativeSharedWorker {
+    constructor(url, options) {
+      super(url, options);
+      if (sameScript(url)) this.port.addEventListener("message", onWorkerMessage);
+    }
+  };
+}
+
+const api = {
+  version: PROTOCOL_VERSION,
+  on,
+  off,
+  /** The socket's latest state as this tab last heard it. */
+  status: { state: "connecting" },
+  /** Every close this tab heard of: {code, reason, action, at}. */
+  closes,
+  loginUrl,
+};
+window.quartdash = api;

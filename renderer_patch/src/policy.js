@@ -1,0 +1,101 @@
+// What the browser does after its socket closes, per close code (API.md section 6).
+// Pure: no timers, no sockets, no DOM, so every rule is tested under Node.
+
+/** Version of quartdash's additions to Dash's protocol (quartdash/protocol.py). */
+export const PROTOCOL_VERSION = 1;
+
+/** The close codes the worker tells apart; the server's side is quartdash.CloseCode. */
+export const Code = Object.freeze({
+  NORMAL: 1000,
+  GOING_AWAY: 1001,
+  UNSUPPORTED_DATA: 1003,
+  NO_STATUS: 1005,
+  ABNORMAL: 1006,
+  POLICY_VIOLATION: 1008,
+  MESSAGE_TOO_BIG: 1009,
+  INTERNAL_ERROR: 1011,
+  SERVICE_RESTART: 1012,
+  TRY_AGAIN_LATER: 1013,
+  HEARTBEAT_TIMEOUT: 4000,
+  INACTIVITY: 4001,
+  SESSION_ENDED: 4401,
+  SESSION_EXPIRED: 4408,
+  RATE_LIMITED: 4429,
+});
+
+export const DEFAULT_POLICY = Object.freeze({
+  /** First delay after a drop or a restart, doubled per failed attempt up to maxDelay. */
+  initialDelay: 1000,
+  maxDelay: 30000,
+  /** After 4429 the server asked us to slow down: start high, stay high. */
+  rateLimitedDelay: 15000,
+  rateLimitedMaxDelay: 120000,
+  /** A socket that stayed open this long resets the attempt count: a server that
+   *  accepts and at once closes again must not be hammered at the first delay. */
+  stableAfter: 5000,
+});
+
+/**
+ * The delay before attempt number `attempt` (0 for the first retry): exponential with
+ * "equal jitter", half fixed and half random, so tabs of many browsers that lost the
+ * same server do not come back in one wave, and none retries at once.
+ */
+export function backoff(attempt, base, cap, random = Math.random) {
+  const ceiling = Math.min(cap, base * 2 ** Math.min(Math.max(attempt, 0), 20));
+  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+}
+
+/**
+ * The decision after a close with `code`:
+ *  - {action: "idle"}: the page's own close or Dash's inactivity close; reconnect on
+ *    the next message the page sends (Dash's behaviour for 1000 and 4001);
+ *  - {action: "retry", delay}: reconnect by itself after `delay` ms;
+ *  - {action: "final", kind}: never reconnect; kind "session" (signed out or expired:
+ *    the page shows a notice and goes to login_url) or "refused" (the server refused
+ *    this page's traffic: retrying would be refused again).
+ */
+export function afterClose(code, attempt, policy = DEFAULT_POLICY, random = Math.random) {
+  switch (code) {
+    case Code.NORMAL:
+    case Code.INACTIVITY:
+      return { action: "idle" };
+    case Code.SESSION_ENDED:
+    case Code.SESSION_EXPIRED:
+      return { action: "final", kind: "session" };
+    case Code.UNSUPPORTED_DATA:
+    case Code.POLICY_VIOLATION:
+    case Code.MESSAGE_TOO_BIG:
+      return { action: "final", kind: "refused" };
+    case Code.RATE_LIMITED:
+      return {
+        action: "retry",
+        delay: backoff(attempt, policy.rateLimitedDelay, policy.rateLimitedMaxDelay, random),
+      };
+    default: // 1001, 1011, 1012, 1013, 4000, and drops without a close frame (1005, 1006)
+      return {
+        action: "retry",
+        delay: backoff(attempt, policy.initialDelay, policy.maxDelay, random),
+      };
+  }
+}
+
+/**
+ * The code that counts: a close frame can be lost (a proxy, a dropped connection) and
+ * arrive as 1005/1006, so the reason the server announced just before closing
+ * (a "quartdash_close" message) wins over a close without a status.
+ */
+export function effectiveClose(event, announced) {
+  const lost = event.code === Code.ABNORMAL || event.code === Code.NO_STATUS;
+  if (announced && (lost || announced.code === event.code)) {
+    return { code: announced.code, reason: announced.reason || event.reason || "" };
+  }
+  return { code: event.code, reason: event.reason || "" };
+}
+
+/** The words the page shows for a final close. */
+export function noticeText(code, reason) {
+  if (code === Code.SESSION_EXPIRED) return "Your session expired.";
+  if (code === Code.SESSION_ENDED) return "You were signed out.";
+  const why = reason ? `: ${reason}` : "";
+  return `The server closed the connection (${code}${why}). Reload the page to continue.`;
+}

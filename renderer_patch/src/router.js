@@ -1,0 +1,141 @@
+// Message routing between the renderers (one per tab) and the one server socket.
+// The message shapes are exactly those of Dash's own worker (dash-renderer 4.4), so the
+// stock renderer is unchanged; quartdash's own messages start with "quartdash_".
+
+import { PROTOCOL_VERSION } from "./policy.js";
+
+export const Msg = Object.freeze({
+  // renderer -> worker
+  CONNECT: "connect",
+  DISCONNECT: "disconnect",
+  CALLBACK_REQUEST: "callback_request",
+  GET_PROPS_RESPONSE: "get_props_response",
+  TAB_VISIBLE: "tab_visible",
+  // worker -> renderer
+  CONNECTED: "connected",
+  DISCONNECTED: "disconnected",
+  CALLBACK_RESPONSE: "callback_response",
+  SET_PROPS: "set_props",
+  SET_PROPS_BATCH: "set_props_batch",
+  GET_PROPS_REQUEST: "get_props_request",
+  ERROR: "error",
+  // server -> worker only
+  HEARTBEAT_ACK: "heartbeat_ack",
+  // quartdash's additions
+  EVENT: "quartdash_event",
+  CLOSE: "quartdash_close",
+  STATUS: "quartdash_status",
+});
+
+/** True for a quartdash message this worker understands (same protocol major version). */
+export function isOurs(message, type) {
+  return message.type === type && (message.v === undefined || message.v <= PROTOCOL_VERSION);
+}
+
+/**
+ * The renderers' ports, by renderer id, and the rules for who gets what.
+ * A port that throws on postMessage belongs to a tab that is gone: it is dropped.
+ */
+export class Router {
+  constructor(log = console) {
+    this.ports = new Map();
+    this.log = log;
+  }
+
+  add(rendererId, port) {
+    this.ports.set(rendererId, port);
+  }
+
+  remove(rendererId) {
+    this.ports.delete(rendererId);
+  }
+
+  get size() {
+    return this.ports.size;
+  }
+
+  post(rendererId, message) {
+    const port = this.ports.get(rendererId);
+    if (!port) return false;
+    try {
+      port.postMessage(message);
+      return true;
+    } catch (err) {
+      this.ports.delete(rendererId);
+      return false;
+    }
+  }
+
+  broadcast(message) {
+    for (const id of Array.from(this.ports.keys())) this.post(id, message);
+  }
+
+  /**
+   * A renderer's message, as the frame to send to the server, or null when it is not
+   * for the server. Only the two kinds the server serves pass, re-built field by field.
+   */
+  toServer(rendererId, message) {
+    if (message.type === Msg.CALLBACK_REQUEST || message.type === Msg.GET_PROPS_RESPONSE) {
+      return {
+        type: message.type,
+        rendererId,
+        requestId: message.requestId,
+        payload: message.payload,
+      };
+    }
+    this.log.warn(`[quartdash] unknown message type from renderer: ${message.type}`);
+    return null;
+  }
+
+  /**
+   * Deliver what the server sent: one message or an array of them, in order. A run of
+   * set_props for one renderer becomes one set_props_batch (one render, as in Dash's
+   * worker), but nothing is moved ahead of what came before it, so an event or a
+   * callback response is never overtaken.
+   */
+  fromServer(data) {
+    const messages = Array.isArray(data) ? data : [data];
+    let run = null; // {rendererId, payloads}
+    const flush = () => {
+      if (!run) return;
+      if (run.payloads.length === 1) {
+        this.post(run.rendererId, { type: Msg.SET_PROPS, rendererId: run.rendererId, payload: run.payloads[0] });
+      } else {
+        this.post(run.rendererId, { type: Msg.SET_PROPS_BATCH, rendererId: run.rendererId, payload: run.payloads });
+      }
+      run = null;
+    };
+    for (const message of messages) {
+      if (!message || typeof message !== "object") continue;
+      if (message.type === Msg.SET_PROPS) {
+        if (run && run.rendererId !== message.rendererId) flush();
+        if (!run) run = { rendererId: message.rendererId, payloads: [] };
+        run.payloads.push(message.payload);
+        continue;
+      }
+      flush();
+      this.deliver(message);
+    }
+    flush();
+  }
+
+  deliver(message) {
+    switch (message.type) {
+      case Msg.CALLBACK_RESPONSE:
+      case Msg.GET_PROPS_REQUEST:
+      case Msg.ERROR:
+        this.post(message.rendererId, message);
+        return;
+      case Msg.HEARTBEAT_ACK:
+      case Msg.CLOSE: // the socket's business, handled before routing
+        return;
+      case Msg.EVENT:
+        if (!isOurs(message, Msg.EVENT)) return;
+        if (message.rendererId) this.post(message.rendererId, message);
+        else this.broadcast(message);
+        return;
+      default:
+        this.log.warn(`[quartdash] unknown message type from server: ${message.type}`);
+    }
+  }
+}

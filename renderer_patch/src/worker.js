@@ -1,0 +1,78 @@
+// quartdash's SharedWorker: one server socket shared by every tab of one session.
+// It replaces Dash's dash-ws-worker.js and speaks the same renderer protocol; what it
+// adds: reconnect by close code, the close's reason and finality told to every tab
+// (quartdash_status), and the event channel (quartdash_event) routed to its tab.
+// The page loads it from a URL that carries a tag of the session, so a new login in
+// the same browser gets a new worker and never shares the old one's socket.
+
+import { Msg, Router } from "./router.js";
+import { ServerSocket } from "./socket.js";
+
+const router = new Router();
+
+function status(fields) {
+  return { type: Msg.STATUS, v: 1, ...fields };
+}
+
+const socket = new ServerSocket({
+  onOpen() {
+    for (const id of Array.from(router.ports.keys())) {
+      router.post(id, { type: Msg.CONNECTED, rendererId: id });
+    }
+    router.broadcast(status({ state: "open" }));
+  },
+  onMessage(data) {
+    router.fromServer(data);
+  },
+  onClose(close) {
+    // Dash's renderer answers its pending callbacks with prevent_update on this.
+    router.broadcast({ type: Msg.DISCONNECTED, rendererId: "", payload: { reason: close.reason || "Connection closed" } });
+    router.broadcast(status({ state: "closed", ...close }));
+  },
+});
+
+/** `tab` is one port's state: the renderer id it announced in its CONNECT. */
+function onRendererMessage(tab, message) {
+  const port = tab.port;
+  switch (message.type) {
+    case Msg.CONNECT: {
+      if (tab.rendererId && tab.rendererId !== message.rendererId) router.remove(tab.rendererId);
+      tab.rendererId = String(message.rendererId);
+      const { serverUrl, inactivityTimeout, heartbeatInterval } = message.payload || {};
+      router.add(tab.rendererId, port);
+      const config = {};
+      if (typeof inactivityTimeout === "number") config.inactivityTimeout = inactivityTimeout;
+      if (typeof heartbeatInterval === "number") config.heartbeatInterval = heartbeatInterval;
+      socket.setConfig(config);
+      if (socket.isOpen) {
+        router.post(tab.rendererId, { type: Msg.CONNECTED, rendererId: tab.rendererId });
+        router.post(tab.rendererId, status({ state: "open" }));
+      } else {
+        socket.connect(serverUrl);
+      }
+      return;
+    }
+    case Msg.DISCONNECT:
+      if (tab.rendererId) router.remove(tab.rendererId);
+      tab.rendererId = null;
+      if (router.size === 0) socket.disconnect();
+      return;
+    case Msg.TAB_VISIBLE:
+      socket.resetActivity();
+      return;
+    default: {
+      // A port speaks for the renderer it connected as, whatever its messages claim.
+      const frame = tab.rendererId ? router.toServer(tab.rendererId, message) : null;
+      if (frame) socket.send(frame);
+    }
+  }
+}
+
+self.onconnect = (event) => {
+  const port = event.ports[0];
+  const tab = { port, rendererId: null };
+  port.onmessage = (e) => {
+    if (e.data && typeof e.data === "object") onRendererMessage(tab, e.data);
+  };
+  port.start();
+};
