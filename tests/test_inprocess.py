@@ -35,9 +35,11 @@ def restore_hooks() -> Iterator[None]:
     dash_hooks._ns.update(saved)
 
 
-async def frames_until_response(ws: Any, request_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+async def frames_until_response(
+    ws: Any, request_id: str, timeout: float = 5.0
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     before: list[dict[str, Any]] = []
-    async with asyncio.timeout(5):
+    async with asyncio.timeout(timeout):
         while True:
             for msg in messages(await ws.receive()):
                 if msg.get("type") == "callback_response" and msg.get("requestId") == request_id:
