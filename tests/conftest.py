@@ -1,10 +1,15 @@
-"""Shared fixtures: Chromium options for dash[testing]'s browser fixtures."""
+"""Shared fixtures: Chromium options for dash[testing]'s browser fixtures, and a
+second browser for tests that need two."""
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import pytest
+from dash.testing.browser import Browser
 from selenium.webdriver.chrome.options import Options
 
 
@@ -24,3 +29,20 @@ def pytest_setup_options() -> Any:
     ):
         options.add_argument(flag)
     return options
+
+
+@pytest.fixture
+def other_br(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Browser]:
+    """A second, separate browser (its own profile and cookies), like ``dash_br``."""
+    with Browser(
+        browser=request.config.getoption("webdriver"),
+        remote=request.config.getoption("remote"),
+        remote_url=request.config.getoption("remote_url"),
+        headless=request.config.getoption("headless"),
+        options=request.config.hook.pytest_setup_options(),
+        download_path=str(tmp_path / "download"),
+        percy_assets_root=request.config.getoption("percy_assets"),
+        percy_finalize=request.config.getoption("nopercyfinalize"),
+        pause=request.config.getoption("pause"),
+    ) as browser:
+        yield browser

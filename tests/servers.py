@@ -72,11 +72,13 @@ def hypercorn(
     workers: int = 1,
     env: dict[str, str] | None = None,
     ready_path: str | None = "/",
+    port: int | None = None,
 ) -> Iterator[Server]:
     """Serve ``target`` (``module:app``) on 127.0.0.1 and an ephemeral port; readiness
     is an HTTP 200 on ``ready_path``, or (None) only an open port, so no HTTP request
-    at all reaches the app."""
-    port = free_port()
+    at all reaches the app. ``port`` serves on a given port (a restart on the same
+    address); by default a free one."""
+    port = port or free_port()
     log_path = tmp_path / f"hypercorn-{port}.log"
     cmd = [
         sys.executable, "-m", "hypercorn", target,
