@@ -149,3 +149,22 @@ def test_tabs_reconnect_by_themselves_after_a_server_restart(
         dash_br.find_element("#read").click()
         dash_br.wait_for_text_to_equal("#read-out", "read: typed in the page", timeout=WAIT)
         assert "Traceback" not in second.log
+
+
+def test_dashs_own_worker_ignores_quartdash_messages(dash_br: Any, tmp_path: Path) -> None:
+    env = {"BROWSER_APP_DASH_WORKER": "1"}
+    with hypercorn(APP, tmp_path, env=env) as stock:
+        open_page(dash_br, stock.url)
+        worker = js(dash_br, "return JSON.parse(document.getElementById('_dash-config')"
+                             ".textContent).websocket.worker_url")
+        assert "dash-ws-worker" in worker
+        dash_br.find_element("#emit").click()  # events Dash's worker does not know
+        dash_br.wait_for_text_to_equal("#emit-done", "emitted 1000", timeout=WAIT)
+        dash_br.find_element("#start").click()
+        dash_br.wait_for_text_to_equal("#bar-done", "done", timeout=WAIT)
+        dash_br.find_element("#read").click()
+        dash_br.wait_for_text_to_equal("#read-out", "read: typed in the page", timeout=WAIT)
+        first = ticker(dash_br)
+        wait_until(dash_br, lambda: ticker(dash_br) > first)
+        assert js(dash_br, "return (window.__ticks || []).length") == 0
+        assert dash_br.get_logs() == []

@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import os
 
+import dash
+
 from quartdash import (
     ClientsideFunction,
     Input,
@@ -22,8 +24,11 @@ from quartdash import (
     set_props,
 )
 
-app = QuartDash(__name__, title="quartdash browser checks",
-                login_url=os.environ.get("BROWSER_APP_LOGIN_URL") or None)
+app = QuartDash(__name__, title="quartdash browser checks")
+if os.environ.get("BROWSER_APP_DASH_WORKER"):
+    # Serve Dash's own worker instead of quartdash's: quartdash's extra messages must
+    # not disturb it.
+    app._get_worker_url = lambda: dash.Dash._get_worker_url(app)  # type: ignore[method-assign]
 
 app.layout = html.Div([
     html.H3("WebSocket callbacks"),
