@@ -83,11 +83,6 @@ class Connection:
         elif not self._closed.is_set():
             self.loop.call_soon_threadsafe(self._enqueue, frame, urgent)
 
-    @property
-    def backlog(self) -> int:
-        """Frames queued and not yet handed to the socket."""
-        return len(self._frames)
-
     def crowded(self) -> bool:
         """The queue is past half its limit: a sender that can wait should."""
         return len(self._frames) >= self._max_pending // 2
