@@ -32,7 +32,7 @@ from quart_auth import AuthUser, QuartAuth
 
 from . import signals
 from .admin import AdminPredicate, admin_blueprint
-from .backplane import backplane_from_url
+from .backplane import Backplane, backplane_from_url
 from .browser import BrowserFiles, session_tag
 from .limits import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RATE_LIMIT
 from .origin import OriginPolicy
@@ -115,7 +115,7 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
         login_url: str | None = None,
         admin: AdminPredicate | None = None,
         admin_token: str | None = None,
-        backplane: str | None = None,
+        backplane: str | Backplane | None = None,
         max_connections_per_session: int | None = DEFAULT_MAX_CONNECTIONS_PER_SESSION,
         session_check_interval: float = DEFAULT_SESSION_CHECK_SECONDS,
         **kwargs: Any,

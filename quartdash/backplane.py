@@ -22,6 +22,11 @@ if TYPE_CHECKING:
     from .registry import Command, ConnectionInfo, Selector
 
 
+class BackplaneUnavailable(Exception):
+    """The shared state cannot be reached now, so a decision that needs it (admitting
+    a socket whose revocation status is unknown) cannot be made: close with 1013."""
+
+
 class CommandHandler(Protocol):
     """A worker's side of the backplane: its registry."""
 
@@ -32,6 +37,10 @@ class CommandHandler(Protocol):
 
 class Backplane(ABC):
     """What every worker sharing an app must agree on."""
+
+    #: Admit sockets while the shared state is unreachable (their revocation status is
+    #: then unknown); False refuses them with 1013.
+    fail_open: bool = False
 
     def __init__(self) -> None:
         #: This worker's copy of the revocation list (read synchronously, on every login
@@ -49,7 +58,8 @@ class Backplane(ABC):
     @abstractmethod
     async def announce(self, info: ConnectionInfo, session_limit: int | None) -> bool:
         """A socket of this worker opened; False if its session is at ``session_limit``
-        across all workers (the socket is then not counted)."""
+        across all workers (the socket is then not counted). Raises
+        ``BackplaneUnavailable`` when that cannot be known now."""
 
     @abstractmethod
     async def withdraw(self, info: ConnectionInfo) -> None:
@@ -98,10 +108,19 @@ class LocalBackplane(Backplane):
         self.revocations.add(entry)
 
 
-def backplane_from_url(url: str | None) -> Backplane:
-    """The backplane a ``backplane=`` setting names: None or ``"local"`` is in-process."""
+def backplane_from_url(url: str | Backplane | None) -> Backplane:
+    """The backplane a ``backplane=`` setting names: None or ``"local"`` is in-process,
+    ``redis://`` (or ``rediss://``, ``unix://``) is Redis; a ``Backplane`` is itself."""
+    if isinstance(url, Backplane):
+        return url
     if url in (None, "", "local"):
         return LocalBackplane()
-    raise ValueError(
-        f"unsupported backplane {url!r}: this version has the in-process backplane only"
-    )
+    assert url is not None
+    if url.split("://", 1)[0] in {"redis", "rediss", "unix"}:
+        try:
+            from .redis_backplane import RedisBackplane  # pylint: disable=import-outside-toplevel
+        except ImportError as exc:
+            raise ValueError("backplane=redis://... needs redis-py: "
+                             "pip install 'quartdash[redis]'") from exc
+        return RedisBackplane(url)
+    raise ValueError(f"unsupported backplane {url!r}: use redis://host:port/db")

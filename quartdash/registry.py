@@ -265,7 +265,7 @@ class ConnectionRegistry:
         info = member.info()
         try:
             admitted = await self.backplane.announce(info, limit)
-        except BaseException:
+        except BaseException:  # BackplaneUnavailable included: the caller closes with 1013
             self._members.pop(member.id, None)
             raise
         if not admitted:

@@ -108,6 +108,13 @@ class Revocations:
         self._sessions = {sid: until for sid, until in self._sessions.items() if until > now}
         self._users = {u: entry for u, entry in self._users.items() if entry[1] > now}
 
+    def entries(self) -> list[Revocation]:
+        """The list as entries, for copying it elsewhere (a backplane's store)."""
+        return [Revocation(until, session=sid) for sid, until in self._sessions.items()] + [
+            Revocation(until, user=user, before=before)
+            for user, (before, until) in self._users.items()
+        ]
+
     def __len__(self) -> int:
         return len(self._sessions) + len(self._users)
 

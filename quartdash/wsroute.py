@@ -22,6 +22,7 @@ from dash.backends.ws import create_ws_context
 from quart import Response, websocket
 
 from . import protocol
+from .backplane import BackplaneUnavailable
 from .connection import CallbackSocket, Connection
 from .dispatch import ClientError, callback_spec, execute, outcome, prepare
 from .encoding import encode_json
@@ -101,6 +102,10 @@ async def serve_socket(app: QuartDash) -> Response | None:
             close = await _receive_loop(app, ws, conn, member)
         else:
             close = (CloseCode.TRY_AGAIN_LATER, "too many connections for this session")
+    except BackplaneUnavailable as err:
+        log.warning("quartdash: closing WebSocket with 1013: %s (address=%s)", err,
+                    ws.remote_addr)
+        close = (CloseCode.TRY_AGAIN_LATER, "cluster unavailable, try again later")
     except ProtocolError as err:
         log.warning(
             "quartdash: closing WebSocket with %d: %s (address=%s)",

@@ -1,0 +1,387 @@
+"""The Redis backplane: every worker on every host acts as one (``backplane="redis://..."``).
+
+What lives in Redis (all keys under ``prefix``, default ``quartdash``):
+
+* presence: one hash per worker, ``conns:<worker>``, socket id -> ``ConnectionInfo``
+  JSON, with a TTL the worker refreshes every third of it by rewriting the whole hash.
+  A worker killed with SIGKILL stops refreshing, and its sockets leave every listing
+  when the TTL runs out. ``workers`` is the set of worker names, cleaned lazily.
+* the per-session limit across workers: ``session:<id>``, a sorted set of socket ids
+  scored by when their presence runs out; admitting a socket counts and adds in one
+  script, so two workers cannot both take the last place.
+* revocations: ``revoked:session:<id>`` and ``revoked:user:<user>:<before>``, each with
+  a TTL equal to the remaining life of the tokens it can match. Each worker keeps a
+  mirror (the cookie check is synchronous): loaded whole when it (re)subscribes, then
+  kept current by the ``revoke`` messages.
+* commands: published on ``commands``; every other worker carries them out on its own
+  sockets and answers on ``replies:<worker>`` with how many it closed. PUBLISH says how
+  many subscribers got the message, so the caller knows how many answers to wait for.
+
+Redis outage: nothing raises out of here into a request. Closes still act on this
+worker's sockets, listings show this worker's, revocations are kept and written when
+Redis is back. While the worker cannot be sure its revocation mirror is current, new
+sockets are refused with 1013 (``fail_open=True`` admits them). The log says once that
+the cluster is degraded, and once that it recovered; recovery (re-subscribing,
+reloading revocations, re-publishing presence) needs nothing from anyone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import orjson
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from .backplane import Backplane, BackplaneUnavailable, CommandHandler
+from .registry import (
+    WORKER,
+    Command,
+    ConnectionInfo,
+    Selector,
+    command_from_json,
+    command_to_json,
+)
+from .sessions import Revocation
+
+log = logging.getLogger("quartdash.backplane")
+
+_ANNOUNCE = """
+-- KEYS: this worker's presence hash, the session's sorted set (or the hash again)
+-- ARGV: id, now, expiry, limit (-1: none), has_session (1/0), info JSON
+if ARGV[5] == '1' then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
+  local limit = tonumber(ARGV[4])
+  if limit >= 0 and redis.call('ZCARD', KEYS[2]) >= limit then return 0 end
+  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+  redis.call('PEXPIREAT', KEYS[2], ARGV[3])
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[6])
+redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+return 1
+"""
+
+#: Errors that mean "Redis is not answering": the backplane degrades, never raises them.
+_DOWN = (RedisError, OSError, asyncio.TimeoutError)
+
+
+class RedisBackplane(Backplane):
+    """The backplane over one Redis: ``redis://host:port/db``, optionally with
+    ``?fail_open=true`` and ``&presence_ttl=<seconds>`` (default 10)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        fail_open: bool = False,
+        presence_ttl: float = 10.0,
+        reply_timeout: float = 1.0,
+        prefix: str = "quartdash",
+    ) -> None:
+        super().__init__()
+        parts = urlsplit(url)
+        query = dict(parse_qsl(parts.query))
+        fail_open = fail_open or query.pop("fail_open", "").lower() in {"1", "true", "yes"}
+        presence_ttl = float(query.pop("presence_ttl", presence_ttl))
+        self.url = urlunsplit(parts._replace(query=urlencode(query)))
+        self.fail_open = fail_open
+        self.presence_ttl = presence_ttl
+        self.reply_timeout = reply_timeout
+        self._prefix = prefix
+        self._handler: CommandHandler | None = None
+        self._redis: Redis | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        #: True while subscribed with a freshly loaded revocation mirror.
+        self.healthy = False
+        self._ready = asyncio.Event()
+        self._replies: dict[str, list[int]] = {}
+        self._reply_waiters: dict[str, asyncio.Event] = {}
+        self._unsent: list[Revocation] = []
+        #: This process, as ``ConnectionInfo.worker`` names it: host and pid.
+        self.worker = WORKER
+
+    # --- keys -------------------------------------------------------------------------
+    def _key(self, *parts: str) -> str:
+        return ":".join((self._prefix, *parts))
+
+    @property
+    def _commands(self) -> str:
+        return self._key("commands")
+
+    def _conns(self, worker: str) -> str:
+        return self._key("conns", worker)
+
+    def _revocation_key(self, entry: Revocation) -> str:
+        if entry.session is not None:
+            return self._key("revoked", "session", entry.session)
+        return self._key("revoked", "user", str(entry.user), repr(entry.before))
+
+    # --- lifecycle --------------------------------------------------------------------
+    async def start(self, handler: CommandHandler) -> None:
+        self._handler = handler
+        self._redis = Redis.from_url(
+            self.url, socket_timeout=2.0, socket_connect_timeout=2.0, health_check_interval=5
+        )
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._listen_forever()),
+                       loop.create_task(self._refresh_forever())]
+        # The first sockets should not be refused only because the subscription is a
+        # few milliseconds behind; an unreachable Redis costs at most this wait.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(2.0):
+                await self._ready.wait()
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        if self._redis is not None:
+            with contextlib.suppress(*_DOWN):
+                async with asyncio.timeout(1.0):
+                    await self._redis.delete(self._conns(self.worker))
+                    await self._redis.srem(self._key("workers"), self.worker)
+            await self._redis.aclose()
+        self._handler = None
+
+    def _degraded(self, exc: BaseException) -> None:
+        if self.healthy or not self._ready.is_set():
+            log.warning(
+                "quartdash: cluster degraded: Redis at %s is unreachable (%s): closes act "
+                "on this worker only, listings show this worker only, new sockets are %s",
+                _safe(self.url), type(exc).__name__,
+                "admitted (fail_open)" if self.fail_open else "refused with 1013",
+            )
+        self.healthy = False
+        self._ready.set()  # stop waiting in start(): the answer is "degraded"
+
+    # --- the subscription ------------------------------------------------------------
+    async def _listen_forever(self) -> None:
+        assert self._redis is not None
+        delay = 0.1
+        while True:
+            pubsub = self._redis.pubsub()
+            try:
+                await pubsub.subscribe(self._commands, self._key("replies", self.worker))
+                await self._resync()
+                if not self.healthy:
+                    log.info("quartdash: cluster connected: Redis at %s", _safe(self.url))
+                self.healthy = True
+                self._ready.set()
+                delay = 0.1
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        self._on_message(message["channel"], message["data"])
+            except _DOWN as exc:
+                self._degraded(exc)
+            finally:
+                with contextlib.suppress(*_DOWN):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    async def _resync(self) -> None:
+        """After (re)subscribing: write this worker's revocations (Redis may have
+        restarted empty), tell the others of those made while it was away, load every
+        revocation, publish this worker's presence."""
+        assert self._redis is not None
+        for entry in self.revocations.entries():
+            await self._store(entry)
+        while self._unsent:
+            message = {"from": self.worker, "revoke": self._unsent[0].to_json()}
+            await self._redis.publish(self._commands, orjson.dumps(message))
+            self._unsent.pop(0)
+        keys = [key async for key in self._redis.scan_iter(self._key("revoked", "*"), count=500)]
+        if keys:
+            for raw in await self._redis.mget(keys):
+                if raw:
+                    self.revocations.add(Revocation.from_json(orjson.loads(raw)))
+        await self._publish_presence()
+
+    def _on_message(self, channel: bytes, data: bytes) -> None:
+        try:
+            message = orjson.loads(data)
+            if channel.decode() != self._commands:
+                waiter = self._reply_waiters.get(message["id"])
+                if waiter is not None:
+                    self._replies[message["id"]].append(int(message["count"]))
+                    waiter.set()
+                return
+            if message["from"] == self.worker:
+                return  # carried out already, by send()
+            if "revoke" in message:
+                self.revocations.add(Revocation.from_json(message["revoke"]))
+                return
+            count = self._handler.apply(command_from_json(message["command"])) \
+                if self._handler is not None else 0
+            reply = orjson.dumps({"id": message["id"], "count": count})
+            task = asyncio.get_running_loop().create_task(self._reply(message["from"], reply))
+            self._tasks.append(task)
+            task.add_done_callback(self._tasks.remove)
+        except Exception:  # pylint: disable=broad-exception-caught
+            log.warning("quartdash: ignored a malformed backplane message", exc_info=True)
+
+    async def _reply(self, worker: str, reply: bytes) -> None:
+        assert self._redis is not None
+        with contextlib.suppress(*_DOWN):
+            await self._redis.publish(self._key("replies", worker), reply)
+
+    # --- presence ---------------------------------------------------------------------
+    async def _refresh_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.presence_ttl / 3)
+            if not self.healthy:
+                continue  # the subscription's recovery re-publishes
+            try:
+                await self._publish_presence()
+            except _DOWN as exc:
+                self._degraded(exc)
+
+    async def _publish_presence(self) -> None:
+        """Replace this worker's presence with its sockets as they are now."""
+        assert self._redis is not None and self._handler is not None
+        infos = self._handler.local_list(Selector())
+        ttl_ms = int(self.presence_ttl * 1000)
+        expiry = int(time.time() * 1000) + ttl_ms
+        conns = self._conns(self.worker)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(conns)
+            if infos:
+                pipe.hset(conns, mapping={i.id: orjson.dumps(i.to_json()) for i in infos})
+                pipe.pexpire(conns, ttl_ms)
+            pipe.sadd(self._key("workers"), self.worker)
+            for info in infos:
+                if info.session is not None:
+                    session = self._key("session", info.session)
+                    pipe.zadd(session, {info.id: expiry})
+                    pipe.pexpireat(session, expiry)
+            await pipe.execute()
+
+    async def announce(self, info: ConnectionInfo, session_limit: int | None) -> bool:
+        if not self.healthy:
+            if self.fail_open:
+                return True
+            raise BackplaneUnavailable("the cluster's revocations cannot be checked")
+        assert self._redis is not None
+        now = int(time.time() * 1000)
+        conns = self._conns(self.worker)
+        session = self._key("session", info.session) if info.session else conns
+        try:
+            admitted = await self._redis.eval(
+                _ANNOUNCE, 2, conns, session, info.id, now,
+                now + int(self.presence_ttl * 1000),
+                -1 if session_limit is None else session_limit,
+                "1" if info.session else "0", orjson.dumps(info.to_json()),
+            )
+        except _DOWN as exc:
+            self._degraded(exc)
+            if self.fail_open:
+                return True
+            raise BackplaneUnavailable("the cluster is unreachable") from exc
+        return bool(admitted)
+
+    async def withdraw(self, info: ConnectionInfo) -> None:
+        if self._redis is None or not self.healthy:
+            return  # the next presence refresh leaves it out
+        with contextlib.suppress(*_DOWN):
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.hdel(self._conns(self.worker), info.id)
+                if info.session is not None:
+                    pipe.zrem(self._key("session", info.session), info.id)
+                await pipe.execute()
+
+    async def list(self, selector: Selector) -> list[ConnectionInfo]:
+        local = [] if self._handler is None else self._handler.local_list(selector)
+        if self._redis is None or not self.healthy:
+            return local
+        try:
+            members = await self._redis.smembers(self._key("workers"))
+            workers = sorted(w.decode() if isinstance(w, bytes) else w for w in members)
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for worker in workers:
+                    pipe.hgetall(self._conns(worker))
+                tables = await pipe.execute()
+        except _DOWN as exc:
+            self._degraded(exc)
+            return local
+        found: dict[str, ConnectionInfo] = {info.id: info for info in local}
+        gone = []
+        for worker, table in zip(workers, tables, strict=True):
+            if not table:
+                gone.append(worker)
+                continue
+            if worker == self.worker:
+                continue  # this worker's own sockets are listed as they are now
+            for raw in table.values():
+                info = ConnectionInfo.from_json(orjson.loads(raw))
+                if selector.matches(info):
+                    found.setdefault(info.id, info)
+        if gone:
+            with contextlib.suppress(*_DOWN):
+                await self._redis.srem(self._key("workers"), *gone)
+        return list(found.values())
+
+    # --- commands and revocations ------------------------------------------------------
+    async def send(self, command: Command) -> int:
+        local = self._handler.apply(command) if self._handler is not None else 0
+        if self._redis is None or not self.healthy:
+            return local
+        request = secrets.token_hex(8)
+        self._replies[request] = []
+        arrived = self._reply_waiters[request] = asyncio.Event()
+        message = {"id": request, "from": self.worker, "command": command_to_json(command)}
+        try:
+            receivers = int(await self._redis.publish(self._commands, orjson.dumps(message)))
+            others = receivers - 1  # this worker is subscribed too, and ignores its own
+            async with asyncio.timeout(self.reply_timeout):
+                while len(self._replies[request]) < others:
+                    arrived.clear()
+                    await arrived.wait()
+        except TimeoutError:
+            log.warning("quartdash: %d of %d workers did not answer a close in %.1f s",
+                        others - len(self._replies[request]), others, self.reply_timeout)
+        except _DOWN as exc:
+            self._degraded(exc)
+        finally:
+            replies = self._replies.pop(request)
+            self._reply_waiters.pop(request, None)
+        return local + sum(replies)
+
+    async def revoke(self, entry: Revocation) -> None:
+        self.revocations.add(entry)
+        if self._redis is None or not self.healthy:
+            self._unsent.append(entry)
+            return
+        try:
+            await self._store(entry)
+            message = {"from": self.worker, "revoke": entry.to_json()}
+            await self._redis.publish(self._commands, orjson.dumps(message))
+        except _DOWN as exc:
+            self._unsent.append(entry)
+            self._degraded(exc)
+
+    async def _store(self, entry: Revocation) -> None:
+        """The entry in Redis until it can no longer match a token."""
+        assert self._redis is not None
+        ttl_ms = int((entry.until - time.time()) * 1000)
+        if ttl_ms > 0:
+            await self._redis.set(self._revocation_key(entry), orjson.dumps(entry.to_json()),
+                                  px=ttl_ms)
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
