@@ -137,12 +137,12 @@ class RedisBackplane(Backplane):
                 await self._ready.wait()
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        tasks, self._tasks = list(self._tasks), []
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._tasks = []
         if self._redis is not None:
             with contextlib.suppress(*_DOWN):
                 async with asyncio.timeout(1.0):
@@ -224,7 +224,8 @@ class RedisBackplane(Backplane):
             reply = orjson.dumps({"id": message["id"], "count": count})
             task = asyncio.get_running_loop().create_task(self._reply(message["from"], reply))
             self._tasks.append(task)
-            task.add_done_callback(self._tasks.remove)
+            task.add_done_callback(
+                lambda done: self._tasks.remove(done) if done in self._tasks else None)
         except Exception:  # pylint: disable=broad-exception-caught
             log.warning("quartdash: ignored a malformed backplane message", exc_info=True)
 

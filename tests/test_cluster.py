@@ -143,3 +143,20 @@ async def test_redis_outage_degrades_then_recovers_by_itself(
                 CloseCode.SESSION_ENDED}
         for server in (first, second):
             assert "Traceback" not in server.log
+
+
+def test_backplane_settings_from_the_url() -> None:
+    from quartdash.backplane import LocalBackplane, backplane_from_url
+    from quartdash.redis_backplane import RedisBackplane, _safe
+
+    plain = backplane_from_url("redis://127.0.0.1:6379/0")
+    assert isinstance(plain, RedisBackplane)
+    assert (plain.fail_open, plain.presence_ttl) == (False, 10.0)
+    tuned = backplane_from_url("redis://h:1/2?fail_open=true&presence_ttl=3")
+    assert isinstance(tuned, RedisBackplane)
+    assert (tuned.fail_open, tuned.presence_ttl, tuned.url) == (True, 3.0, "redis://h:1/2")
+    assert isinstance(backplane_from_url(None), LocalBackplane)
+    assert backplane_from_url(tuned) is tuned
+    with pytest.raises(ValueError, match="unsupported backplane"):
+        backplane_from_url("memcached://x")
+    assert _safe("redis://user:hunter2@h:6379/0") == "redis://user:***@h:6379/0"
