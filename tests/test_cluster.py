@@ -118,7 +118,9 @@ async def test_redis_outage_degrades_then_recovers_by_itself(
         redis: RedisServer, tmp_path: Path) -> None:
     with cluster(redis, tmp_path) as (first, second):
         dave = login(first.url, "dave")
-        async with sockets([first, second], dave, 4) as daves:
+        erin = login(second.url, "erin")
+        async with sockets([first, second], dave, 4) as daves, \
+                   sockets([second], erin, 1) as (erins_ws,):
             redis.stop()
             await wait_for(lambda: "cluster degraded" in first.log
                            and "cluster degraded" in second.log)
@@ -130,6 +132,10 @@ async def test_redis_outage_degrades_then_recovers_by_itself(
             for ws in daves:
                 assert await who(ws) == "Signed in as dave"
             assert len(listed(second, user="dave")) == 2
+            # a logout still closes the sockets of the process that served it
+            waiting_erin = asyncio.create_task(closed_code(erins_ws, timeout=5))
+            assert logout(second.url, erin).status_code == 303
+            assert (await waiting_erin)[0] == CloseCode.SESSION_ENDED
             redis.start()
 
             def recovered() -> bool:
@@ -141,6 +147,9 @@ async def test_redis_outage_degrades_then_recovers_by_itself(
             assert logout(first.url, dave).status_code == 303
             assert {code for code, _ in await asyncio.gather(*waiting)} == {
                 CloseCode.SESSION_ENDED}
+            # erin's logout during the outage reached Redis afterwards: refused everywhere
+            async with session_socket(first.url, erin) as ws:
+                assert (await closed_code(ws))[0] == CloseCode.SESSION_ENDED
         for server in (first, second):
             assert "Traceback" not in server.log
 
