@@ -38,10 +38,6 @@ class CommandHandler(Protocol):
 class Backplane(ABC):
     """What every worker sharing an app must agree on."""
 
-    #: Admit sockets while the shared state is unreachable (their revocation status is
-    #: then unknown); False refuses them with 1013.
-    fail_open: bool = False
-
     def __init__(self) -> None:
         #: This worker's copy of the revocation list (read synchronously, on every login
         #: check); ``revoke`` updates every worker's copy.
@@ -113,9 +109,8 @@ def backplane_from_url(url: str | Backplane | None) -> Backplane:
     ``redis://`` (or ``rediss://``, ``unix://``) is Redis; a ``Backplane`` is itself."""
     if isinstance(url, Backplane):
         return url
-    if url in (None, "", "local"):
+    if not url or url == "local":
         return LocalBackplane()
-    assert url is not None
     if url.split("://", 1)[0] in {"redis", "rediss", "unix"}:
         try:
             from .redis_backplane import RedisBackplane  # pylint: disable=import-outside-toplevel

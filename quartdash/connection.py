@@ -250,10 +250,10 @@ class CallbackSocket:
         stream into a clientside drawing loses nothing. ``data`` is encoded as Dash
         encodes props. From a thread-pool callback this waits while the page is far
         behind; raises ``WebsocketDisconnected`` once the socket is closing."""
-        frame = protocol.event_frame(self._renderer_id, _event_name(event), encode_json(data))
         conn = self._conn
         if conn.is_shutdown:
             raise WebsocketDisconnected()
+        frame = protocol.event_frame(self._renderer_id, _event_name(event), encode_json(data))
         if conn.crowded() and not conn.on_loop_thread():
             asyncio.run_coroutine_threadsafe(conn.room(), conn.loop).result(EMIT_WAIT_SECONDS)
         conn.send_frame(frame, urgent=False)

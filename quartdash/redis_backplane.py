@@ -32,6 +32,7 @@ import contextlib
 import logging
 import secrets
 import time
+from collections.abc import Iterable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
@@ -192,8 +193,7 @@ class RedisBackplane(Backplane):
         restarted empty), tell the others of those made while it was away, load every
         revocation, publish this worker's presence."""
         assert self._redis is not None
-        for entry in self.revocations.entries():
-            await self._store(entry)
+        await self._store(self.revocations.entries())
         while self._unsent:
             message = {"from": self.worker, "revoke": self._unsent[0].to_json()}
             await self._redis.publish(self._commands, orjson.dumps(message))
@@ -361,21 +361,25 @@ class RedisBackplane(Backplane):
             self._unsent.append(entry)
             return
         try:
-            await self._store(entry)
+            await self._store([entry])
             message = {"from": self.worker, "revoke": entry.to_json()}
             await self._redis.publish(self._commands, orjson.dumps(message))
         except _DOWN as exc:
             self._unsent.append(entry)
             self._degraded(exc)
 
-    async def _store(self, entry: Revocation) -> None:
-        """The entry in Redis until it can no longer match a token."""
+    async def _store(self, entries: Iterable[Revocation]) -> None:
+        """The entries in Redis, each until it can no longer match a token; one round
+        trip for all of them (a worker may hold many after a Redis restart)."""
         assert self._redis is not None
-        ttl_ms = int((entry.until - time.time()) * 1000)
-        if ttl_ms > 0:
-            await self._redis.set(self._revocation_key(entry), orjson.dumps(entry.to_json()),
-                                  px=ttl_ms)
-
+        now = time.time()
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for entry in entries:
+                ttl_ms = int((entry.until - now) * 1000)
+                if ttl_ms > 0:
+                    pipe.set(self._revocation_key(entry), orjson.dumps(entry.to_json()),
+                             px=ttl_ms)
+            await pipe.execute()
 
 def _safe(url: str) -> str:
     """The URL without its password, for logs."""

@@ -27,9 +27,9 @@ export const Msg = Object.freeze({
   STATUS: "quartdash_status",
 });
 
-/** True for a quartdash message this worker understands (same protocol major version). */
+/** True for a quartdash message of a protocol version this worker speaks. */
 export function isOurs(message, type) {
-  return message.type === type && (message.v === undefined || message.v <= PROTOCOL_VERSION);
+  return message.type === type && message.v <= PROTOCOL_VERSION;
 }
 
 /**
