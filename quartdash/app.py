@@ -10,6 +10,9 @@ What it changes in Dash, and why:
 * WebSocket callbacks are on by default, and ``websocket=False`` on one callback really
   sends it over HTTP (Dash's renderer otherwise sends everything over the socket).
 * One bounded thread pool runs every sync callback, so none runs on the event loop.
+* Responses are serialised by ``encoding.encode_json`` (orjson, byte for byte Dash's
+  output) in place of plotly's encoder, and the argument grouping Dash recomputes on
+  every call is decided once per callback (``_prepare_grouping``).
 * With ``auth``, every socket belongs to a quart-auth session (``sessions.py``); the app
   sees and closes them through ``app.connections`` (``registry.py``), shared by every
   worker through the backplane, and through the admin API (``admin.py``).
@@ -34,6 +37,7 @@ from . import signals
 from .admin import AdminPredicate, admin_blueprint
 from .backplane import Backplane, backplane_from_url
 from .browser import BrowserFiles, session_tag
+from .encoding import encode_json
 from .limits import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RATE_LIMIT
 from .origin import OriginPolicy
 from .registry import (
@@ -51,6 +55,32 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: Outputs of global ``@callback`` functions declared with ``websocket=False``.
 HTTP_ONLY_GLOBAL: set[str] = set()
+
+# Dash's callback wrapper serialises each response with ``dash._callback.to_json``
+# (plotly's encoder). ``encode_json`` gives the same text (tests/test_encoding.py) in a
+# fraction of the time when the response holds components or figures, so swapping the
+# name is invisible to any app in the process except for speed.
+_callback.to_json = encode_json
+
+
+_FLAT: dict[int, tuple[Any, int | None]] = {}
+
+
+def _flat_indices(indices: Any) -> int | None:
+    """For a callback's ``indices`` declaration: how many values a flat one takes, or
+    None when it is a real grouping (or an int, which needs no work). Remembered by the
+    declaration object, which lives as long as its callback."""
+    if isinstance(indices, int):
+        return 0
+    entry = _FLAT.get(id(indices))
+    if entry is None or entry[0] is not indices:
+        flat = (
+            len(indices)
+            if isinstance(indices, list) and indices == list(range(len(indices)))
+            else None
+        )
+        entry = _FLAT[id(indices)] = (indices, flat)
+    return entry[1]
 
 
 def _env_list(name: str) -> list[str] | None:
@@ -230,6 +260,23 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
                 spec["websocket"] = spec["output"] not in http_only
             if entry is not None:
                 entry["websocket"] = bool(spec.get("websocket"))
+
+    def _prepare_grouping(self, data_list: Any, indices: Any) -> tuple[Any, bool]:
+        """Dash's own, with the part that depends only on the callback decided once.
+
+        Whether a callback uses dict or nested grouping depends on its declaration
+        (``indices``), yet Dash works it out on every call, twice, by building and
+        comparing a ``range`` list. For the usual flat declaration the grouping is just
+        the values in order, which is what Dash's ``map_grouping`` would build."""
+        flat = _flat_indices(indices)
+        if flat is None:
+            return super()._prepare_grouping(data_list, indices)  # type: ignore[no-any-return]
+        flat_data = data_list if isinstance(data_list, list) else [data_list]
+        if not flat_data:
+            return [], False
+        if isinstance(indices, int):
+            return flat_data[indices], False
+        return flat_data[:flat], False
 
     def _config(self) -> dict[str, Any]:
         config: dict[str, Any] = super()._config()

@@ -16,6 +16,7 @@ import contextlib
 import itertools
 import secrets
 import threading
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -26,12 +27,38 @@ from dash.exceptions import WebsocketDisconnected
 from . import protocol
 from .encoding import encode_json
 
-#: Frames one connection may have waiting before it is treated as not reading.
+#: Frames one connection may have waiting before it is treated as not reading. From
+#: half this many on, the socket counts as behind: set_props coalesce and ``emit`` waits.
 DEFAULT_MAX_PENDING_FRAMES = 10_000
-
+#: How long one send may stay blocked (the peer stopped reading) before the socket is
+#: closed with 1013 "client is not reading".
+DEFAULT_SEND_TIMEOUT = 30.0
+#: Sent frames kept for a resume, until the worker acknowledges them. Past this many
+#: bytes the oldest go, and a resume that needs them falls back to a fresh start.
+DEFAULT_REPLAY_BYTES = 1 << 20
 
 class Connection:
-    """The server's side of one socket, independent of Quart so it can be tested alone."""
+    """The server's side of one socket, independent of Quart so it can be tested alone.
+
+    Outbound frames wait in one insertion-ordered dict. While the socket keeps up they
+    are all sent, in order; while it is behind (a send is blocked on the peer, the
+    socket is parked for a resume, or half the limit is queued), a ``set_props`` to the
+    same properties of the same component replaces the queued one and moves to the end,
+    so what is delivered keeps its order and the queue stays bounded by the number of
+    distinct properties, however fast a callback streams. Events, responses and
+    requests never merge; past ``max_pending`` of them the socket is closed (1013).
+
+    The sender is a task only while there is something to send: an idle socket costs no
+    task, and a callback's response on an idle socket is sent by the callback's own task
+    (``respond``) without a hop through the sender.
+    """
+
+    __slots__ = (
+        "_batch_delay", "_busy", "_busy_since", "_closed", "_flush", "_ids",
+        "_loop_thread", "_max_pending", "_owner", "_queue", "_replay", "_replay_bytes",
+        "_replay_floor", "_replay_limit", "_room", "_send", "_sender", "_urgent",
+        "abort_reason", "id", "loop", "pending_props", "running", "sent",
+    )
 
     def __init__(
         self,
@@ -39,8 +66,10 @@ class Connection:
         *,
         batch_delay: float = 0.005,
         max_pending: int = DEFAULT_MAX_PENDING_FRAMES,
+        replay_bytes: int = DEFAULT_REPLAY_BYTES,
     ) -> None:
-        self._send = send
+        #: The socket's send, or None while the socket is parked for a resume.
+        self._send: Callable[[str], Awaitable[None]] | None = send
         #: Names this socket in the registry and the admin API.
         self.id = secrets.token_hex(8)
         self._batch_delay = batch_delay
@@ -52,82 +81,208 @@ class Connection:
         #: Why the server closes this socket, once it has decided to.
         self.abort_reason: tuple[int, str] | None = None
         self._loop_thread = threading.get_ident()
-        self._frames: deque[str] = deque()
-        self._wake = asyncio.Event()
-        self._flush = asyncio.Event()
-        #: Set whenever the sender has taken the queue (or the socket closed): the
-        #: awaitable senders (``emit``) wait on it when the queue is long.
-        self._drained = asyncio.Event()
-        self._closed = threading.Event()
+        self._queue: dict[Any, str] = {}
         self._ids = itertools.count(1)
+        self._urgent = False
+        self._busy = False
+        self._busy_since = 0.0
+        self._sender: asyncio.Task[None] | None = None
+        self._flush: asyncio.Future[None] | None = None
+        #: Set when the queue has room again; made on first need (see ``room``).
+        self._room: asyncio.Event | None = None
+        self._closed = threading.Event()
+        #: Frames sent so far: each frame's sequence number, for resume.
+        self.sent = 0
+        self._replay_limit = replay_bytes
+        #: (sequence, frame) sent but not yet acknowledged; None until resume is on.
+        self._replay: deque[tuple[int, str]] | None = None
+        self._replay_bytes = 0
+        #: The highest sequence number dropped from the replay buffer unacknowledged.
+        self._replay_floor = 0
         #: get_prop requests awaiting the page's answer, by request id.
         self.pending_props: dict[str, concurrent.futures.Future[Any]] = {}
         #: callbacks in flight, by request id (a sync one's task awaits its thread).
         self.running: dict[str, asyncio.Task[None]] = {}
-        self._sender = self.loop.create_task(self._run_sender())
 
     @property
     def is_shutdown(self) -> bool:
         """True once the socket is closing; long-running callbacks should stop."""
         return self._closed.is_set()
 
+    @property
+    def parked(self) -> bool:
+        """True while the socket is gone and the connection waits for a resume."""
+        return self._send is None
+
     def on_loop_thread(self) -> bool:
         """True when called from the thread running this connection's event loop."""
         return threading.get_ident() == self._loop_thread
 
     # --- outbound ---------------------------------------------------------------------
-    def send_frame(self, frame: str, urgent: bool = True) -> None:
-        """Queue a frame from any thread. ``urgent`` frames end the batching delay."""
+    def send_frame(self, frame: str, urgent: bool = True, key: Any = None) -> None:
+        """Queue a frame from any thread. ``urgent`` frames end the batching delay;
+        a ``key`` lets a later frame with the same key replace this one while behind."""
         if self.on_loop_thread():
-            self._enqueue(frame, urgent)
+            self._enqueue(frame, urgent, key)
         elif not self._closed.is_set():
-            self.loop.call_soon_threadsafe(self._enqueue, frame, urgent)
+            self.loop.call_soon_threadsafe(self._enqueue, frame, urgent, key)
+
+    async def respond(self, frame: str) -> None:
+        """Send a frame now from a task on the loop (a callback's response): straight to
+        the socket when nothing is queued or in flight, else behind what is."""
+        if self._queue or self._busy or self._send is None or self._closed.is_set():
+            self._enqueue(frame, True, None)
+        else:
+            await self._transmit(frame)
+            self._kick()
+
+    def behind(self) -> bool:
+        """The page is not keeping up: a send is blocked, the socket is parked, or half
+        the limit is queued. set_props coalesce from here on."""
+        return self._busy or self._send is None or len(self._queue) >= self._max_pending // 2
 
     def crowded(self) -> bool:
         """The queue is past half its limit: a sender that can wait should."""
-        return len(self._frames) >= self._max_pending // 2
+        return len(self._queue) >= self._max_pending // 2
 
     async def room(self) -> None:
         """Wait (on the loop) until the queue is below half its limit or the socket
         closed. A callback that sends in a tight loop then goes at the page's pace
         instead of filling the queue until the socket is closed as not reading."""
         while self.crowded() and not self._closed.is_set():
-            self._drained.clear()
-            await self._drained.wait()
+            if self._room is None:
+                self._room = asyncio.Event()
+            self._room.clear()
+            await self._room.wait()
 
-    def _enqueue(self, frame: str, urgent: bool) -> None:
+    def stalled_for(self, now: float) -> float:
+        """How long the send in flight has been blocked (``time.monotonic`` seconds)."""
+        return now - self._busy_since if self._busy else 0.0
+
+    def _enqueue(self, frame: str, urgent: bool, key: Any) -> None:
         if self._closed.is_set():
             return
-        if len(self._frames) >= self._max_pending:
-            self.abort(protocol.CloseCode.TRY_AGAIN_LATER, "client is not reading")
-            return
-        self._frames.append(frame)
-        self._wake.set()
-        if urgent:
-            self._flush.set()
-
-    async def _run_sender(self) -> None:
-        """Send queued frames; set_props wait up to ``batch_delay`` to share a frame."""
-        while True:
-            await self._wake.wait()
-            if self._batch_delay and not self._flush.is_set() and not self._closed.is_set():
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self._batch_delay):
-                        await self._flush.wait()
-            self._wake.clear()
-            self._flush.clear()
-            frames = list(self._frames)
-            self._frames.clear()
-            self._drained.set()
-            if not frames:
-                if self._closed.is_set():
-                    return
-                continue
-            try:
-                await self._send(protocol.batch(frames))
-            except Exception:  # the peer went away: nothing more can be sent
-                self._closed.set()
+        queue = self._queue
+        if key is not None and self.behind():
+            queue.pop(key, None)  # the newer value goes last: delivery keeps its order
+        else:
+            if len(queue) >= self._max_pending:
+                self.abort(protocol.CloseCode.TRY_AGAIN_LATER, "client is not reading")
                 return
+            key = next(self._ids)
+        queue[key] = frame
+        if urgent:
+            self._urgent = True
+            if self._flush is not None and not self._flush.done():
+                self._flush.set_result(None)
+        self._kick()
+
+    def _kick(self) -> None:
+        """Start the sender if frames wait and nothing else is sending."""
+        if (
+            self._sender is None and self._queue and not self._busy
+            and self._send is not None and not self._closed.is_set()
+        ):
+            self._sender = self.loop.create_task(self._run_sender())
+
+    async def _run_sender(self, replay: list[str] | None = None) -> None:
+        """Send what is queued; set_props wait up to ``batch_delay`` to share a frame.
+        After a resume, first the frames the page missed (``replay``), as they were."""
+        try:
+            for frame in replay or ():
+                await self._transmit(frame, renumber=False)
+            while self._queue and self._send is not None and not self._closed.is_set():
+                if self._batch_delay and not self._urgent:
+                    self._flush = self.loop.create_future()
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(self._batch_delay):
+                            await self._flush
+                    self._flush = None
+                if self._busy or self._send is None:
+                    break
+                frames = list(self._queue.values())
+                self._queue.clear()
+                self._urgent = False
+                if self._room is not None:
+                    self._room.set()
+                await self._transmit(protocol.batch(frames))
+        finally:
+            self._sender = None
+        self._kick()
+
+    async def _transmit(self, text: str, renumber: bool = True) -> None:
+        """Send one frame, numbered and kept for a resume when that is on."""
+        send = self._send
+        if send is None:
+            return
+        if renumber:
+            self.sent += 1
+            if self._replay is not None:
+                self._keep(self.sent, text)
+        self._busy = True
+        self._busy_since = time.monotonic()
+        try:
+            await send(text)
+        except Exception:  # pylint: disable=broad-exception-caught
+            # The peer went away. A resumable socket waits for its resume (the frame is
+            # in the replay buffer); any other is done.
+            if self._replay is None:
+                self._closed.set()
+        finally:
+            self._busy = False
+
+    # --- resume -----------------------------------------------------------------------
+    def enable_resume(self) -> None:
+        """Keep sent frames until acknowledged, so this socket can be resumed."""
+        if self._replay is None:
+            self._replay = deque()
+
+    @property
+    def resumable(self) -> bool:
+        return self._replay is not None and not self._closed.is_set()
+
+    def _keep(self, seq: int, text: str) -> None:
+        replay = self._replay
+        assert replay is not None
+        replay.append((seq, text))
+        self._replay_bytes += len(text)
+        while self._replay_bytes > self._replay_limit and len(replay) > 1:
+            dropped, old = replay.popleft()
+            self._replay_bytes -= len(old)
+            self._replay_floor = dropped
+
+    def acknowledge(self, received: int) -> None:
+        """The page has every frame up to ``received``: forget them."""
+        replay = self._replay
+        if replay is None:
+            return
+        while replay and replay[0][0] <= received:
+            self._replay_bytes -= len(replay.popleft()[1])
+
+    def park(self, owner: asyncio.Task[Any] | None) -> None:
+        """The socket is gone: stop sending, keep everything else running. ``owner`` is
+        the task that now waits for the resume (``abort`` cancels it)."""
+        self._send = None
+        self._owner = owner
+        if self._sender is not None:
+            self._sender.cancel()
+            self._sender = None
+        self._busy = False
+
+    def resume(self, send: Callable[[str], Awaitable[None]], received: int) -> bool:
+        """Attach a new socket whose page has every frame up to ``received``: it gets
+        the frames it missed, then what was queued meanwhile. False if the frames it
+        needs are no longer kept (or it claims frames never sent)."""
+        replay = self._replay
+        if replay is None or self._closed.is_set():
+            return False
+        if not self._replay_floor <= received <= self.sent:
+            return False
+        self.acknowledge(received)
+        self._send = send
+        self._owner = asyncio.current_task()
+        self._sender = self.loop.create_task(self._run_sender([text for _seq, text in replay]))
+        return True
 
     def abort(self, code: int, reason: str) -> bool:
         """Close this socket from outside its receive loop (from any thread). True if
@@ -171,7 +326,10 @@ class Connection:
         callbacks can end by themselves; pending ``get_prop`` calls fail and every
         running callback is cancelled. Idempotent."""
         self._closed.set()
-        self._drained.set()
+        if self._room is not None:
+            self._room.set()
+        if self._flush is not None and not self._flush.done():
+            self._flush.set_result(None)
         for future in list(self.pending_props.values()):
             if not future.done():
                 future.set_exception(WebsocketDisconnected())
@@ -187,10 +345,11 @@ class Connection:
         tasks = list(self.running.values())
         if tasks:
             await asyncio.wait(tasks, timeout=grace)
-        self._wake.set()
-        self._sender.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._sender
+        sender = self._sender
+        if sender is not None:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
 
 
 #: Longest a thread-pool ``emit_sync`` waits for the page to catch up.
@@ -229,11 +388,12 @@ class CallbackSocket:
         return self._renderer_id
 
     def set_props(self, component_id: str | dict[str, Any], props: dict[str, Any]) -> None:
-        """Push several properties of one component to the page now, in one message."""
-        frame = protocol.set_props_frame(
-            self._renderer_id, stringify_id(component_id), encode_json(props)
-        )
-        self._conn.send_frame(frame, urgent=False)
+        """Push several properties of one component to the page now, in one message.
+        While the page is behind, this replaces a queued update of the same properties
+        of the same component (see ``Connection``)."""
+        component = stringify_id(component_id)
+        frame = protocol.set_props_frame(self._renderer_id, component, encode_json(props))
+        self._conn.send_frame(frame, False, (self._renderer_id, component, tuple(props)))
 
     def set_prop_sync(self, component_id: str | dict[str, Any], prop: str, value: Any) -> None:
         """Push one property to the page now (Dash's name for it)."""

@@ -16,14 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import inspect
 import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from dash._utils import AttributeDict
+from dash._utils import AttributeDict, inputs_to_dict
+from dash.backends._quart import QuartResponseAdapter
+from dash.backends.base_server import ResponseAdapter
 from dash.exceptions import PreventUpdate, WebsocketDisconnected
+from quart import Response
 
 if TYPE_CHECKING:
     import dash
@@ -54,6 +58,48 @@ def callback_spec(dash_app: dash.Dash, output: str) -> dict[str, Any]:
     return spec
 
 
+class LazyResponseAdapter(QuartResponseAdapter):  # type: ignore[misc]
+    """Dash's Quart response adapter, minus a Quart ``Response`` built per call.
+
+    Over WebSocket the adapter only matters if a callback sets a cookie or a header
+    (which a socket cannot carry anyway); building the ``Response`` up front was the
+    largest single cost of a WebSocket callback in the profile (about 5 % of the
+    server's time per round trip)."""
+
+    def __init__(self) -> None:  # pylint: disable=super-init-not-called
+        ResponseAdapter.__init__(self)
+
+    @functools.cached_property
+    def _quart_response(self) -> Response:
+        return Response(content_type="application/json")
+
+
+def ws_context(
+    payload: Mapping[str, Any], websocket: Any, facts: Mapping[str, Any]
+) -> AttributeDict:
+    """Dash's ``create_ws_context`` built in one go: the same keys and values, without
+    a ``__setattr__`` per key and a ``Response`` per call (see ``LazyResponseAdapter``),
+    plus ``facts`` about the socket (its handshake's cookies and headers)."""
+    inputs = payload.get("inputs", [])
+    input_values = inputs_to_dict(inputs)
+    states = payload.get("state", [])
+    return AttributeDict(
+        inputs_list=inputs,
+        states_list=states,
+        outputs_list=payload.get("outputs", []),
+        input_values=input_values,
+        state_values=inputs_to_dict(states),
+        triggered_inputs=[
+            {"prop_id": x, "value": input_values.get(x)}
+            for x in payload.get("changedPropIds", [])
+        ],
+        dash_response=LazyResponseAdapter(),
+        updated_props={},
+        dash_websocket=websocket,
+        **facts,
+    )
+
+
 def _check_shape(spec: Mapping[str, Any], payload: Mapping[str, Any]) -> None:
     """The request carries as many inputs and states as the callback declares."""
     for key, declared in (("inputs", "inputs"), ("state", "state")):
@@ -78,7 +124,13 @@ def prepare(dash_app: dash.Dash, g: AttributeDict, payload: Mapping[str, Any]) -
         call = dash_app._execute_callback(func, args, g.outputs_list, g)
     except Exception as exc:  # Dash's own checks of the request's shape
         raise ClientError(f"malformed callback request: {type(exc).__name__}") from None
-    return Prepared(call, inspect.iscoroutinefunction(func), output)
+    return Prepared(call, _is_async(func), output)
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_async(func: Callable[..., Any]) -> bool:
+    """``inspect.iscoroutinefunction``, once per callback rather than once per call."""
+    return inspect.iscoroutinefunction(func)
 
 
 async def execute(prepared: Prepared, executor: ThreadPoolExecutor) -> Any:

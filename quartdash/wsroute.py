@@ -14,17 +14,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from dash.backends._quart import QuartResponseAdapter
-from dash.backends.ws import create_ws_context
 from quart import Response, websocket
 
 from . import protocol
 from .backplane import BackplaneUnavailable
 from .connection import CallbackSocket, Connection
-from .dispatch import ClientError, callback_spec, execute, outcome, prepare
+from .dispatch import (
+    ClientError,
+    Prepared,
+    callback_spec,
+    execute,
+    outcome,
+    prepare,
+    ws_context,
+)
 from .encoding import encode_json
 from .limits import TokenBucket
 from .protocol import CloseCode, ProtocolError
@@ -218,29 +225,37 @@ def _start_callback(
             raise ClientError(
                 f"callback '{request.output[:200]}' is not served over WebSocket"
             )
-        g = create_ws_context(
-            request.payload, QuartResponseAdapter(), CallbackSocket(conn, renderer)
-        )
-        g.update(facts)  # the handshake's cookies and headers, as Dash has them over HTTP
+        # The handshake's cookies and headers ride along, as Dash has them over HTTP.
+        g = ws_context(request.payload, CallbackSocket(conn, renderer), facts)
         prepared = prepare(app, g, request.payload)
     except ClientError as exc:
         status, text = outcome(request.output, exc)
         conn.send_frame(protocol.callback_response_status(renderer, request_id, status, text))
         return
 
-    async def run() -> None:
-        try:
-            data = await execute(prepared, app.executor)
-            frame = protocol.callback_response_ok(
-                renderer, request_id, data if isinstance(data, str) else encode_json(data)
-            )
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # pylint: disable=broad-exception-caught
-            status, text = outcome(prepared.output, exc)
-            frame = protocol.callback_response_status(renderer, request_id, status, text)
-        finally:
-            conn.running.pop(request_id, None)
-        conn.send_frame(frame)
+    conn.running[request_id] = conn.loop.create_task(
+        _run_callback(conn, prepared, app.executor, renderer, request_id)
+    )
 
-    conn.running[request_id] = asyncio.get_running_loop().create_task(run())
+
+async def _run_callback(
+    conn: Connection,
+    prepared: Prepared,
+    executor: ThreadPoolExecutor,
+    renderer: str,
+    request_id: str,
+) -> None:
+    """One callback's task: run it, then send its response (or its error)."""
+    try:
+        data = await execute(prepared, executor)
+        frame = protocol.callback_response_ok(
+            renderer, request_id, data if isinstance(data, str) else encode_json(data)
+        )
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        status, text = outcome(prepared.output, exc)
+        frame = protocol.callback_response_status(renderer, request_id, status, text)
+    finally:
+        conn.running.pop(request_id, None)
+    await conn.respond(frame)
