@@ -37,6 +37,7 @@ from . import signals
 from .admin import AdminPredicate, admin_blueprint
 from .backplane import Backplane, backplane_from_url
 from .browser import BrowserFiles, session_tag
+from .connection import DEFAULT_MAX_PENDING_FRAMES, DEFAULT_SEND_TIMEOUT
 from .encoding import encode_json
 from .limits import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RATE_LIMIT
 from .origin import OriginPolicy
@@ -45,6 +46,7 @@ from .registry import (
     DEFAULT_SESSION_CHECK_SECONDS,
     ConnectionRegistry,
 )
+from .resume import DEFAULT_RESUME_GRACE, Parking
 from .server import QuartDashServer
 from .sessions import Sessions, SessionToken
 
@@ -128,6 +130,11 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
     HTTP and WebSocket alike (default: ``min(32, cpus + 4)``). ``admin_token`` stands
     for env ``QUARTDASH_ADMIN_TOKEN``; ``session_check_interval`` is how often live
     sockets are checked for expired or revoked sessions (default 1 s).
+    ``resume_grace`` (env ``QUARTDASH_RESUME_GRACE``, default 10 s, 0 turns it off) is
+    how long a dropped socket is kept for its page to resume (``resume.py``);
+    ``send_timeout`` (env ``QUARTDASH_SEND_TIMEOUT``, default 30 s) closes a socket
+    whose peer stopped reading with 1013; ``max_pending_frames`` (default 10,000)
+    bounds what one socket may have queued (``connection.py``).
     """
 
     def __init__(
@@ -148,6 +155,9 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
         backplane: str | Backplane | None = None,
         max_connections_per_session: int | None = DEFAULT_MAX_CONNECTIONS_PER_SESSION,
         session_check_interval: float = DEFAULT_SESSION_CHECK_SECONDS,
+        resume_grace: float | None = None,
+        send_timeout: float | None = None,
+        max_pending_frames: int = DEFAULT_MAX_PENDING_FRAMES,
         **kwargs: Any,
     ) -> None:
         _show_logs()
@@ -160,8 +170,15 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
             )
         if rate_limit is None:
             rate_limit = _env_number("QUARTDASH_RATE_LIMIT", DEFAULT_RATE_LIMIT)
-        if max_message_bytes <= 0 or rate_limit <= 0:
-            raise ValueError("max_message_bytes and rate_limit must be positive")
+        if resume_grace is None:
+            resume_grace = _env_number("QUARTDASH_RESUME_GRACE", DEFAULT_RESUME_GRACE)
+        if send_timeout is None:
+            send_timeout = _env_number("QUARTDASH_SEND_TIMEOUT", DEFAULT_SEND_TIMEOUT)
+        if max_message_bytes <= 0 or rate_limit <= 0 or send_timeout <= 0:
+            raise ValueError("max_message_bytes, rate_limit and send_timeout must be positive")
+        if resume_grace < 0 or max_pending_frames < 2:
+            raise ValueError("resume_grace must be >= 0 and max_pending_frames >= 2")
+        self.max_pending_frames = max_pending_frames
         allowed = list(allowed_origins) if allowed_origins is not None else (
             _env_list("QUARTDASH_ALLOWED_ORIGINS") or []
         )
@@ -198,7 +215,10 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
             self.backplane,
             max_per_session=max_connections_per_session,
             check_interval=session_check_interval,
+            send_timeout=send_timeout,
         )
+        #: Dropped sockets kept for a resume (resume.py); None when resume_grace is 0.
+        self.parking = Parking(resume_grace, self.connections) if resume_grace else None
 
         user_server = server if isinstance(server, Quart) else None
         super().__init__(

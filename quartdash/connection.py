@@ -228,8 +228,11 @@ class Connection:
             # in the replay buffer); any other is done.
             if self._replay is None:
                 self._closed.set()
+            elif self._send is send:
+                self._send = None  # stop sending into a dead socket until the resume
         finally:
-            self._busy = False
+            if self._send is send:  # not a send to a socket since replaced by a resume
+                self._busy = False
 
     # --- resume -----------------------------------------------------------------------
     def enable_resume(self) -> None:
@@ -269,20 +272,20 @@ class Connection:
             self._sender = None
         self._busy = False
 
-    def resume(self, send: Callable[[str], Awaitable[None]], received: int) -> bool:
-        """Attach a new socket whose page has every frame up to ``received``: it gets
-        the frames it missed, then what was queued meanwhile. False if the frames it
-        needs are no longer kept (or it claims frames never sent)."""
+    def can_resume(self, received: int) -> bool:
+        """A page that has every frame up to ``received`` can be given the rest: they
+        are still kept (and it does not claim frames never sent)."""
+        return self.resumable and self._replay_floor <= received <= self.sent
+
+    def resume(self, send: Callable[[str], Awaitable[None]], received: int) -> None:
+        """Attach a new socket whose page has every frame up to ``received`` (checked
+        with ``can_resume``): it gets the frames it missed, then what was queued."""
         replay = self._replay
-        if replay is None or self._closed.is_set():
-            return False
-        if not self._replay_floor <= received <= self.sent:
-            return False
+        assert replay is not None
         self.acknowledge(received)
         self._send = send
         self._owner = asyncio.current_task()
         self._sender = self.loop.create_task(self._run_sender([text for _seq, text in replay]))
-        return True
 
     def abort(self, code: int, reason: str) -> bool:
         """Close this socket from outside its receive loop (from any thread). True if

@@ -7,11 +7,15 @@ ones Dash's renderer and SharedWorker speak (dash-renderer 4.4): the worker send
 ``callback_response``, ``set_props``, ``get_props_request`` and ``heartbeat_ack``, and may
 wrap several of them in one JSON array frame.
 
-quartdash adds two outbound messages of its own (version ``PROTOCOL_VERSION``, in the
-``v`` field), which Dash's worker logs as unknown and ignores, so a page served Dash's
-worker still works: ``quartdash_event`` (the event channel, ``ctx.websocket.emit``) and
+quartdash adds messages of its own (version ``PROTOCOL_VERSION``, in the ``v`` field),
+which Dash's worker logs as unknown and ignores, so a page served Dash's worker still
+works: ``quartdash_event`` (the event channel, ``ctx.websocket.emit``) and
 ``quartdash_close`` (the close code and reason, sent just before the close frame, so the
 browser knows why even when a proxy or a broken connection loses the close frame).
+quartdash's own worker, which connects with ``?quartdash=1``, also gets
+``quartdash_welcome`` (its resume token, see ``resume.py``) and sends
+``quartdash_ack`` (how many frames it has received) and ``quartdash_bye`` (it is closing
+on purpose: nothing to resume).
 """
 
 from __future__ import annotations
@@ -89,7 +93,19 @@ class Heartbeat:
     """The worker's keep-alive; answered with ``heartbeat_ack``."""
 
 
-Inbound = Union[CallbackRequest, GetPropsResponse, Heartbeat]
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """quartdash's worker has received ``received`` frames on this connection."""
+
+    received: int
+
+
+@dataclass(frozen=True, slots=True)
+class Bye:
+    """quartdash's worker closes on purpose: the connection is not to be resumed."""
+
+
+Inbound = Union[CallbackRequest, GetPropsResponse, Heartbeat, Ack, Bye]
 
 # A reason travels in the close frame, which allows 123 bytes of UTF-8.
 _MAX_REASON = 120
@@ -168,6 +184,13 @@ def parse_frame(data: str | bytes, max_bytes: int) -> Inbound:
         return GetPropsResponse(_str_field(message, "requestId"), payload)
     if kind == "heartbeat":
         return Heartbeat()
+    if kind == "quartdash_ack":
+        received = message.get("received")
+        if type(received) is not int or received < 0:  # bool is an int: excluded
+            raise _violation("quartdash_ack needs a non-negative integer received")
+        return Ack(received)
+    if kind == "quartdash_bye":
+        return Bye()
     if isinstance(kind, str):
         raise _violation(f"unknown message type {kind[:40]!r}")
     raise _violation("message needs a string type")
@@ -244,6 +267,16 @@ def close_notice(code: int, reason: str) -> str:
     """Why the server is about to close: sent just before the close frame."""
     return orjson.dumps(
         {"type": "quartdash_close", "v": PROTOCOL_VERSION, "code": code, "reason": reason}
+    ).decode()
+
+
+def welcome(connection_id: str, token: str, grace: float, resumed: bool) -> str:
+    """To quartdash's worker at every (re)connect: the connection's id (as the registry
+    lists it), the token to resume it with, for how long a dropped socket is kept, and
+    whether this socket resumed one."""
+    return orjson.dumps(
+        {"type": "quartdash_welcome", "v": PROTOCOL_VERSION, "id": connection_id,
+         "token": token, "grace": grace, "resumed": resumed}
     ).decode()
 
 

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Union
 
 from . import signals
+from .connection import DEFAULT_SEND_TIMEOUT
 from .protocol import CloseCode
 from .sessions import Revocation, SessionToken, session_hash
 from .shutdown import watch_server_stop
@@ -196,8 +197,13 @@ class ConnectionRegistry:
         *,
         max_per_session: int | None = DEFAULT_MAX_CONNECTIONS_PER_SESSION,
         check_interval: float = DEFAULT_SESSION_CHECK_SECONDS,
+        send_timeout: float = DEFAULT_SEND_TIMEOUT,
     ) -> None:
         self._app = app
+        #: A socket whose send stays blocked this long is closed (1013).
+        self.send_timeout = send_timeout
+        #: Set once the server stops: dropped sockets are then not kept for a resume.
+        self.stopping = False
         self.backplane = backplane
         self.max_per_session = max_per_session
         self._check_interval = check_interval
@@ -225,6 +231,7 @@ class ConnectionRegistry:
     def going_away(self) -> int:
         """The server is stopping: close this worker's sockets with 1001, so each page
         reconnects with backoff, to this server when it is back or to another one."""
+        self.stopping = True
         closed = self.apply(Close(Selector(), CloseCode.GOING_AWAY, "server restarting"))
         if closed:
             log.info("quartdash: server stopping: closed %d WebSocket(s) with 1001", closed)
@@ -394,7 +401,8 @@ class ConnectionRegistry:
 
     async def _sweep_forever(self) -> None:
         """Close sockets whose session expired (4408) or was revoked while a command was
-        missed (4401), and forget revocations that can no longer match."""
+        missed (4401), and those whose peer stopped reading (1013); forget revocations
+        that can no longer match."""
         while True:
             await asyncio.sleep(self._check_interval)
             try:
@@ -406,7 +414,12 @@ class ConnectionRegistry:
         """One pass of the session checks (see ``_sweep_forever``)."""
         revocations = self.backplane.revocations
         expired: dict[str, str | None] = {}
+        clock = time.monotonic()
         for member in list(self._members.values()):
+            if member.conn.stalled_for(clock) > self.send_timeout:
+                log.warning("quartdash: closing WebSocket %s with 1013: client is not "
+                            "reading (a send blocked %.0f s)", member.id, self.send_timeout)
+                member.conn.abort(CloseCode.TRY_AGAIN_LATER, "client is not reading")
             if member.token is None or member.conn.is_shutdown:
                 continue
             if revocations.revoked(member.token):

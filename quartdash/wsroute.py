@@ -36,6 +36,8 @@ from .encoding import encode_json
 from .limits import TokenBucket
 from .protocol import CloseCode, ProtocolError
 from .registry import Member
+from .resume import Parking
+from .sessions import SessionToken
 
 if TYPE_CHECKING:
     from .app import QuartDash
@@ -46,6 +48,8 @@ log = logging.getLogger("quartdash")
 MAX_RUNNING_PER_CONNECTION = 256
 #: How long a closing socket keeps reading, waiting for the peer's close frame.
 DRAIN_SECONDS = 5.0
+#: How long sending the close notice and frame may take.
+CLOSE_SECONDS = 2.0
 
 
 def _clip(value: str | None, limit: int = 256) -> str | None:
@@ -91,24 +95,47 @@ async def serve_socket(app: QuartDash) -> Response | None:
             return None
         user, token = identity
 
-    conn = Connection(ws.send, batch_delay=float(app._websocket_batch_delay or 0))
-    member = Member(
-        conn,
-        TokenBucket(app.rate_limit),
-        user=user,
-        token=token,
-        origin=_clip(ws.headers.get("origin")),
-        remote_addr=ws.remote_addr,
-        user_agent=_clip(ws.headers.get("user-agent")),
-    )
+    # quartdash's worker asks for resumable connections; other clients (Dash's worker,
+    # scripts) get exactly Dash's protocol.
+    parking = app.parking if ws.args.get("quartdash") == "1" else None
+    claimed = _claim(parking, ws, token)
+    received = 0
+    if claimed is not None:
+        conn, member, received = claimed
+        member.remote_addr = ws.remote_addr
+    else:
+        conn = Connection(
+            ws.send,
+            batch_delay=float(app._websocket_batch_delay or 0),
+            max_pending=app.max_pending_frames,
+        )
+        member = Member(
+            conn,
+            TokenBucket(app.rate_limit),
+            user=user,
+            token=token,
+            origin=_clip(ws.headers.get("origin")),
+            remote_addr=ws.remote_addr,
+            user_agent=_clip(ws.headers.get("user-agent")),
+        )
     close: tuple[int, str] | None = None
+    resume_token: str | None = None
+    park = False
     try:
-        if await app.connections.join(member):
+        if claimed is None and not await app.connections.join(member):
+            close = (CloseCode.TRY_AGAIN_LATER, "too many connections for this session")
+        else:
             if token is not None and app.backplane.revocations.revoked(token):
                 conn.abort(CloseCode.SESSION_ENDED, "session revoked")  # during the handshake
+            if parking is not None:
+                conn.enable_resume()
+                resume_token = parking.new_token()
+                await ws.send(
+                    protocol.welcome(conn.id, resume_token, parking.grace, claimed is not None)
+                )
+                if claimed is not None:
+                    conn.resume(ws.send, received)
             close = await _receive_loop(app, ws, conn, member)
-        else:
-            close = (CloseCode.TRY_AGAIN_LATER, "too many connections for this session")
     except BackplaneUnavailable as err:
         log.warning("quartdash: closing WebSocket with 1013: %s (address=%s)", err,
                     ws.remote_addr)
@@ -122,24 +149,45 @@ async def serve_socket(app: QuartDash) -> Response | None:
         )
         close = (int(err.code), err.reason)
     except asyncio.CancelledError:
-        if conn.abort_reason is None:
+        if conn.abort_reason is not None:  # the server closed it from outside
+            close = (int(conn.abort_reason[0]), conn.abort_reason[1])
+        elif (parking is not None and resume_token is not None and conn.resumable
+              and not app.connections.stopping):
+            park = True  # dropped, not closed: kept for the worker's resume
+        else:
             raise  # the client went away or the server is stopping
         current = asyncio.current_task()
         if current is not None:
             current.uncancel()
-        close = (int(conn.abort_reason[0]), conn.abort_reason[1])
     finally:
-        # Callbacks learn first (is_shutdown), the registry next, then the page (the
-        # close frame goes out before waiting for callbacks to finish). The server may
-        # cancel this handler more than once (a client gone, a server stopping), so
-        # nothing that must happen waits behind an await.
-        conn.stop()
-        app.connections.leave(member, close[0] if close else None)
-        if close is not None:
-            await _close(ws, *close)
-        await asyncio.shield(conn.shutdown())
-    await _drain(ws)
+        if park:
+            assert parking is not None and resume_token is not None
+            parking.park(resume_token, conn, member)
+        else:
+            # Callbacks learn first (is_shutdown), the registry next, then the page (the
+            # close frame goes out before waiting for callbacks to finish). The server
+            # may cancel this handler more than once (a client gone, a server
+            # stopping), so nothing that must happen waits behind an await.
+            conn.stop()
+            app.connections.leave(member, close[0] if close else None)
+            if close is not None:
+                await _close(ws, *close)
+            await asyncio.shield(conn.shutdown())
+    if not park:
+        await _drain(ws)
     return None
+
+
+def _claim(
+    parking: Parking | None, ws: Any, token: SessionToken | None
+) -> tuple[Connection, Member, int] | None:
+    """The parked connection this handshake resumes, if it names one it may have."""
+    resume = ws.args.get("quartdash_resume")
+    received = ws.args.get("received", "")
+    if parking is None or not resume or not received.isdigit() or len(received) > 12:
+        return None
+    claimed = parking.claim(resume, token.session_id if token else None, int(received))
+    return None if claimed is None else (*claimed, int(received))
 
 
 async def _receive_loop(
@@ -176,6 +224,10 @@ async def _receive_loop(
             _start_callback(app, conn, message, facts)
         elif isinstance(message, protocol.GetPropsResponse):
             conn.resolve_prop(message.request_id, message.payload)
+        elif isinstance(message, protocol.Ack):
+            conn.acknowledge(message.received)
+        elif isinstance(message, protocol.Bye):
+            return CloseCode.NORMAL, "goodbye"
         else:
             conn.send_frame(protocol.HEARTBEAT_ACK)
 
@@ -195,10 +247,13 @@ async def _close_and_drain(ws: Any, code: int, reason: str) -> None:
 
 async def _close(ws: Any, code: int, reason: str) -> None:
     """The close frame, announced by a ``quartdash_close`` message just before it: a
-    proxy or a dropped connection can lose the close frame's code, the message stays."""
+    proxy or a dropped connection can lose the close frame's code, the message stays.
+    Bounded in time: a peer that stopped reading cannot take the notice (the send
+    waits for room that never comes), and must not hold the handler."""
     with contextlib.suppress(Exception):
-        await ws.send(protocol.close_notice(code, reason))
-        await ws.close(code, reason)
+        async with asyncio.timeout(CLOSE_SECONDS):
+            await ws.send(protocol.close_notice(code, reason))
+            await ws.close(code, reason)
 
 
 async def _drain(ws: Any) -> None:

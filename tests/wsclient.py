@@ -133,3 +133,61 @@ async def inprocess_close(ws: Any, timeout: float = 5.0) -> int:
         code = int(closed.args[0])
     assert announced == [code], f"announced {announced}, closed with {code}"
     return code
+
+
+class ResumingClient:
+    """quartdash's worker, as far as resume goes: connects with ``?quartdash=1``, counts
+    the frames it takes, acknowledges them, and reconnects with its resume token."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.ws: ClientConnection | None = None
+        self.token: str | None = None
+        self.received = 0
+        self.messages: list[dict[str, Any]] = []
+
+    async def connect(self, resume: bool = False, **kwargs: Any) -> dict[str, Any]:
+        """Open a socket (resuming if asked); returns the server's welcome."""
+        if self.ws is not None:
+            self.ws.transport.abort()  # what was left of the previous socket
+        query = "?quartdash=1"
+        if resume and self.token:
+            query += f"&quartdash_resume={self.token}&received={self.received}"
+        self.ws = await connect(ws_url(self.base) + query, origin=self.base,  # type: ignore[arg-type]
+                                open_timeout=OPEN_TIMEOUT, max_size=None, **kwargs)
+        welcome = json.loads(await asyncio.wait_for(self.ws.recv(), 10))
+        assert welcome["type"] == "quartdash_welcome", welcome
+        self.token = welcome["token"]
+        return welcome  # type: ignore[no-any-return]
+
+    def drop(self) -> None:
+        """Lose the connection as a network would: no close frame, frames in flight lost."""
+        assert self.ws is not None
+        self.ws.transport.abort()
+
+    async def take(self, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """The next frame's messages (counted, kept in ``messages``)."""
+        assert self.ws is not None
+        got = messages(await asyncio.wait_for(self.ws.recv(), timeout))
+        self.received += 1
+        self.messages.extend(got)
+        return got
+
+    async def until(self, done: Any, timeout: float = 30.0) -> None:
+        """Take frames until ``done(message)`` holds for one of them."""
+        async with asyncio.timeout(timeout):
+            while True:
+                if any(done(m) for m in await self.take(timeout)):
+                    return
+
+    async def __aenter__(self) -> ResumingClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+            self.ws = None
+
+    async def ack(self) -> None:
+        assert self.ws is not None
+        await self.ws.send(json.dumps({"type": "quartdash_ack", "v": 1, "received": self.received}))

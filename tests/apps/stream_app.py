@@ -1,0 +1,58 @@
+"""A streaming app for the backpressure and resume tests (``hypercorn tests.apps.stream_app:app``).
+
+``props`` streams set_props only, of about 1 KB each, to ``bulk``, and returns to
+``props-done``. ``go`` (n_clicks = n) streams n steps at about ``STREAM_RATE`` a second: each step emits
+the numbered event ``step`` and sets ``counter`` to the step's number; the callback
+then returns "done n" to ``done``. It runs for the life of its socket and stops when
+the socket closes for good, as a persistent callback does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from quartdash import Input, Output, QuartDash, callback, ctx, html, set_props
+
+STREAM_RATE = float(os.environ.get("STREAM_RATE", "1000"))
+#: ``props`` also sets the counter's title to this many bytes: a figure-sized update, so
+#: what a page that stops reading leaves behind outgrows the kernel's socket buffers.
+PAD = "x" * int(os.environ.get("STREAM_PAD", "1000"))
+
+app = QuartDash(__name__, title="stream")
+app.layout = html.Div([
+    html.Button("go", id="go"), html.Button("props", id="props"),
+    html.Div(id="counter"), html.Div(id="bulk"), html.Div(id="done"), html.Div(id="props-done"),
+])
+
+
+@callback(Output("done", "children"), Input("go", "n_clicks"), prevent_initial_call=True)
+async def stream(n: int) -> str:
+    socket = ctx.websocket
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    for i in range(1, n + 1):
+        if socket.is_shutdown:
+            return "stopped"
+        await socket.emit("step", i)
+        set_props("counter", {"children": i})
+        # Paced by the clock, not by sleeps, so the rate holds however long one step takes.
+        delay = start + i / STREAM_RATE - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+    return f"done {n}"
+
+
+@callback(Output("props-done", "children"), Input("props", "n_clicks"), prevent_initial_call=True)
+async def props(n: int) -> str:
+    socket = ctx.websocket
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    for i in range(1, n + 1):
+        if socket.is_shutdown:
+            return "stopped"
+        set_props("bulk", {"children": i, "title": PAD})
+        delay = start + i / STREAM_RATE - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+    return f"done {n}"
