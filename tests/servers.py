@@ -148,3 +148,14 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+async def log_shows(server: Server, text: str, timeout: float = 10.0) -> None:
+    """Poll the server's log until ``text`` appears in it, or fail after ``timeout``."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while text not in server.log:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{text!r} not in the server log after {timeout} s")
+        await asyncio.sleep(0.05)

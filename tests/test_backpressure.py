@@ -7,16 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 from collections.abc import Iterator
 from typing import Any
 
-import socket
-
 import psutil
 import pytest
 
-from tests.servers import Server, hypercorn
+from tests.servers import Server, hypercorn, log_shows
 from tests.wsclient import callback_request, messages, open_socket
 
 MB = 1 << 20
@@ -111,17 +110,13 @@ async def test_a_socket_blocked_past_the_limit_is_closed(tmp_path_factory: pytes
         async with _slow_reader(s) as ws:
             await ws.send(callback_request("p1", "props-done", "children",
                                            [("props", "n_clicks", 100_000)]))
-            async with asyncio.timeout(15):
-                while "client is not reading" not in s.log:
-                    await asyncio.sleep(0.1)
+            await log_shows(s, "client is not reading", timeout=15)
             # Reading again, the page finds its socket closed.
-            with pytest.raises(Exception):  # noqa: B017, PT011 - ConnectionClosed
+            with pytest.raises(Exception):  # noqa: B017 - ConnectionClosed
                 async with asyncio.timeout(20):
                     while True:
                         await ws.recv()
-        async with asyncio.timeout(10):
-            while "code=1013" not in s.log:  # the registry's disconnect line
-                await asyncio.sleep(0.1)
+        await log_shows(s, "code=1013")  # the registry's disconnect line
         # The server serves others as before.
         async with open_socket(s.url) as other:
             await other.send('{"type":"heartbeat"}')
