@@ -218,12 +218,18 @@ function showFinal(close) {
 }
 
 function onStatus(message) {
-  api.status = { state: message.state, code: message.code, reason: message.reason, final: message.action === "final" };
+  api.status = {
+    state: message.state, code: message.code, reason: message.reason,
+    final: message.action === "final", resumed: message.resumed === true,
+  };
   if (message.state === "open") {
     hide("quartdash-reconnecting");
     return;
   }
-  closes.push({ code: message.code, reason: message.reason, action: message.action, at: Date.now() });
+  closes.push({
+    code: message.code, reason: message.reason, action: message.action,
+    resumable: message.resumable === true, at: Date.now(),
+  });
   if (message.action === "final") showFinal(message);
   else if (message.action === "retry") {
     banner("quartdash-reconnecting", "Connection lost. Reconnecting\u2026", { background: "#fff4ce", color: "#3b2f00" });

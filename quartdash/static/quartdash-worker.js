@@ -131,6 +131,9 @@ const Msg = Object.freeze({
   EVENT: "quartdash_event",
   CLOSE: "quartdash_close",
   STATUS: "quartdash_status",
+  WELCOME: "quartdash_welcome",
+  ACK: "quartdash_ack",
+  BYE: "quartdash_bye",
 });
 
 /** True for a quartdash message of a protocol version this worker speaks. */
@@ -233,6 +236,7 @@ class Router {
         this.post(message.rendererId, message);
         return;
       case Msg.HEARTBEAT_ACK:
+      case Msg.WELCOME:
       case Msg.CLOSE: // the socket's business, handled before routing
         return;
       case Msg.EVENT:
@@ -249,16 +253,34 @@ class Router {
 // --- socket.js
 // The one WebSocket a worker holds: connect, heartbeat, idle close, and reconnect as
 // the close code says (policy.js). Same timings and heartbeat as Dash's worker.
+//
+// Resume: the server welcomes each socket with a token. When the socket drops without
+// a close from the server, the reconnect presents that token and the count of frames
+// received, within the server's grace window; the server then sends what was missed
+// and the tabs never learn of the drop (their callbacks keep running). If the resume
+// is refused or the window passes, the tabs are told "disconnected" as before, and
+// their persistent callbacks restart.
 
 
 /** Messages kept while the socket is down; beyond this the oldest are dropped. */
 const MAX_QUEUED = 1000;
+/** How often the count of received frames is acknowledged (the server then forgets them). */
+const ACK_INTERVAL = 1000;
 
 class ServerSocket {
-  constructor({ onOpen, onMessage, onClose, policy = DEFAULT_POLICY, log = console }) {
+  constructor({ onOpen, onMessage, onClose, onResumeLost, policy = DEFAULT_POLICY, log = console }) {
     this.onOpen = onOpen;
     this.onMessage = onMessage;
     this.onClose = onClose;
+    this.onResumeLost = onResumeLost;
+    /** The server's resume token, its grace window (ms), frames received and acknowledged. */
+    this.resume = null;
+    this.frames = 0;
+    this.acked = 0;
+    this.attempting = false;
+    this.welcomed = false;
+    this.resumeTimer = null;
+    this.ackTimer = null;
     this.policy = policy;
     this.log = log;
     this.config = { heartbeatInterval: 30000, heartbeatTimeout: 10000, inactivityTimeout: 300000 };
@@ -300,12 +322,14 @@ class ServerSocket {
   /** The last page left: close cleanly and forget everything. */
   disconnect() {
     this.stopTimers();
+    this.forgetResume();
     this.url = null;
     this.queue = [];
     if (this.ws) {
       const ws = this.ws;
       this.ws = null;
       ws.onclose = null;
+      if (ws.readyState === WebSocket.OPEN) this.sayBye(ws);
       if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) {
         ws.close(Code.NORMAL, "Client disconnect");
       }
@@ -313,16 +337,30 @@ class ServerSocket {
     this.connecting = false;
   }
 
+  /** Before closing on purpose: the server need not keep the connection for a resume. */
+  sayBye(ws) {
+    ws.send(JSON.stringify({ type: Msg.BYE, v: 1 }));
+  }
+
+  forgetResume() {
+    if (this.resumeTimer) clearTimeout(this.resumeTimer);
+    this.resumeTimer = null;
+    this.resume = null;
+    this.frames = 0;
+    this.acked = 0;
+  }
+
   send(message) {
     if (message.type !== "heartbeat") this.lastActivity = Date.now();
     const text = JSON.stringify(message);
-    if (this.isOpen) {
+    if (this.isOpen && this.welcomed) {
       this.ws.send(text);
       return;
     }
     if (this.final) return; // nobody will carry it
     this.queue.push(text);
     if (this.queue.length > MAX_QUEUED) this.queue.shift();
+    if (this.isOpen) return; // open, waiting for the welcome: it sends the queue
     // Dash's idle close (4001) reconnects on the next use; a pending retry keeps its delay.
     if (this.url && !this.connecting && !this.retryTimer) this.open();
   }
@@ -331,12 +369,26 @@ class ServerSocket {
     this.lastActivity = Date.now();
   }
 
+  /** The URL to open: it asks for resumable connections, and resumes one if it can. */
+  socketUrl() {
+    const url = new URL(this.url, self.location.href);
+    url.searchParams.set("quartdash", "1");
+    this.attempting = false;
+    if (this.resume) {
+      url.searchParams.set("quartdash_resume", this.resume.token);
+      url.searchParams.set("received", String(this.frames));
+      this.attempting = true;
+    }
+    return url.href;
+  }
+
   open() {
     this.connecting = true;
     this.announced = null;
+    this.welcomed = false;
     let ws;
     try {
-      ws = new WebSocket(this.url);
+      ws = new WebSocket(this.socketUrl());
     } catch (err) {
       this.connecting = false;
       this.closed({ code: Code.ABNORMAL, reason: String(err) });
@@ -347,9 +399,8 @@ class ServerSocket {
       this.connecting = false;
       this.openedAt = Date.now();
       this.lastActivity = Date.now();
-      while (this.queue.length > 0 && ws.readyState === WebSocket.OPEN) ws.send(this.queue.shift());
       this.startHeartbeat();
-      this.onOpen();
+      // The queue waits for the welcome: it says whether this socket resumed the old one.
     };
     ws.onmessage = (event) => this.received(event.data);
     ws.onerror = () => {}; // a close event always follows, with the code
@@ -370,17 +421,50 @@ class ServerSocket {
       return;
     }
     const messages = Array.isArray(data) ? data : [data];
+    if (messages.length === 1 && messages[0] && isOurs(messages[0], Msg.WELCOME)) {
+      this.welcome(messages[0]);
+      return;
+    }
     let other = false;
+    let counted = true;
     for (const message of messages) {
       if (!message || typeof message !== "object") continue;
       if (message.type === Msg.HEARTBEAT_ACK) this.clearHeartbeatDeadline();
-      else if (isOurs(message, Msg.CLOSE)) this.announced = { code: message.code, reason: message.reason };
-      else other = true;
+      else if (isOurs(message, Msg.CLOSE)) {
+        this.announced = { code: message.code, reason: message.reason };
+        counted = false; // sent outside the numbered stream
+      } else other = true;
     }
+    if (counted) this.frames += 1;
     if (other) {
       this.lastActivity = Date.now();
       this.onMessage(data);
     }
+  }
+
+  /** The server's first message on every socket. */
+  welcome(message) {
+    const attempted = this.attempting;
+    const resumed = attempted && message.resumed === true;
+    if (this.resumeTimer) clearTimeout(this.resumeTimer);
+    this.resumeTimer = null;
+    if (!resumed) {
+      this.frames = 0;
+      this.acked = 0;
+      if (attempted) this.queue = []; // the tabs are told to give those requests up
+    }
+    this.resume = { token: String(message.token), grace: Number(message.grace) * 1000 };
+    this.welcomed = true;
+    this.onOpen({ resumed, attempted });
+    const ws = this.ws;
+    while (this.queue.length > 0 && ws && ws.readyState === WebSocket.OPEN) ws.send(this.queue.shift());
+    this.ackTimer = setInterval(() => this.acknowledge(), ACK_INTERVAL);
+  }
+
+  acknowledge() {
+    if (!this.isOpen || this.frames === this.acked) return;
+    this.acked = this.frames;
+    this.ws.send(JSON.stringify({ type: Msg.ACK, v: 1, received: this.frames }));
   }
 
   closed({ code, reason }) {
@@ -389,6 +473,18 @@ class ServerSocket {
     this.openedAt = 0;
     if (lived >= this.policy.stableAfter) this.attempt = 0;
     const decision = afterClose(code, this.attempt, this.policy);
+    // A drop, not a close the server announced: the connection waits on the server.
+    const resumable = decision.action === "retry" && !this.announced && this.resume !== null && this.welcomed;
+    if (resumable && !this.resumeTimer) {
+      this.resumeTimer = setTimeout(() => {
+        this.resumeTimer = null;
+        if (this.isOpen && this.welcomed) return;
+        this.forgetResume();
+        if (this.onResumeLost) this.onResumeLost();
+      }, this.resume.grace);
+    } else if (!resumable && !this.resumeTimer) {
+      this.forgetResume();
+    }
     if (decision.action === "final") {
       this.final = { code, reason, kind: decision.kind };
       this.queue = [];
@@ -399,7 +495,7 @@ class ServerSocket {
         if (this.url && !this.isOpen && !this.connecting) this.open();
       }, decision.delay);
     }
-    this.onClose({ code, reason, ...decision });
+    this.onClose({ code, reason, resumable: resumable || this.resumeTimer !== null, ...decision });
   }
 
   startHeartbeat() {
@@ -407,6 +503,8 @@ class ServerSocket {
       if (!this.isOpen) return;
       const idle = this.config.inactivityTimeout;
       if (idle > 0 && Date.now() - this.lastActivity >= idle) {
+        this.forgetResume();
+        this.sayBye(this.ws);
         this.ws.close(Code.INACTIVITY, "Inactivity timeout");
         return;
       }
@@ -426,6 +524,8 @@ class ServerSocket {
   stopTimers() {
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = null;
+    if (this.ackTimer) clearInterval(this.ackTimer);
+    this.ackTimer = null;
     this.clearHeartbeatDeadline();
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
@@ -447,20 +547,30 @@ function status(fields) {
   return { type: Msg.STATUS, v: 1, ...fields };
 }
 
+function disconnected(reason) {
+  // Dash's renderer answers its pending callbacks with prevent_update on this, and
+  // restarts its persistent callbacks at the next "connected".
+  router.broadcast({ type: Msg.DISCONNECTED, rendererId: "", payload: { reason } });
+}
+
 const socket = new ServerSocket({
-  onOpen() {
+  onOpen({ resumed, attempted }) {
+    if (attempted && !resumed) disconnected("Connection not resumed");
     for (const id of Array.from(router.ports.keys())) {
       router.post(id, { type: Msg.CONNECTED, rendererId: id });
     }
-    router.broadcast(status({ state: "open" }));
+    router.broadcast(status({ state: "open", resumed }));
   },
   onMessage(data) {
     router.fromServer(data);
   },
   onClose(close) {
-    // Dash's renderer answers its pending callbacks with prevent_update on this.
-    router.broadcast({ type: Msg.DISCONNECTED, rendererId: "", payload: { reason: close.reason || "Connection closed" } });
+    // A drop the server keeps for a resume is not told to the renderers (yet).
+    if (!close.resumable) disconnected(close.reason || "Connection closed");
     router.broadcast(status({ state: "closed", ...close }));
+  },
+  onResumeLost() {
+    disconnected("Connection lost");
   },
 });
 

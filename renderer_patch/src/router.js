@@ -25,6 +25,9 @@ export const Msg = Object.freeze({
   EVENT: "quartdash_event",
   CLOSE: "quartdash_close",
   STATUS: "quartdash_status",
+  WELCOME: "quartdash_welcome",
+  ACK: "quartdash_ack",
+  BYE: "quartdash_bye",
 });
 
 /** True for a quartdash message of a protocol version this worker speaks. */
@@ -127,6 +130,7 @@ export class Router {
         this.post(message.rendererId, message);
         return;
       case Msg.HEARTBEAT_ACK:
+      case Msg.WELCOME:
       case Msg.CLOSE: // the socket's business, handled before routing
         return;
       case Msg.EVENT:

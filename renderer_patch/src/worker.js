@@ -14,20 +14,30 @@ function status(fields) {
   return { type: Msg.STATUS, v: 1, ...fields };
 }
 
+function disconnected(reason) {
+  // Dash's renderer answers its pending callbacks with prevent_update on this, and
+  // restarts its persistent callbacks at the next "connected".
+  router.broadcast({ type: Msg.DISCONNECTED, rendererId: "", payload: { reason } });
+}
+
 const socket = new ServerSocket({
-  onOpen() {
+  onOpen({ resumed, attempted }) {
+    if (attempted && !resumed) disconnected("Connection not resumed");
     for (const id of Array.from(router.ports.keys())) {
       router.post(id, { type: Msg.CONNECTED, rendererId: id });
     }
-    router.broadcast(status({ state: "open" }));
+    router.broadcast(status({ state: "open", resumed }));
   },
   onMessage(data) {
     router.fromServer(data);
   },
   onClose(close) {
-    // Dash's renderer answers its pending callbacks with prevent_update on this.
-    router.broadcast({ type: Msg.DISCONNECTED, rendererId: "", payload: { reason: close.reason || "Connection closed" } });
+    // A drop the server keeps for a resume is not told to the renderers (yet).
+    if (!close.resumable) disconnected(close.reason || "Connection closed");
     router.broadcast(status({ state: "closed", ...close }));
+  },
+  onResumeLost() {
+    disconnected("Connection lost");
   },
 });
 

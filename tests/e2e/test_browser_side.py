@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.servers import Server, free_port, hypercorn
+from tests.servers import Server, TcpProxy, free_port, hypercorn
 
 APP = "tests.e2e.apps.browser_app:app"
 WAIT = 15.0
@@ -168,3 +168,30 @@ def test_dashs_own_worker_ignores_quartdash_messages(dash_br: Any, tmp_path: Pat
         wait_until(dash_br, lambda: ticker(dash_br) > first)
         assert js(dash_br, "return (window.__ticks || []).length") == 0
         assert dash_br.get_logs() == []
+
+
+def test_a_dropped_connection_resumes_and_the_persistent_callback_goes_on(
+        dash_br: Any, tmp_path: Path) -> None:
+    """The network drops the page's socket (a reset, no close frame): the worker
+    resumes it within the grace window, the persistent callback never restarts (its
+    count goes on from where it was), and no "disconnected" reaches the renderer."""
+    with hypercorn(APP, tmp_path) as server:
+        proxy = TcpProxy(int(server.url.rsplit(":", 1)[1]))
+        try:
+            open_page(dash_br, proxy.url)
+            wait_until(dash_br, lambda: ticker(dash_br) >= 10)
+            proxy.cut()
+            before = ticker(dash_br)
+            wait_until(dash_br, lambda: js(dash_br, "return window.quartdash.closes.length") >= 1)
+            assert js(dash_br, "return window.quartdash.closes[0].resumable") is True
+            wait_until(dash_br, lambda: (js(dash_br, "return window.quartdash.status") or {})
+                       .get("resumed") is True, timeout=30)
+            # The count goes on past where it was: the same callback, not a new one.
+            wait_until(dash_br, lambda: ticker(dash_br) > before + 5)
+            assert "resumed after" in server.log
+            assert "Traceback" not in server.log
+            # and callbacks answer as before
+            dash_br.find_element("#read").click()
+            dash_br.wait_for_text_to_equal("#read-out", "read: typed in the page", timeout=WAIT)
+        finally:
+            proxy.close()
