@@ -65,22 +65,15 @@ HTTP_ONLY_GLOBAL: set[str] = set()
 _callback.to_json = encode_json
 
 
-_FLAT: dict[int, tuple[Any, int | None]] = {}
+_FLAT: dict[int, tuple[Any, bool]] = {}
 
 
-def _flat_indices(indices: Any) -> int | None:
-    """For a callback's ``indices`` declaration: how many values a flat one takes, or
-    None when it is a real grouping (or an int, which needs no work). Remembered by the
-    declaration object, which lives as long as its callback."""
-    if isinstance(indices, int):
-        return 0
+def _is_flat(indices: Any) -> bool:
+    """A callback's ``indices`` declaration is flat (``[0, 1, ..., n-1]``): no grouping.
+    Remembered by the declaration object, which lives as long as its callback."""
     entry = _FLAT.get(id(indices))
     if entry is None or entry[0] is not indices:
-        flat = (
-            len(indices)
-            if isinstance(indices, list) and indices == list(range(len(indices)))
-            else None
-        )
+        flat = isinstance(indices, list) and indices == list(range(len(indices)))
         entry = _FLAT[id(indices)] = (indices, flat)
     return entry[1]
 
@@ -288,15 +281,13 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
         (``indices``), yet Dash works it out on every call, twice, by building and
         comparing a ``range`` list. For the usual flat declaration the grouping is just
         the values in order, which is what Dash's ``map_grouping`` would build."""
-        flat = _flat_indices(indices)
-        if flat is None:
+        single = isinstance(indices, int)
+        if not single and not _is_flat(indices):
             return super()._prepare_grouping(data_list, indices)  # type: ignore[no-any-return]
         flat_data = data_list if isinstance(data_list, list) else [data_list]
         if not flat_data:
             return [], False
-        if isinstance(indices, int):
-            return flat_data[indices], False
-        return flat_data[:flat], False
+        return (flat_data[indices] if single else flat_data[: len(indices)]), False
 
     def _config(self) -> dict[str, Any]:
         config: dict[str, Any] = super()._config()

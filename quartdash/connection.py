@@ -37,6 +37,7 @@ DEFAULT_SEND_TIMEOUT = 30.0
 #: bytes the oldest go, and a resume that needs them falls back to a fresh start.
 DEFAULT_REPLAY_BYTES = 1 << 20
 
+
 class Connection:
     """The server's side of one socket, independent of Quart so it can be tested alone.
 
@@ -109,11 +110,6 @@ class Connection:
         """True once the socket is closing; long-running callbacks should stop."""
         return self._closed.is_set()
 
-    @property
-    def parked(self) -> bool:
-        """True while the socket is gone and the connection waits for a resume."""
-        return self._send is None
-
     def on_loop_thread(self) -> bool:
         """True when called from the thread running this connection's event loop."""
         return threading.get_ident() == self._loop_thread
@@ -139,7 +135,7 @@ class Connection:
     def behind(self) -> bool:
         """The page is not keeping up: a send is blocked, the socket is parked, or half
         the limit is queued. set_props coalesce from here on."""
-        return self._busy or self._send is None or len(self._queue) >= self._max_pending // 2
+        return self._busy or self._send is None or self.crowded()
 
     def crowded(self) -> bool:
         """The queue is past half its limit: a sender that can wait should."""
@@ -231,7 +227,9 @@ class Connection:
             elif self._send is send:
                 self._send = None  # stop sending into a dead socket until the resume
         finally:
-            if self._send is send:  # not a send to a socket since replaced by a resume
+            # Unless a resume has since put a new socket in its place (with its own send
+            # in flight), this send is over.
+            if self._send is send or self._send is None:
                 self._busy = False
 
     # --- resume -----------------------------------------------------------------------
@@ -242,6 +240,7 @@ class Connection:
 
     @property
     def resumable(self) -> bool:
+        """Resume is on and the connection is not closing."""
         return self._replay is not None and not self._closed.is_set()
 
     def _keep(self, seq: int, text: str) -> None:
@@ -264,7 +263,8 @@ class Connection:
 
     def park(self, owner: asyncio.Task[Any] | None) -> None:
         """The socket is gone: stop sending, keep everything else running. ``owner`` is
-        the task that now waits for the resume (``abort`` cancels it)."""
+        the task that answers for the connection now (``abort`` cancels it): the one
+        waiting for a resume, then the handler of the socket that claims it."""
         self._send = None
         self._owner = owner
         if self._sender is not None:
@@ -284,7 +284,6 @@ class Connection:
         assert replay is not None
         self.acknowledge(received)
         self._send = send
-        self._owner = asyncio.current_task()
         self._sender = self.loop.create_task(self._run_sender([text for _seq, text in replay]))
 
     def abort(self, code: int, reason: str) -> bool:

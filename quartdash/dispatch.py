@@ -110,12 +110,17 @@ def _check_shape(spec: Mapping[str, Any], payload: Mapping[str, Any]) -> None:
             )
 
 
-def prepare(dash_app: dash.Dash, g: AttributeDict, payload: Mapping[str, Any]) -> Prepared:
-    """Bind the named callback to the payload; malformed input is ``ClientError``."""
+def prepare(
+    dash_app: dash.Dash, g: AttributeDict, payload: Mapping[str, Any], websocket: bool = False
+) -> Prepared:
+    """Bind the named callback to the payload; malformed input, or a callback not
+    served over this transport (``websocket``), is ``ClientError``."""
     output = payload.get("output")
     if not isinstance(output, str):
         raise ClientError("payload.output must be a string")
     spec = callback_spec(dash_app, output)
+    if websocket and not spec.get("websocket"):
+        raise ClientError(f"callback '{output[:200]}' is not served over WebSocket")
     _check_shape(spec, payload)
     try:
         # pylint: disable=protected-access

@@ -282,6 +282,12 @@ class ConnectionRegistry:
         await signals.emit(signals.connection_opened, self._app, info=info)
         return True
 
+    def retire(self, member: Member, code: int | None) -> None:
+        """A socket is done for good: its callbacks learn first (``is_shutdown``), then
+        the registry forgets it. The caller then awaits ``member.conn.shutdown()``."""
+        member.conn.stop()
+        self.leave(member, code)
+
     def leave(self, member: Member, code: int | None) -> None:
         """Forget a closed socket now; ``code`` is the close code sent, None if the peer
         left. Synchronous, so a handler cancelled twice over still leaves the registry

@@ -51,9 +51,6 @@ class Parking:
         self._registry = registry
         self._parked: dict[str, _Parked] = {}
 
-    def __len__(self) -> int:
-        return len(self._parked)
-
     @staticmethod
     def new_token() -> str:
         return secrets.token_urlsafe(18)
@@ -77,12 +74,9 @@ class Parking:
             reason = entry.conn.abort_reason
             code = reason[0] if reason is not None else None
         finally:
-            if self._parked.get(token) is entry:
-                del self._parked[token]
-        if not entry.claimed:  # done for good: as a socket's handler ends it
-            entry.conn.stop()
-            self._registry.leave(entry.member, code)
-            await asyncio.shield(entry.conn.shutdown())
+            self._parked.pop(token, None)  # a token names one parking only
+        self._registry.retire(entry.member, code)
+        await asyncio.shield(entry.conn.shutdown())
 
     def claim(
         self, token: str, session_id: str | None, received: int
@@ -99,6 +93,8 @@ class Parking:
         entry.claimed = True
         if entry.task is not None:
             entry.task.cancel()
+        # From here an abort (logout, admin, stop) must end the claiming socket.
+        entry.conn.park(asyncio.current_task())
         log.info("quartdash: socket %s resumed after %.1f s", entry.conn.id,
                  time.monotonic() - entry.since)
         return entry.conn, entry.member

@@ -26,7 +26,6 @@ from .connection import CallbackSocket, Connection
 from .dispatch import (
     ClientError,
     Prepared,
-    callback_spec,
     execute,
     outcome,
     prepare,
@@ -151,8 +150,7 @@ async def serve_socket(app: QuartDash) -> Response | None:
     except asyncio.CancelledError:
         if conn.abort_reason is not None:  # the server closed it from outside
             close = (int(conn.abort_reason[0]), conn.abort_reason[1])
-        elif (parking is not None and resume_token is not None and conn.resumable
-              and not app.connections.stopping):
+        elif resume_token is not None and conn.resumable and not app.connections.stopping:
             park = True  # dropped, not closed: kept for the worker's resume
         else:
             raise  # the client went away or the server is stopping
@@ -164,12 +162,11 @@ async def serve_socket(app: QuartDash) -> Response | None:
             assert parking is not None and resume_token is not None
             parking.park(resume_token, conn, member)
         else:
-            # Callbacks learn first (is_shutdown), the registry next, then the page (the
-            # close frame goes out before waiting for callbacks to finish). The server
-            # may cancel this handler more than once (a client gone, a server
-            # stopping), so nothing that must happen waits behind an await.
-            conn.stop()
-            app.connections.leave(member, close[0] if close else None)
+            # Callbacks and the registry first, then the page (the close frame goes out
+            # before waiting for callbacks to finish). The server may cancel this
+            # handler more than once (a client gone, a server stopping), so nothing
+            # that must happen waits behind an await.
+            app.connections.retire(member, close[0] if close else None)
             if close is not None:
                 await _close(ws, *close)
             await asyncio.shield(conn.shutdown())
@@ -276,13 +273,9 @@ def _start_callback(
             raise ClientError(f"request id {request_id[:40]!r} is already running")
         if len(conn.running) >= MAX_RUNNING_PER_CONNECTION:
             raise ClientError("too many callbacks in flight on this connection")
-        if not callback_spec(app, request.output).get("websocket"):
-            raise ClientError(
-                f"callback '{request.output[:200]}' is not served over WebSocket"
-            )
         # The handshake's cookies and headers ride along, as Dash has them over HTTP.
         g = ws_context(request.payload, CallbackSocket(conn, renderer), facts)
-        prepared = prepare(app, g, request.payload)
+        prepared = prepare(app, g, request.payload, websocket=True)
     except ClientError as exc:
         status, text = outcome(request.output, exc)
         conn.send_frame(protocol.callback_response_status(renderer, request_id, status, text))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -152,8 +155,6 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 
 async def log_shows(server: Server, text: str, timeout: float = 10.0) -> None:
     """Poll the server's log until ``text`` appears in it, or fail after ``timeout``."""
-    import asyncio
-
     deadline = time.monotonic() + timeout
     while text not in server.log:
         if time.monotonic() > deadline:
@@ -167,8 +168,6 @@ class TcpProxy:
     while the test drives it."""
 
     def __init__(self, port: int) -> None:
-        import threading
-
         self.upstream = port
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = int(self.listener.getsockname()[1])
@@ -178,8 +177,6 @@ class TcpProxy:
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
-        import threading
-
         while True:
             try:
                 client, _ = self.listener.accept()
@@ -201,15 +198,17 @@ class TcpProxy:
             dst.shutdown(socket.SHUT_WR)
 
     def cut(self) -> None:
-        """Reset every relayed connection."""
-        import struct
-
+        """Break every relayed connection, with no WebSocket close frame. ``shutdown``
+        first: a plain ``close`` of a socket that a relay thread is blocked reading does
+        not end the connection (the blocked read keeps it alive); then the close, with
+        no linger, resets it."""
         with self._lock:
             doomed, self._open = self._open, []
         for sock in doomed:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                sock.close()
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
 
     def close(self) -> None:
         self.listener.close()

@@ -473,17 +473,18 @@ class ServerSocket {
     this.openedAt = 0;
     if (lived >= this.policy.stableAfter) this.attempt = 0;
     const decision = afterClose(code, this.attempt, this.policy);
-    // A drop, not a close the server announced: the connection waits on the server.
-    const resumable = decision.action === "retry" && !this.announced && this.resume !== null && this.welcomed;
-    if (resumable && !this.resumeTimer) {
+    // A drop, not a close the server announced: the connection waits on the server
+    // for the rest of its grace window (a failed attempt to reconnect keeps the window).
+    const resumable = decision.action === "retry" && !this.announced && this.resume !== null;
+    if (!resumable) {
+      this.forgetResume();
+    } else if (!this.resumeTimer) {
       this.resumeTimer = setTimeout(() => {
         this.resumeTimer = null;
         if (this.isOpen && this.welcomed) return;
         this.forgetResume();
         if (this.onResumeLost) this.onResumeLost();
       }, this.resume.grace);
-    } else if (!resumable && !this.resumeTimer) {
-      this.forgetResume();
     }
     if (decision.action === "final") {
       this.final = { code, reason, kind: decision.kind };
@@ -495,7 +496,7 @@ class ServerSocket {
         if (this.url && !this.isOpen && !this.connecting) this.open();
       }, decision.delay);
     }
-    this.onClose({ code, reason, resumable: resumable || this.resumeTimer !== null, ...decision });
+    this.onClose({ code, reason, resumable, ...decision });
   }
 
   startHeartbeat() {
