@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from dash import Patch
 from dash._utils import stringify_id
 from dash.exceptions import WebsocketDisconnected
 
@@ -36,6 +37,10 @@ DEFAULT_SEND_TIMEOUT = 30.0
 #: Sent frames kept for a resume, until the worker acknowledges them. Past this many
 #: bytes the oldest go, and a resume that needs them falls back to a fresh start.
 DEFAULT_REPLAY_BYTES = 1 << 20
+#: Props whose value is a change to apply rather than a state to show (dcc.Graph's
+#: ``extendData`` and ``prependData``, AG Grid's ``rowTransaction``): a later update
+#: does not make an earlier one obsolete, so they never coalesce. Nor does a ``Patch``.
+DELTA_PROPS = frozenset({"extendData", "prependData", "rowTransaction"})
 
 
 class Connection:
@@ -365,6 +370,12 @@ def _event_name(event: str) -> str:
     return event
 
 
+def _is_state(props: dict[str, Any]) -> bool:
+    """True when ``props`` replace what they set, so the latest alone may be sent."""
+    return not any(name in DELTA_PROPS or isinstance(value, Patch)
+                   for name, value in props.items())
+
+
 class CallbackSocket:
     """What a callback sees as ``ctx.websocket``: its connection, from its renderer.
 
@@ -392,10 +403,12 @@ class CallbackSocket:
     def set_props(self, component_id: str | dict[str, Any], props: dict[str, Any]) -> None:
         """Push several properties of one component to the page now, in one message.
         While the page is behind, this replaces a queued update of the same properties
-        of the same component (see ``Connection``)."""
+        of the same component (see ``Connection``), unless it is a change to apply (a
+        ``Patch``, or one of ``DELTA_PROPS``): those all arrive, in order."""
         component = stringify_id(component_id)
         frame = protocol.set_props_frame(self._renderer_id, component, encode_json(props))
-        self._conn.send_frame(frame, False, (self._renderer_id, component, tuple(props)))
+        key = (self._renderer_id, component, tuple(props)) if _is_state(props) else None
+        self._conn.send_frame(frame, False, key)
 
     def set_prop_sync(self, component_id: str | dict[str, Any], prop: str, value: Any) -> None:
         """Push one property to the page now (Dash's name for it)."""

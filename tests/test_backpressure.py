@@ -104,6 +104,30 @@ async def test_events_never_coalesce_while_props_do(server: Server) -> None:
     assert len(sizes) < bulk  # coalesced while the socket was behind
 
 
+async def test_changes_to_apply_never_coalesce(server: Server) -> None:
+    """A ``Patch`` and ``extendData`` are changes, not states: while the socket is
+    behind (not read for 3 s, 1 KB set_props beside them), every one still arrives,
+    in order, though the plain set_props beside them coalesce."""
+    n = 3000
+    async with _slow_reader(server) as ws:
+        await ws.send(callback_request("d1", "deltas-done", "children",
+                                       [("deltas", "n_clicks", n)]))
+        await asyncio.sleep(3)
+        got = await _read_until(ws, "d1", timeout=60)
+    applied = []
+    for m in got:
+        if m.get("type") != "set_props":
+            continue
+        props = m["payload"]["props"]
+        if "extendData" in props:
+            applied.append(props["extendData"][0]["y"][0][0])
+        elif m["payload"]["componentId"] == "log":
+            applied += [op["params"]["value"] for op in props["children"]["operations"]]
+    assert applied == list(range(1, n + 1))
+    sizes = _values(got, "bulk")
+    assert sizes[-1] == n and len(sizes) < n
+
+
 async def test_a_socket_blocked_past_the_limit_is_closed(tmp_path_factory: pytest.TempPathFactory) -> None:
     env = {"STREAM_RATE": "1000", "QUARTDASH_SEND_TIMEOUT": "2"}
     with hypercorn("tests.apps.stream_app:app", tmp_path_factory.mktemp("slow"), env=env) as s:

@@ -4,7 +4,10 @@
 ``props-done``. ``go`` (n_clicks = n) streams n steps at about ``STREAM_RATE`` a second: each step emits
 the numbered event ``step`` and sets ``counter`` to the step's number; the callback
 then returns "done n" to ``done``. It runs for the life of its socket and stops when
-the socket closes for good, as a persistent callback does.
+the socket closes for good, as a persistent callback does. ``deltas`` (n_clicks = n)
+streams n changes to apply, alternately a ``Patch`` appending i to ``log`` and an
+``extendData`` of i to ``graph``, beside 1 KB set_props to ``bulk``, and returns to
+``deltas-done``.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 
-from quartdash import Input, Output, QuartDash, callback, ctx, html, set_props
+from quartdash import Input, Output, Patch, QuartDash, callback, ctx, dcc, html, set_props
 
 STREAM_RATE = float(os.environ.get("STREAM_RATE", "1000"))
 #: ``props`` also sets the counter's title to this many bytes: a figure-sized update, so
@@ -23,6 +26,8 @@ app = QuartDash(__name__, title="stream")
 app.layout = html.Div([
     html.Button("go", id="go"), html.Button("props", id="props"),
     html.Div(id="counter"), html.Div(id="bulk"), html.Div(id="done"), html.Div(id="props-done"),
+    html.Button("deltas", id="deltas"), html.Div(id="log", children=[]), dcc.Graph(id="graph"),
+    html.Div(id="deltas-done"),
 ])
 
 
@@ -51,6 +56,28 @@ async def props(n: int) -> str:
     for i in range(1, n + 1):
         if socket.is_shutdown:
             return "stopped"
+        set_props("bulk", {"children": i, "title": PAD})
+        delay = start + i / STREAM_RATE - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+    return f"done {n}"
+
+
+@callback(Output("deltas-done", "children"), Input("deltas", "n_clicks"),
+          prevent_initial_call=True)
+async def deltas(n: int) -> str:
+    socket = ctx.websocket
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    for i in range(1, n + 1):
+        if socket.is_shutdown:
+            return "stopped"
+        if i % 2:
+            log = Patch()
+            log.append(i)
+            set_props("log", {"children": log})
+        else:
+            set_props("graph", {"extendData": [{"y": [[i]]}, [0], 1000]})
         set_props("bulk", {"children": i, "title": PAD})
         delay = start + i / STREAM_RATE - loop.time()
         if delay > 0:
