@@ -1,0 +1,84 @@
+"""Conway's Game of Life on a 50x50 board, streamed at a frame rate you set.
+
+A persistent callback owns the board for the life of the page's connection. Each
+generation it reads the controls with ``get_prop`` (run or pause, the randomise
+button, the frame rate), steps the board (a torus: the edges wrap) and pushes it as a
+``Patch`` of the heatmap's ``z``; the slider changes the rate on the next frame.
+
+Run it: ``hypercorn examples.life:app``, then open http://127.0.0.1:8000/.
+Measured: the rate set on the slider, up to 30 generations a second, in Chromium.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import plotly.graph_objects as go
+
+from quartdash import Patch, QuartDash, callback, ctx, dcc, html, set_props
+
+SIZE = 50
+FILL = 0.3  # share of live cells after randomising
+
+
+def random_board() -> np.ndarray:
+    return (np.random.random((SIZE, SIZE)) < FILL).astype(np.uint8)
+
+
+def generation(board: np.ndarray) -> np.ndarray:
+    """The next generation: a live cell with 2 or 3 live neighbours stays, a dead cell
+    with exactly 3 comes alive."""
+    neighbours = sum(np.roll(np.roll(board, dy, 0), dx, 1)
+                     for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx)
+    return ((neighbours == 3) | ((board == 1) & (neighbours == 2))).astype(np.uint8)
+
+
+def board_figure() -> go.Figure:
+    figure = go.Figure(go.Heatmap(z=np.zeros((SIZE, SIZE), dtype=np.uint8), zmin=0, zmax=1,
+                                  colorscale=[[0, "#f4f4f4"], [1, "#2a9d8f"]],
+                                  showscale=False, xgap=1, ygap=1, hoverinfo="skip"))
+    figure.update_layout(width=520, height=520, margin={"l": 10, "r": 10, "t": 10, "b": 10},
+                         xaxis={"visible": False}, yaxis={"visible": False})
+    return figure
+
+
+app = QuartDash(__name__, title="quartdash life")
+app.layout = html.Div(
+    [
+        html.H3("Game of Life, 50 x 50"),
+        html.Button("Pause / run", id="run", n_clicks=0),
+        html.Button("Randomise", id="seed", n_clicks=0),
+        html.Span(" generations per second ", style={"marginLeft": "20px"}),
+        html.Div(dcc.Slider(1, 30, 1, value=10, id="fps", marks={1: "1", 10: "10", 20: "20",
+                                                               30: "30"}),
+                 style={"width": "300px", "display": "inline-block"}),
+        html.Div("generation 0", id="generation"),
+        dcc.Graph(id="board", figure=board_figure(), config={"displayModeBar": False}),
+    ],
+    style={"fontFamily": "sans-serif", "margin": "20px"},
+)
+
+
+@callback(persistent=True)
+async def play() -> None:
+    """One generation per frame while running, at the slider's rate."""
+    socket = ctx.websocket
+    board, count, seeded = random_board(), 0, 0
+    loop = asyncio.get_running_loop()
+    while not socket.is_shutdown:
+        started = loop.time()
+        paused, seeds, fps = await asyncio.gather(
+            socket.get_prop("run", "n_clicks"), socket.get_prop("seed", "n_clicks"),
+            socket.get_prop("fps", "value"))
+        changed = not paused % 2
+        if seeds != seeded:
+            board, seeded, changed = random_board(), seeds, True
+        if not paused % 2:
+            board, count = generation(board), count + 1
+        if changed:
+            figure = Patch()
+            figure["data"][0]["z"] = board
+            set_props("board", {"figure": figure})
+            set_props("generation", {"children": f"generation {count}, {int(board.sum())} alive"})
+        await asyncio.sleep(max(0.0, 1 / fps - (loop.time() - started)))
