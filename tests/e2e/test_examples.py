@@ -1,0 +1,399 @@
+"""Every example in headless Chromium, each served by its own ``hypercorn
+examples.NAME:app``: it loads, the page logs no error, a live one visibly changes
+within 2 s (a value read twice), and its screenshot is saved to
+``tests/artifacts/examples/`` (the ones in ``examples/screenshots/`` are copies).
+
+For the high-rate demos the rate the page actually receives and draws is measured over
+a few seconds and must keep up with the rate sent; every rate measured is written to
+``tests/artifacts/examples/rates.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.servers import ROOT, Server, hypercorn
+
+SHOTS = ROOT / "tests" / "artifacts" / "examples"
+WAIT = 15.0
+LIVE = 2.0  # a live example changes what it shows within this many seconds
+MEASURE = 5.0  # seconds over which a rate is measured
+RATES: dict[str, dict[str, float]] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def rates_file() -> Iterator[None]:
+    yield
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / "rates.json"
+    known = json.loads(path.read_text()) if path.exists() else {}
+    path.write_text(json.dumps({**known, **RATES}, indent=2, sort_keys=True) + "\n")
+
+
+class Page:
+    """One example's page in the browser, and its server."""
+
+    def __init__(self, browser: Any, server: Server, name: str) -> None:
+        self.browser, self.server, self.name = browser, server, name
+        self.driver = browser.driver
+
+    def js(self, script: str, *args: Any) -> Any:
+        return self.driver.execute_script(script, *args)
+
+    def text(self, selector: str) -> str:
+        return str(self.browser.find_element(selector).text)
+
+    def click(self, selector: str) -> None:
+        self.browser.find_element(selector).click()
+
+    def until(self, condition: Callable[[], Any], timeout: float = WAIT) -> Any:
+        return WebDriverWait(self.driver, timeout, poll_frequency=0.05).until(
+            lambda _d: condition())
+
+    def changes(self, read: Callable[[], Any], within: float = LIVE) -> tuple[Any, Any]:
+        """Read a value, then poll until it differs: it must within ``within`` s."""
+        first = read()
+        try:
+            later = self.until(lambda: (value := read()) != first and [value], timeout=within)
+        except Exception:
+            raise AssertionError(f"{self.name}: {first!r} did not change in {within} s") from None
+        return first, later[0]
+
+    def steady(self, read: Callable[[], Any], quiet: float) -> Any:
+        """Poll until ``read()`` has not changed for ``quiet`` seconds; its value."""
+        value, since = read(), time.monotonic()
+
+        def settled() -> bool:
+            nonlocal value, since
+            now = read()
+            if now != value:
+                value, since = now, time.monotonic()
+            return time.monotonic() - since >= quiet
+
+        self.until(settled)
+        return value
+
+    def plot_rates(self, graph: str, counter: str, seconds: float = MEASURE) -> tuple[float, float]:
+        """Over ``seconds``: the graph's redraws per second, and how fast ``counter`` (a
+        JavaScript expression over the plot ``gd``) grows per second."""
+        probe = f"const gd = document.querySelector('#{graph} .js-plotly-plot');"
+        self.js(probe + f"""
+            const p = {{t0: performance.now(), draws: 0, c0: ({counter})}};
+            gd.on('plotly_afterplot', () => {{ p.draws += 1; }});
+            window.__rate_probe = p;""")
+        time.sleep(seconds)  # a measuring window, not a wait for a condition
+        draws, growth = self.js(probe + f"""
+            const p = window.__rate_probe, dt = (performance.now() - p.t0) / 1000;
+            return [p.draws / dt, (({counter}) - p.c0) / dt];""")
+        return float(draws), float(growth)
+
+    def record(self, **rates: float) -> None:
+        RATES.setdefault(self.name, {}).update({k: round(v, 1) for k, v in rates.items()})
+        print(f"{self.name}: " + ", ".join(f"{k} {v:.1f}/s" for k, v in rates.items()))
+
+    def finish(self) -> None:
+        """Screenshot, then: no error in the page's console, no traceback on the server."""
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        self.driver.save_screenshot(str(SHOTS / f"{self.name}.png"))
+        assert self.browser.get_logs() == []
+        assert "Traceback" not in self.server.log, self.server.log
+
+
+@pytest.fixture
+def example(dash_br: Any, tmp_path: Path) -> Iterator[Callable[..., Page]]:
+    """``example(name)`` serves ``examples.name`` and opens its page, connected."""
+    with contextlib.ExitStack() as stack:
+        def open_example(name: str, path: str = "/", **hypercorn_args: Any) -> Page:
+            server = stack.enter_context(
+                hypercorn(f"examples.{name}:app", tmp_path, **hypercorn_args))
+            dash_br.driver.set_window_size(1100, 900)
+            dash_br.driver.get(server.url + path)
+            page = Page(dash_br, server, name)
+            if path == "/":
+                dash_br.wait_for_element("#react-entry-point", timeout=WAIT)
+                page.until(lambda: page.js("return window.quartdash && "
+                                           "window.quartdash.status.state") == "open")
+            return page
+        yield open_example
+
+
+# --- the demos of the release post ---------------------------------------------------
+
+def test_progress(example: Callable[..., Page]) -> None:
+    page = example("progress")
+    page.click("#start")
+    page.changes(lambda: page.browser.find_element("#bar").get_attribute("value"))
+    page.until(lambda: page.text("#status").startswith("job 1: step"))
+    assert page.browser.find_element("#start").get_attribute("disabled") == "true"
+    page.until(lambda: page.text("#status").startswith("job 1 done in"), timeout=20)
+    assert page.browser.find_element("#bar").get_attribute("value") == "40"
+    assert page.browser.find_element("#start").get_attribute("disabled") is None
+    page.finish()
+
+
+def price(page: Page, symbol: str) -> str:
+    return str(page.js(
+        "const row = document.querySelector(`#quotes .ag-row[row-id='${arguments[0]}']`);"
+        "return row && row.querySelector(\"[col-id='price']\").textContent;", symbol))
+
+
+def test_ticker(example: Callable[..., Page]) -> None:
+    page = example("ticker")
+    page.until(lambda: price(page, "ACME"))
+    page.changes(lambda: price(page, "ACME"))
+    page.until(lambda: page.text("#detail .gtitle").startswith("ACME "))
+    tick = int(page.text("#tick").split()[1])
+    # Choose another symbol by clicking its row: the next tick streams it, and the
+    # same callback goes on (its tick count did not restart).
+    page.browser.find_element("#quotes .ag-row[row-id='HOOLI'] [col-id='symbol']").click()
+    page.until(lambda: page.text("#detail .gtitle").startswith("HOOLI "), timeout=LIVE)
+    assert int(page.text("#tick").split()[1]) >= tick
+    first = int(page.text("#tick").split()[1])
+    started = time.monotonic()
+    page.until(lambda: int(page.text("#tick").split()[1]) >= first + 6)
+    page.record(ticks=6 / (time.monotonic() - started))
+    page.finish()
+
+
+def test_iot(example: Callable[..., Page]) -> None:
+    page = example("iot")
+    samples = "return document.querySelector('#climate .js-plotly-plot')?.data[0].x.length ?? 0"
+    page.until(lambda: page.js(samples) > 0)
+    page.changes(lambda: page.js(samples))
+    page.changes(lambda: page.text("#temperature-now"))
+    rates = {}
+    for chart in ("climate", "mechanics"):
+        draws, received = page.plot_rates(chart, "gd.data[0].x.length")
+        rates[f"{chart}_samples"], rates[f"{chart}_redraws"] = received, draws
+    page.record(**rates)
+    for chart in ("climate", "mechanics"):  # sent at 10 a second
+        assert rates[f"{chart}_samples"] >= 8, rates
+        assert rates[f"{chart}_redraws"] >= 7.5, rates
+    page.finish()
+
+
+def frame(gd: str = "gd") -> str:
+    return f"parseInt({gd}?.layout.title.text.split(' ').pop() ?? 0)"
+
+
+def test_reactor(example: Callable[..., Page]) -> None:
+    page = example("reactor")
+    read_frame = "return " + frame("document.querySelector('#core .js-plotly-plot')")
+    page.until(lambda: page.js(read_frame) > 0)
+    page.changes(lambda: page.js(read_frame))
+    page.changes(lambda: page.text("#temp-mean"))
+    page.until(lambda: page.text("#rods-read") == "50 %")
+    page.browser.find_element("#rods input[value='100']").click()
+    page.until(lambda: page.text("#rods-read") == "100 %", timeout=LIVE)
+    page.until(lambda: "rods 100 %" in page.text("#log"), timeout=5)  # the 0.5 Hz loop
+    page.browser.find_element("#rods input[value='25']").click()  # a hot core to look at
+    draws, sent = page.plot_rates("core", frame())
+    page.record(heatmap_frames=sent, heatmap_redraws=draws)
+    assert sent >= 16 and draws >= 15, (sent, draws)  # sent at 20 a second
+    page.finish()
+
+
+def lamp(page: Page) -> int | None:
+    lit = page.js("return [...document.querySelectorAll('[id*=lamp]')]"
+                  ".findIndex(e => e.style.background.includes('228, 87, 46'))")
+    return None if lit < 0 else int(lit)
+
+
+def test_drum(example: Callable[..., Page]) -> None:
+    page = example("drum")
+    assert lamp(page) is None
+    page.browser.find_element("[id*='\"row\":3'][id*='\"step\":0,']").click()  # clap on 1
+    page.click("#play")
+    page.until(lambda: page.text("#play") == "■ Stop")
+    page.until(lambda: lamp(page) is not None)
+    page.changes(lambda: lamp(page))
+    page.until(lambda: page.js("return window.drums.beats") >= 16)
+    page.click("#play")
+    page.until(lambda: page.text("#position") == "stopped")
+    assert lamp(page) is None
+    page.click("#play")  # and again, for the picture
+    page.until(lambda: lamp(page) is not None)
+    page.finish()
+
+
+def test_particles(example: Callable[..., Page]) -> None:
+    page = example("particles")
+    count = lambda: int(page.text("#count").split()[0])  # noqa: E731
+    page.until(lambda: count() > 0)
+    first_y = "return document.querySelector('#box .js-plotly-plot')?.data[0].y[0]"
+    page.changes(lambda: page.js(first_y))
+    before = count()
+    page.browser.find_element("#box .nsewdrag").click()
+    page.until(lambda: count() > before, timeout=LIVE)
+    draws, _ = page.plot_rates("box", "0")
+    page.record(frame_redraws=draws)
+    assert draws >= 15, draws  # sent at 30 a second
+    page.finish()
+
+
+def test_life(example: Callable[..., Page]) -> None:
+    page = example("life")
+    generation = lambda: int(page.text("#generation").split()[1].rstrip(","))  # noqa: E731
+    page.until(lambda: generation() > 0)
+    page.changes(generation)
+    first = generation()
+    started = time.monotonic()
+    page.until(lambda: generation() >= first + 20)
+    page.record(generations=20 / (time.monotonic() - started))
+    page.click("#run")  # pause: the count stops for good
+    paused = page.steady(generation, quiet=1.0)
+    page.click("#seed")  # a new board, still paused
+    page.until(lambda: page.text("#generation").endswith(" alive")
+               and generation() == paused and page.text("#generation") != f"{paused}")
+    page.finish()
+
+
+# --- the clientside-callback examples ------------------------------------------------
+
+def choose(page: Page, dropdown: str, value: str) -> None:
+    """Pick ``value`` in a Dash 4 dropdown: open it, search, click the option."""
+    page.click(f"#{dropdown}")
+    search = page.until(lambda: page.driver.find_elements(By.CSS_SELECTOR,
+                                                          "input.dash-dropdown-search"))
+    search[0].send_keys(value)
+    option = f"[role=option] input[value='{value}']"
+    page.until(lambda: page.driver.find_elements(By.CSS_SELECTOR, option))
+    page.js("document.querySelector(arguments[0]).closest('[role=option]').click()", option)
+
+
+def y_axis_type(page: Page, graph: str) -> str:
+    return str(page.js(f"return document.querySelector('#{graph} .js-plotly-plot')"
+                       "?._fullLayout.yaxis.type"))
+
+
+def test_clientside_graph(example: Callable[..., Page]) -> None:
+    page = example("clientside_graph")
+    page.until(lambda: y_axis_type(page, "clientside-graph") == "linear")
+    page.until(lambda: '"mode": "markers"' in page.js(
+        "return document.querySelector('#clientside-figure-json').textContent"))
+    page.browser.find_element("#clientside-graph-scale input[value='log']").click()
+    page.until(lambda: y_axis_type(page, "clientside-graph") == "log", timeout=LIVE)
+    top = ("return Math.max(...document.querySelector('#clientside-graph .js-plotly-plot')"
+           ".data[0].y)")
+    population = page.js(top)
+    choose(page, "clientside-graph-indicator", "lifeExp")
+    page.until(lambda: page.js(top) < 100 < population)  # years, not people
+    page.finish()
+
+
+def test_clientside_px(example: Callable[..., Page]) -> None:
+    page = example("clientside_px")
+    title = "return document.querySelector('#clientside-graph-px .gtitle')?.textContent"
+    page.until(lambda: page.js(title) == "Population: Canada")
+    page.browser.find_element("#clientside-graph-scale-px input[value='log']").click()
+    page.until(lambda: y_axis_type(page, "clientside-graph-px") == "log", timeout=LIVE)
+    choose(page, "clientside-graph-country-px", "Japan")
+    page.until(lambda: page.js(title) == "Population: Japan")
+    assert y_axis_type(page, "clientside-graph-px") == "log"  # kept by the browser
+    page.finish()
+
+
+def test_clientside_promise(example: Callable[..., Page]) -> None:
+    page = example("clientside_promise")
+    header = ("return [...document.querySelectorAll('#my-table-promises th')]"
+              ".map(e => e.textContent)")
+    page.until(lambda: "sepal_length" in " ".join(page.js(header)))
+    assert len(page.driver.find_elements(By.CSS_SELECTOR, "#my-table-promises tbody tr")) == 11
+    choose(page, "data-select", "tips")
+    page.until(lambda: "total_bill" in " ".join(page.js(header)))
+    fetched = page.js("return performance.getEntriesByType('resource')"
+                      ".filter(e => e.name.includes('/data/')).map(e => e.name)")
+    assert [url.rsplit("/", 1)[1] for url in fetched] == ["iris.json", "tips.json"]
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        urllib.request.urlopen(page.server.url + "/data/nothing.json", timeout=WAIT)
+    assert missing.value.code == 404
+    assert json.loads(missing.value.read()) == {"error": "no such data set"}
+    page.finish()
+
+
+def test_clientside_triggered(example: Callable[..., Page]) -> None:
+    page = example("clientside_triggered")
+    for button in ("btn-2", "btn-3", "btn-1"):
+        page.click(f"#{button}")
+        page.until(lambda b=button: page.text("#client-log").endswith(f"triggered id: {b}"))
+        page.until(lambda b=button: page.text("#server-log").endswith(f"triggered id: {b}"))
+    page.finish()
+
+
+def test_clientside_keyboard(example: Callable[..., Page]) -> None:
+    page = example("clientside_keyboard")
+    body = page.browser.find_element("body")
+    left = lambda: page.browser.find_element("#square").value_of_css_property("left")  # noqa: E731
+    start = left()
+    body.send_keys("q")
+    page.until(lambda: page.text("#last-key") == "you pressed: q", timeout=LIVE)
+    body.send_keys(Keys.ARROW_RIGHT, Keys.ARROW_RIGHT)
+    page.until(lambda: left() == f"{int(start[:-2]) + 20}px", timeout=LIVE)
+    page.until(lambda: page.text("#server-count")
+               == "the server has seen 3 keys, the last 'ArrowRight'")
+    page.finish()
+
+
+# --- the event channel, echo and the sessions demo -----------------------------------
+
+def test_events(example: Callable[..., Page]) -> None:
+    page = example("events")
+    received = lambda: int(page.text("#received").split()[-1])  # noqa: E731
+    page.until(lambda: received() > 0)
+    page.changes(received)
+    draws = page.js("return document.querySelector('#walk polyline').getAttribute('points')")
+    assert len(draws.split(" ")) >= 2
+    first, started = received(), time.monotonic()
+    page.until(lambda: received() >= first + 100)
+    page.record(events=100 / (time.monotonic() - started))
+    page.finish()
+
+
+def test_echo(example: Callable[..., Page]) -> None:
+    page = example("echo")
+    page.browser.find_element("#in").send_keys("hello")
+    page.until(lambda: page.text("#out") == "hello", timeout=LIVE)
+    page.click("#go")
+    page.until(lambda: page.text("#done") == "done")
+    page.click("#slow")
+    page.browser.find_element("#in").send_keys("!")  # answered while the sync one sleeps
+    page.until(lambda: page.text("#out") == "hello!", timeout=0.9)
+    page.until(lambda: page.text("#slow-out") == "slow 1")
+    page.finish()
+
+
+def test_auth_admin(example: Callable[..., Page]) -> None:
+    page = example("auth_admin", path="/login", ready_path="/login",
+                   env={"QUARTDASH_SECRET_KEY": "example-test-secret"})
+    page.driver.find_element(By.ID, "username").send_keys("admin")
+    page.driver.find_element(By.ID, "password").send_keys("demo")
+    page.driver.find_element(By.ID, "sign-in").click()
+    page.until(lambda: page.text("#who") == "Signed in as admin")
+    page.changes(lambda: page.text("#counter"), within=LIVE + 1)  # ticks once a second
+    page.until(lambda: "admin" in page.text("#admin"))
+    page.finish()
+
+
+def test_every_example_is_tested_and_indexed() -> None:
+    """A new example needs a test here and a line with a screenshot in the index."""
+    names = sorted(p.stem for p in (ROOT / "examples").glob("*.py") if p.stem != "__init__")
+    assert len(names) >= 12
+    tested = {name.removeprefix("test_") for name in globals() if name.startswith("test_")}
+    index = (ROOT / "examples" / "README.md").read_text()
+    for name in names:
+        assert name in tested, f"examples/{name}.py has no browser test"
+        assert f"`{name}.py`" in index, f"examples/README.md does not list {name}.py"
+        assert f"screenshots/{name}.png" in index, f"no screenshot of {name}.py in the index"
+        assert (ROOT / "examples" / "screenshots" / f"{name}.png").is_file()
