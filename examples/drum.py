@@ -9,7 +9,8 @@ instruments that hit. A clientside subscriber (``window.quartdash.on("beat", ...
 plays them with the Web Audio API, synthesised in the browser: nothing is downloaded.
 
 Run it: ``hypercorn examples.drum:app``, then open http://127.0.0.1:8000/.
-Measured: at 120 BPM the playhead moves 8 steps a second (sixteenth notes), as set.
+Measured in headless Chromium (tests/e2e/test_examples.py): at 120 BPM, 8.0 steps a
+second (sixteenth notes) reach the page.
 """
 
 from __future__ import annotations
@@ -146,6 +147,8 @@ async def sequencer() -> None:
     """The clock: one step per sixteenth note while playing."""
     socket = ctx.websocket
     step, lit = -1, None
+    loop = asyncio.get_running_loop()
+    due = loop.time()  # when this step was due: steps keep to the clock
     while not socket.is_shutdown:
         clicks, bpm, pattern = await asyncio.gather(
             socket.get_prop("play", "n_clicks"), socket.get_prop("bpm", "value"),
@@ -156,8 +159,8 @@ async def sequencer() -> None:
                 set_props("position", {"children": "stopped"})
                 step, lit = -1, None
             await asyncio.sleep(0.1)
+            due = loop.time()
             continue
-        started = asyncio.get_running_loop().time()
         step = (step + 1) % STEPS
         if lit is not None:
             set_props({"type": "lamp", "step": lit}, {"style": LAMP})
@@ -167,4 +170,5 @@ async def sequencer() -> None:
         await socket.emit("beat", {"step": step, "hits": [
             name for name, row in zip(INSTRUMENTS, pattern, strict=True) if row[step]]})
         sixteenth = 60 / bpm / 4
-        await asyncio.sleep(max(0.0, sixteenth - (asyncio.get_running_loop().time() - started)))
+        due = max(due + sixteenth, loop.time() - sixteenth)
+        await asyncio.sleep(max(0.0, due - loop.time()))
