@@ -69,15 +69,16 @@ async def play() -> None:
     loop = asyncio.get_running_loop()
     due = loop.time()  # when this frame was due: frames keep to the clock
     while not socket.is_shutdown:
-        paused, seeds, fps = await asyncio.gather(
+        toggles, seeds, fps = await asyncio.gather(
             socket.get_prop("run", "n_clicks"), socket.get_prop("seed", "n_clicks"),
             socket.get_prop("fps", "value"))
-        changed = not paused % 2
-        if seeds != seeded:
-            board, seeded, changed = random_board(), seeds, True
-        if not paused % 2:
+        running = toggles % 2 == 0  # each click of "Pause / run" toggles
+        reseed = seeds != seeded
+        if reseed:
+            board, seeded = random_board(), seeds
+        if running:
             board, count = generation(board), count + 1
-        if changed:
+        if running or reseed:
             figure = Patch()
             figure["data"][0]["z"] = board
             set_props("board", {"figure": figure})
