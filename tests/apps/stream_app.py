@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import AsyncIterator
 
 from quartdash import Input, Output, Patch, QuartDash, callback, ctx, dcc, html, set_props
 
@@ -31,47 +32,44 @@ app.layout = html.Div([
 ])
 
 
-@callback(Output("done", "children"), Input("go", "n_clicks"), prevent_initial_call=True)
-async def stream(n: int) -> str:
+async def paced(n: int) -> AsyncIterator[int]:
+    """1 to n at STREAM_RATE a second, paced by the clock, not by sleeps, so the rate
+    holds however long one step takes; ends early once the socket is closing."""
     socket = ctx.websocket
     loop = asyncio.get_running_loop()
     start = loop.time()
     for i in range(1, n + 1):
         if socket.is_shutdown:
-            return "stopped"
-        await socket.emit("step", i)
-        set_props("counter", {"children": i})
-        # Paced by the clock, not by sleeps, so the rate holds however long one step takes.
+            return
+        yield i
         delay = start + i / STREAM_RATE - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
-    return f"done {n}"
+
+
+def outcome(n: int) -> str:
+    return "stopped" if ctx.websocket.is_shutdown else f"done {n}"
+
+
+@callback(Output("done", "children"), Input("go", "n_clicks"), prevent_initial_call=True)
+async def stream(n: int) -> str:
+    async for i in paced(n):
+        await ctx.websocket.emit("step", i)
+        set_props("counter", {"children": i})
+    return outcome(n)
 
 
 @callback(Output("props-done", "children"), Input("props", "n_clicks"), prevent_initial_call=True)
 async def props(n: int) -> str:
-    socket = ctx.websocket
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    for i in range(1, n + 1):
-        if socket.is_shutdown:
-            return "stopped"
+    async for i in paced(n):
         set_props("bulk", {"children": i, "title": PAD})
-        delay = start + i / STREAM_RATE - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-    return f"done {n}"
+    return outcome(n)
 
 
 @callback(Output("deltas-done", "children"), Input("deltas", "n_clicks"),
           prevent_initial_call=True)
 async def deltas(n: int) -> str:
-    socket = ctx.websocket
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    for i in range(1, n + 1):
-        if socket.is_shutdown:
-            return "stopped"
+    async for i in paced(n):
         if i % 2:
             log = Patch()
             log.append(i)
@@ -79,7 +77,4 @@ async def deltas(n: int) -> str:
         else:
             set_props("graph", {"extendData": [{"y": [[i]]}, [0], 1000]})
         set_props("bulk", {"children": i, "title": PAD})
-        delay = start + i / STREAM_RATE - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-    return f"done {n}"
+    return outcome(n)
