@@ -180,6 +180,17 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
         self.origin_policy = OriginPolicy.from_config(
             allowed, trust_proxy_headers=trust_proxy_headers
         )
+        if self.origin_policy.allow_any:
+            # Dash's "*": browsers attach the user's cookies to a socket any page opens.
+            if auth is not None and auth is not False:
+                raise ValueError(
+                    'allowed origins "*" with auth= would let any site act as the logged-in '
+                    "user: list the origins of your own pages instead"
+                )
+            warnings.warn(
+                'allowed origins "*": a page on any site may open this app\'s WebSocket',
+                stacklevel=2,
+            )
         self.max_message_bytes = max_message_bytes
         self.rate_limit = rate_limit
         threads = websocket_max_workers or _default_threads()

@@ -10,16 +10,27 @@ server and no pattern or proxy setting existed.
 An allowlist entry is ``scheme://host[:port]`` or ``scheme://*.domain[:port]``; the
 wildcard matches subdomains at a dot boundary only (``*.example.com`` matches
 ``a.example.com`` and ``a.b.example.com``, never ``example.com`` or ``badexample.com``).
+A wildcard over a public suffix (``*.com``, ``*.co.uk``, ``*.github.io``) or a bare
+top-level domain is refused: anyone can register a name under it, so it would admit
+pages the app's owner does not control. The Public Suffix List shipped inside the
+``publicsuffixlist`` package decides; nothing is downloaded at run time.
+
+Dash's own forms are accepted too, so a Dash app's ``websocket_allowed_origins`` moves
+over unchanged: ``*`` admits every well-formed origin (a missing, ``null`` or malformed
+``Origin`` is still refused, as Dash refuses a missing one), and a port of ``*``
+(``http://localhost:*``) admits any port of that host, or of those subdomains.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple, Union
 
+from publicsuffixlist import PublicSuffixList
 from werkzeug.datastructures import Headers
 
 #: Request headers: Quart's (case-insensitive) or a plain mapping with lower-case keys.
@@ -79,12 +90,15 @@ def _split_authority(authority: str) -> tuple[str, str | None] | None:
     return host, (port if sep else None)
 
 
-def parse_origin(value: str | None, *, wildcard: bool = False) -> Origin | None:
+def parse_origin(
+    value: str | None, *, wildcard: bool = False, any_port: bool = False
+) -> Origin | None:
     """Parse a serialised origin (``scheme://host[:port]``, nothing more); else None.
 
     Anything a browser would never send, such as a path, user info, a query, an empty
     or out-of-range port or a scheme other than http(s), is refused rather than
-    guessed at.
+    guessed at. ``wildcard`` and ``any_port`` parse allowlist entries: a leading ``*.``
+    label, and a port of ``*``, returned as port 0 (which no real origin has).
     """
     if not value or value == "null" or len(value) > 300:
         return None
@@ -105,6 +119,8 @@ def parse_origin(value: str | None, *, wildcard: bool = False) -> Origin | None:
         port = _DEFAULT_PORTS[scheme]
     elif _PORT.match(port_text) and 0 < int(port_text) < 65536:
         port = int(port_text)
+    elif any_port and port_text == "*":
+        port = 0
     else:
         return None
     return Origin(scheme, host, port)
@@ -116,6 +132,50 @@ def origin_of(scheme: str, host_header: str | None) -> Origin | None:
     if page_scheme is None or not host_header:
         return None
     return parse_origin(f"{page_scheme}://{host_header.strip()}")
+
+
+@functools.cache
+def _public_suffixes() -> PublicSuffixList:
+    """The Public Suffix List shipped in the package, read once (about 90 ms) and only
+    by a process whose allowlist has a wildcard."""
+    return PublicSuffixList()
+
+
+def wildcard_problem(domain: str) -> str | None:
+    """Why ``*.domain`` may not be an allowlist entry, or None when it may.
+
+    Names under a public suffix (ICANN's ``com``, ``co.uk`` and the private section's
+    ``github.io`` alike) belong to whoever registers them, so a wildcard over one
+    admits strangers' pages. A bare top-level domain is refused even when the list
+    does not know it (``*.localhost``, ``*.internal``), and so is a domain ending in a
+    number, which browsers read as an IPv4 address.
+    """
+    labels = domain.split(".")
+    if len(labels) < 2:
+        return "a bare top-level domain"
+    if labels[-1].isdigit():
+        return "an IP address, which has no subdomains"
+    if _public_suffixes().is_public(domain):
+        return "a public suffix, under which anyone can register a name"
+    return None
+
+
+class Pattern(NamedTuple):
+    """An allowlist entry that is not one exact origin: a ``*.`` wildcard over a
+    domain's subdomains, or a port of ``*``, or both."""
+
+    scheme: str
+    host: str
+    port: int | None  # None: any port
+    subdomains: bool
+
+    def matches(self, origin: Origin) -> bool:
+        """Whether this entry admits ``origin``: subdomains at a dot boundary only."""
+        if origin.scheme != self.scheme or self.port not in (None, origin.port):
+            return False
+        if self.subdomains:
+            return origin.host.endswith("." + self.host)
+        return origin.host == self.host
 
 
 def _first(value: str | None) -> str | None:
@@ -130,17 +190,19 @@ def _first(value: str | None) -> str | None:
 class OriginPolicy:
     """Decides whether a handshake's ``Origin`` may open a socket.
 
-    ``allowed`` holds allowlist entries (exact origins and ``*.`` patterns);
-    ``allow_same_origin`` admits the origin the request itself was made to;
+    ``allowed`` holds allowlist entries (exact origins and patterns); ``allow_any``
+    (the entry ``*``) admits every well-formed origin; ``allow_same_origin`` admits
+    the origin the request itself was made to;
     ``trust_proxy_headers`` takes the scheme and host from ``X-Forwarded-Proto`` and
     ``X-Forwarded-Host`` when computing that same origin (only behind a proxy that sets
     them: otherwise a client could claim any origin as its own).
     """
 
     exact: frozenset[Origin]
-    patterns: tuple[Origin, ...]
+    patterns: tuple[Pattern, ...]
     allow_same_origin: bool = True
     trust_proxy_headers: bool = False
+    allow_any: bool = False
 
     @classmethod
     def from_config(
@@ -150,25 +212,39 @@ class OriginPolicy:
         allow_same_origin: bool = True,
         trust_proxy_headers: bool = False,
     ) -> OriginPolicy:
-        """Build a policy, refusing any allowlist entry that is not a valid origin."""
+        """Build a policy, refusing any allowlist entry that is not a valid origin,
+        and any wildcard over a public suffix or a bare top-level domain."""
         exact: set[Origin] = set()
-        patterns: list[Origin] = []
+        patterns: list[Pattern] = []
+        allow_any = False
         for entry in allowed:
             entry = entry.strip().rstrip("/")
             if not entry:
                 continue
+            if entry == "*":
+                allow_any = True
+                continue
             is_pattern = "://*." in entry
-            parsed = parse_origin(entry, wildcard=is_pattern)
+            parsed = parse_origin(entry, wildcard=is_pattern, any_port=True)
             if parsed is None:
                 raise ValueError(
-                    f"allowed origin {entry!r} is not scheme://host[:port] "
-                    "or scheme://*.domain[:port]"
+                    f"allowed origin {entry!r} is not *, scheme://host[:port|:*] "
+                    "or scheme://*.domain[:port|:*]"
                 )
-            if is_pattern:
-                patterns.append(parsed._replace(host=parsed.host[2:]))
+            host = parsed.host[2:] if is_pattern else parsed.host
+            problem = wildcard_problem(host) if is_pattern else None
+            if problem is not None:
+                raise ValueError(
+                    f"allowed origin {entry!r} is refused: {host!r} is {problem}, so the "
+                    "wildcard would admit sites of anyone; list your own domain instead "
+                    f"(e.g. {parsed.scheme}://*.yourname.{host})"
+                )
+            if is_pattern or parsed.port == 0:
+                patterns.append(Pattern(parsed.scheme, host, parsed.port or None, is_pattern))
             else:
                 exact.add(parsed)
-        return cls(frozenset(exact), tuple(patterns), allow_same_origin, trust_proxy_headers)
+        return cls(frozenset(exact), tuple(patterns), allow_same_origin, trust_proxy_headers,
+                   allow_any)
 
     def same_origin(self, scheme: str, headers: HeaderSource) -> Origin | None:
         """The origin this request was addressed to, proxy headers only when trusted."""
@@ -183,15 +259,10 @@ class OriginPolicy:
         origin = parse_origin(headers.get("origin"))
         if origin is None:
             return "missing or malformed Origin"
-        if origin in self.exact:
+        if self.allow_any or origin in self.exact:
             return None
-        for pattern in self.patterns:
-            if (
-                origin.scheme == pattern.scheme
-                and origin.port == pattern.port
-                and origin.host.endswith("." + pattern.host)
-            ):
-                return None
+        if any(pattern.matches(origin) for pattern in self.patterns):
+            return None
         if self.allow_same_origin and origin == self.same_origin(scheme, headers):
             return None
         return "origin not allowed"
