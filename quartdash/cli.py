@@ -6,13 +6,17 @@
 
 The token comes from env ``QUARTDASH_ADMIN_TOKEN`` (never from the command line, where
 other users of the machine could read it); the URL from ``--url`` or env ``QUARTDASH_URL``
-and is the app's own address (its ``routes_pathname_prefix`` included). Exit status: 0
-done, 1 the server refused or could not be reached, 2 a usage error.
+and is the app's own address (its ``routes_pathname_prefix`` included). The token goes to
+that address only: never along a redirect (whose target the server, or whoever answers in
+its place, chooses), and a plain ``http://`` address off this machine is warned about,
+since the token would cross the network readable. Exit status: 0 done, 1 the server
+refused or could not be reached, 2 a usage error.
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 import sys
@@ -37,10 +41,13 @@ def _call(base: str, token: str, method: str, path: str, query: dict[str, str] |
     if query:
         url += "?" + urllib.parse.urlencode(query)
     data = None if body is None else json.dumps(body).encode()
-    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    headers = {"Accept": "application/json"}
     if data is not None:
         headers["Content-Type"] = "application/json"
     req = urllib.request.Request(url, data=data, headers=headers, method=method)
+    # urllib copies a request's headers onto the request a redirect makes, but never its
+    # unredirected ones: a redirect, to this host or any other, goes without the token.
+    req.add_unredirected_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(req, timeout=TIMEOUT_SECONDS) as response:
             return json.loads(response.read() or b"null")
@@ -49,9 +56,33 @@ def _call(base: str, token: str, method: str, path: str, query: dict[str, str] |
             message = json.loads(exc.read()).get("error", exc.reason)
         except (ValueError, AttributeError):
             message = exc.reason
-        raise AdminError(f"{exc.code}: {message}") from None
+        final = exc.filename  # the URL that answered, after any redirect
+        moved = final is not None and final != url
+        where = f" (redirected to {final}, which is never sent the token)" if moved else ""
+        raise AdminError(f"{exc.code}: {message}{where}") from None
     except (urllib.error.URLError, OSError) as exc:
         raise AdminError(f"cannot reach {url}: {getattr(exc, 'reason', exc)}") from None
+
+
+def _is_loopback(host: str | None) -> bool:
+    """Whether ``host`` names this machine: ``localhost``, 127.0.0.0/8 or ``::1``."""
+    if host is None:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _warn_if_plain_http(url: str) -> None:
+    """One line on stderr when the token would cross a network unencrypted."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme.lower() == "http" and not _is_loopback(parts.hostname):
+        print(f"quartdash: warning: {url} is plain http to another machine: the admin "
+              "token crosses the network readable by anyone on the path; use https://",
+              file=sys.stderr)
 
 
 def _quote(value: str) -> str:
@@ -106,6 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("set QUARTDASH_ADMIN_TOKEN to the app's admin token")
     if not args.url:
         parser.error("--url (or env QUARTDASH_URL) is required")
+    _warn_if_plain_http(args.url)
     try:
         if args.action == "list":
             query = {k: v for k, v in (("user", args.user), ("session", args.session)) if v}
