@@ -12,10 +12,13 @@ which Dash's worker logs as unknown and ignores, so a page served Dash's worker 
 works: ``quartdash_event`` (the event channel, ``ctx.websocket.emit``) and
 ``quartdash_close`` (the close code and reason, sent just before the close frame, so the
 browser knows why even when a proxy or a broken connection loses the close frame).
-quartdash's own worker, which connects with ``?quartdash=1``, also gets
-``quartdash_welcome`` (its resume token, see ``resume.py``) and sends
+quartdash's own worker, which connects with ``?quartdash=1``, sends ``quartdash_hello``
+as its first frame (the resume token it holds, if any, and how many frames it received),
+then gets ``quartdash_welcome`` (its new resume token, see ``resume.py``), and later sends
 ``quartdash_ack`` (how many frames it has received) and ``quartdash_bye`` (it is closing
-on purpose: nothing to resume).
+on purpose: nothing to resume). The token rides in that first frame, never in the URL:
+proxies and access logs record URLs, and a logged token would let whoever reads the log
+take over the connection within its grace window (given the session cookie too).
 """
 
 from __future__ import annotations
@@ -28,6 +31,14 @@ import orjson
 
 #: Version of quartdash's additions to Dash's protocol; Dash's worker ignores them.
 PROTOCOL_VERSION = 1
+#: How long the server waits for the first frame (``quartdash_hello``) of a socket
+#: opened with ``?quartdash=1`` before closing it with 1008: the worker sends it as
+#: soon as the socket opens, so only a broken or hostile client takes this long.
+HELLO_SECONDS = 10.0
+#: Bounds of ``quartdash_hello``: the whole frame, and the resume token in it (the
+#: server's tokens are 24 characters).
+MAX_HELLO_BYTES = 1024
+MAX_RESUME_TOKEN = 64
 
 
 class CloseCode(enum.IntEnum):
@@ -103,6 +114,15 @@ class Ack:
 @dataclass(frozen=True, slots=True)
 class Bye:
     """quartdash's worker closes on purpose: the connection is not to be resumed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    """quartdash's worker's first frame: the resume token it holds (None: a fresh
+    connection) and how many frames it received on the connection that token names."""
+
+    resume: str | None
+    received: int
 
 
 Inbound = Union[CallbackRequest, GetPropsResponse, Heartbeat, Ack, Bye]
@@ -196,6 +216,37 @@ def parse_frame(data: str | bytes, max_bytes: int) -> Inbound:
     raise _violation("message needs a string type")
 
 
+def parse_hello(data: str | bytes) -> Hello:
+    """Validate the first frame of a socket opened with ``?quartdash=1``.
+
+    Anything but a well-formed ``quartdash_hello`` raises ``ProtocolError`` with 1008
+    (policy violation): the server cannot tell a fresh connection from a resume
+    without it. The frame is small by construction, so its bound is tight and fixed
+    rather than ``max_message_bytes``.
+    """
+    if not isinstance(data, str):
+        raise _violation("the first frame must be a quartdash_hello text frame")
+    if len(data) > MAX_HELLO_BYTES or len(data.encode()) > MAX_HELLO_BYTES:
+        raise _violation(f"quartdash_hello larger than {MAX_HELLO_BYTES} bytes")
+    try:
+        message = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise _violation("quartdash_hello is not valid JSON") from None
+    if not isinstance(message, dict) or message.get("type") != "quartdash_hello":
+        raise _violation("the first frame must be a quartdash_hello")
+    resume = message.get("resume")
+    if resume is not None and (
+        not isinstance(resume, str) or not 0 < len(resume) <= MAX_RESUME_TOKEN
+    ):
+        raise _violation(
+            f"quartdash_hello resume must be null or a string of 1 to {MAX_RESUME_TOKEN} characters"
+        )
+    received = message.get("received")
+    if type(received) is not int or received < 0:  # bool is an int: excluded
+        raise _violation("quartdash_hello needs a non-negative integer received")
+    return Hello(resume, received)
+
+
 # --- outbound -------------------------------------------------------------------------
 # Frames are built as text by splicing already-encoded JSON, so a callback's response
 # (which Dash has already serialised) is never parsed and encoded a second time.
@@ -270,10 +321,10 @@ def close_notice(code: int, reason: str) -> str:
     ).decode()
 
 
-def welcome(connection_id: str, token: str, grace: float, resumed: bool) -> str:
+def welcome(connection_id: str, token: str | None, grace: float, resumed: bool) -> str:
     """To quartdash's worker at every (re)connect: the connection's id (as the registry
-    lists it), the token to resume it with, for how long a dropped socket is kept, and
-    whether this socket resumed one."""
+    lists it), the token to resume it with (None, with grace 0, when resume is off),
+    for how long a dropped socket is kept, and whether this socket resumed one."""
     return orjson.dumps(
         {"type": "quartdash_welcome", "v": PROTOCOL_VERSION, "id": connection_id,
          "token": token, "grace": grace, "resumed": resumed}

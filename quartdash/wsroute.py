@@ -94,10 +94,18 @@ async def serve_socket(app: QuartDash) -> Response | None:
             return None
         user, token = identity
 
-    # quartdash's worker asks for resumable connections; other clients (Dash's worker,
-    # scripts) get exactly Dash's protocol.
-    parking = app.parking if ws.args.get("quartdash") == "1" else None
-    claimed = _claim(parking, ws, token)
+    # quartdash's worker asks for resumable connections, then says in its first frame
+    # whether it resumes one; other clients (Dash's worker, scripts) get exactly Dash's
+    # protocol.
+    ours = ws.args.get("quartdash") == "1"
+    parking = app.parking if ours else None
+    try:
+        claimed = await _claim(parking, ws, token) if ours else None
+    except ProtocolError as err:
+        log.warning("quartdash: closing WebSocket with %d: %s (address=%s)",
+                    err.code, err.reason, ws.remote_addr)
+        await _close_and_drain(ws, err.code, err.reason)
+        return None
     received = 0
     if claimed is not None:
         conn, member, received = claimed
@@ -126,11 +134,13 @@ async def serve_socket(app: QuartDash) -> Response | None:
         else:
             if token is not None and app.backplane.revocations.revoked(token):
                 conn.abort(CloseCode.SESSION_ENDED, "session revoked")  # during the handshake
-            if parking is not None:
-                conn.enable_resume()
-                resume_token = parking.new_token()
+            if ours:  # with resume off, a welcome without a token: the worker waits for it
+                if parking is not None:
+                    conn.enable_resume()
+                    resume_token = parking.new_token()
+                grace = parking.grace if parking is not None else 0.0
                 await ws.send(
-                    protocol.welcome(conn.id, resume_token, parking.grace, claimed is not None)
+                    protocol.welcome(conn.id, resume_token, grace, claimed is not None)
                 )
                 if claimed is not None:
                     conn.resume(ws.send, received)
@@ -175,16 +185,29 @@ async def serve_socket(app: QuartDash) -> Response | None:
     return None
 
 
-def _claim(
+async def _claim(
     parking: Parking | None, ws: Any, token: SessionToken | None
 ) -> tuple[Connection, Member, int] | None:
-    """The parked connection this handshake resumes, if it names one it may have."""
-    resume = ws.args.get("quartdash_resume")
-    received = ws.args.get("received", "")
-    if parking is None or not resume or not received.isdigit() or len(received) > 12:
+    """Read quartdash's worker's first frame (``quartdash_hello``); the parked
+    connection it resumes, if it names one it may have, else None (a fresh connection).
+
+    The token comes in this frame and never from the URL, whose query string proxies
+    and access logs record. No hello within ``HELLO_SECONDS``, or a malformed one,
+    raises ``ProtocolError`` (1008): until it arrives the server cannot tell a resume
+    from a fresh connection."""
+    try:
+        async with asyncio.timeout(protocol.HELLO_SECONDS):
+            data = await ws.receive()
+    except TimeoutError:
+        raise ProtocolError(
+            CloseCode.POLICY_VIOLATION,
+            f"no quartdash_hello within {protocol.HELLO_SECONDS:g} s",
+        ) from None
+    hello = protocol.parse_hello(data)
+    if parking is None or hello.resume is None:
         return None
-    claimed = parking.claim(resume, token.session_id if token else None, int(received))
-    return None if claimed is None else (*claimed, int(received))
+    claimed = parking.claim(hello.resume, token.session_id if token else None, hello.received)
+    return None if claimed is None else (*claimed, hello.received)
 
 
 async def _receive_loop(

@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,17 +76,19 @@ def hypercorn(
     env: dict[str, str] | None = None,
     ready_path: str | None = "/",
     port: int | None = None,
+    args: Sequence[str] = (),
 ) -> Iterator[Server]:
     """Serve ``target`` (``module:app``) on 127.0.0.1 and an ephemeral port; readiness
     is an HTTP 200 on ``ready_path``, or (None) only an open port, so no HTTP request
     at all reaches the app. ``port`` serves on a given port (a restart on the same
-    address); by default a free one."""
+    address); by default a free one. ``args`` are more hypercorn options (an access
+    log, for instance)."""
     port = port or free_port()
     log_path = tmp_path / f"hypercorn-{port}.log"
     cmd = [
         sys.executable, "-m", "hypercorn", target,
         "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-        "--graceful-timeout", "2",
+        "--graceful-timeout", "2", *args,
     ]
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     with open(log_path, "wb") as log:

@@ -132,3 +132,61 @@ def test_message_shaped_input_never_crashes(message: dict[str, object]) -> None:
         parse_frame(json.dumps(message), MAX)
     except ProtocolError as err:
         assert err.code == CloseCode.POLICY_VIOLATION
+
+
+def hello(**fields: object) -> str:
+    return json.dumps({"type": "quartdash_hello", "v": 1, "resume": None, "received": 0, **fields})
+
+
+def test_hello_parses_a_fresh_connection_and_a_resume() -> None:
+    assert protocol.parse_hello(hello()) == protocol.Hello(None, 0)
+    token = "t" * protocol.MAX_RESUME_TOKEN
+    assert protocol.parse_hello(hello(resume=token, received=12)) == protocol.Hello(token, 12)
+    # a future worker's extra fields are no reason to refuse it
+    assert protocol.parse_hello(hello(v=2, extra=[1])) == protocol.Hello(None, 0)
+
+
+@pytest.mark.parametrize(
+    ("frame", "fragment"),
+    [
+        (b'{"type":"quartdash_hello","resume":null,"received":0}', "text frame"),
+        ("not json", "not valid JSON"),
+        ("[]", "must be a quartdash_hello"),
+        ('{"type":"heartbeat"}', "must be a quartdash_hello"),
+        (request(), "must be a quartdash_hello"),
+        (hello(resume=""), "resume must be null or a string"),
+        (hello(resume=5), "resume must be null or a string"),
+        (hello(resume=["t"]), "resume must be null or a string"),
+        (hello(resume="t" * (protocol.MAX_RESUME_TOKEN + 1)), "resume must be null or a string"),
+        (hello(received=-1), "non-negative integer received"),
+        (hello(received=True), "non-negative integer received"),  # bool is an int: excluded
+        (hello(received=False), "non-negative integer received"),
+        (hello(received=1.0), "non-negative integer received"),
+        (hello(received="3"), "non-negative integer received"),
+        (hello(received=None), "non-negative integer received"),
+        ('{"type":"quartdash_hello","resume":null}', "non-negative integer received"),
+        ('{"type":"quartdash_hello","resume":null,"received":' + "9" * 40 + "}",
+         "non-negative integer received"),  # beyond 64 bits orjson reads a float
+        (hello(pad="x" * protocol.MAX_HELLO_BYTES), "larger than"),
+        (hello(pad="é" * (protocol.MAX_HELLO_BYTES // 2)), "larger than"),  # UTF-8 bytes count
+    ],
+)
+def test_a_malformed_hello_closes_with_1008(frame: str | bytes, fragment: str) -> None:
+    with pytest.raises(ProtocolError) as info:
+        protocol.parse_hello(frame)
+    assert info.value.code == CloseCode.POLICY_VIOLATION
+    assert fragment in info.value.reason
+    assert len(info.value.reason.encode()) <= 123  # fits a close frame
+
+
+@given(st.text(max_size=200) | json_values.map(json.dumps) | st.binary(max_size=50)
+       | st.dictionaries(st.sampled_from(["type", "resume", "received", "v"]), json_values)
+       .map(lambda m: json.dumps({"type": "quartdash_hello", **m})))
+def test_any_first_frame_is_a_hello_or_a_1008(frame: str | bytes) -> None:
+    try:
+        parsed = protocol.parse_hello(frame)
+    except ProtocolError as err:
+        assert err.code == CloseCode.POLICY_VIOLATION
+    else:
+        assert parsed.resume is None or 0 < len(parsed.resume) <= protocol.MAX_RESUME_TOKEN
+        assert type(parsed.received) is int and parsed.received >= 0

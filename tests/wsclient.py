@@ -135,8 +135,15 @@ async def inprocess_close(ws: Any, timeout: float = 5.0) -> int:
     return code
 
 
+def hello(resume: str | None = None, received: int = 0) -> str:
+    """quartdash's worker's first frame: the resume token it holds (None: afresh)."""
+    return json.dumps({"type": "quartdash_hello", "v": 1, "resume": resume,
+                       "received": received if resume is not None else 0})
+
+
 class ResumingClient:
-    """quartdash's worker, as far as resume goes: connects with ``?quartdash=1``, counts
+    """quartdash's worker, as far as resume goes: connects with ``?quartdash=1``, says
+    in its first frame whether it resumes (the token never goes in the URL), counts
     the frames it takes, acknowledges them, and reconnects with its resume token."""
 
     def __init__(self, base: str) -> None:
@@ -150,11 +157,9 @@ class ResumingClient:
         """Open a socket (resuming if asked); returns the server's welcome."""
         if self.ws is not None:
             self.ws.transport.abort()  # what was left of the previous socket
-        query = "?quartdash=1"
-        if resume and self.token:
-            query += f"&quartdash_resume={self.token}&received={self.received}"
-        self.ws = await connect(ws_url(self.base) + query, origin=self.base,  # type: ignore[arg-type]
+        self.ws = await connect(ws_url(self.base) + "?quartdash=1", origin=self.base,  # type: ignore[arg-type]
                                 open_timeout=OPEN_TIMEOUT, max_size=None, **kwargs)
+        await self.ws.send(hello(self.token if resume else None, self.received))
         welcome = json.loads(await asyncio.wait_for(self.ws.recv(), 10))
         assert welcome["type"] == "quartdash_welcome", welcome
         self.token = welcome["token"]

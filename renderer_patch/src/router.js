@@ -25,6 +25,7 @@ export const Msg = Object.freeze({
   EVENT: "quartdash_event",
   CLOSE: "quartdash_close",
   STATUS: "quartdash_status",
+  HELLO: "quartdash_hello",
   WELCOME: "quartdash_welcome",
   ACK: "quartdash_ack",
   BYE: "quartdash_bye",

@@ -3,18 +3,30 @@
 //
 // Resume: the server welcomes each socket with a token. When the socket drops without
 // a close from the server, the reconnect presents that token and the count of frames
-// received, within the server's grace window; the server then sends what was missed
+// received in its first frame (quartdash_hello; never in the URL, which proxies log),
+// within the server's grace window; the server then sends what was missed
 // and the tabs never learn of the drop (their callbacks keep running). If the resume
 // is refused or the window passes, the tabs are told "disconnected" as before, and
 // their persistent callbacks restart.
 
-import { afterClose, Code, DEFAULT_POLICY, effectiveClose } from "./policy.js";
+import { afterClose, Code, DEFAULT_POLICY, PROTOCOL_VERSION, effectiveClose } from "./policy.js";
 import { Msg, isOurs } from "./router.js";
 
 /** Messages kept while the socket is down; beyond this the oldest are dropped. */
 export const MAX_QUEUED = 1000;
 /** How often the count of received frames is acknowledged (the server then forgets them). */
 export const ACK_INTERVAL = 1000;
+
+/** The socket's first frame, as the server parses it (protocol.parse_hello): the
+ *  resume token held (null: a fresh connection) and the frames received under it. */
+export function helloMessage(token, received) {
+  return JSON.stringify({
+    type: Msg.HELLO,
+    v: PROTOCOL_VERSION,
+    resume: token,
+    received: token === null ? 0 : received,
+  });
+}
 
 export class ServerSocket {
   constructor({ onOpen, onMessage, onClose, onResumeLost, policy = DEFAULT_POLICY, log = console }) {
@@ -27,6 +39,8 @@ export class ServerSocket {
     this.frames = 0;
     this.acked = 0;
     this.attempting = false;
+    /** The first frame of the socket being opened: it says whether it resumes one. */
+    this.hello = null;
     this.welcomed = false;
     this.resumeTimer = null;
     this.ackTimer = null;
@@ -118,16 +132,13 @@ export class ServerSocket {
     this.lastActivity = Date.now();
   }
 
-  /** The URL to open: it asks for resumable connections, and resumes one if it can. */
+  /** The URL to open: it asks for resumable connections. Whether this socket resumes
+   *  one goes in its first frame (`hello`), decided now, as the socket is opened. */
   socketUrl() {
     const url = new URL(this.url, self.location.href);
     url.searchParams.set("quartdash", "1");
-    this.attempting = false;
-    if (this.resume) {
-      url.searchParams.set("quartdash_resume", this.resume.token);
-      url.searchParams.set("received", String(this.frames));
-      this.attempting = true;
-    }
+    this.attempting = this.resume !== null;
+    this.hello = helloMessage(this.attempting ? this.resume.token : null, this.frames);
     return url.href;
   }
 
@@ -136,8 +147,10 @@ export class ServerSocket {
     this.announced = null;
     this.welcomed = false;
     let ws;
+    let hello;
     try {
       ws = new WebSocket(this.socketUrl());
+      hello = this.hello;
     } catch (err) {
       this.connecting = false;
       this.closed({ code: Code.ABNORMAL, reason: String(err) });
@@ -145,6 +158,7 @@ export class ServerSocket {
     }
     this.ws = ws;
     ws.onopen = () => {
+      ws.send(hello); // the server reads nothing else before it
       this.connecting = false;
       this.openedAt = Date.now();
       this.lastActivity = Date.now();
@@ -202,7 +216,10 @@ export class ServerSocket {
       this.acked = 0;
       if (attempted) this.queue = []; // the tabs are told to give those requests up
     }
-    this.resume = { token: String(message.token), grace: Number(message.grace) * 1000 };
+    // No token: resume is off on the server (grace 0), a drop starts afresh.
+    this.resume = typeof message.token === "string" && message.token
+      ? { token: message.token, grace: Number(message.grace) * 1000 }
+      : null;
     this.welcomed = true;
     this.onOpen({ resumed, attempted });
     const ws = this.ws;

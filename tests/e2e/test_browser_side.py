@@ -174,8 +174,11 @@ def test_a_dropped_connection_resumes_and_the_persistent_callback_goes_on(
         dash_br: Any, tmp_path: Path) -> None:
     """The network drops the page's socket (a reset, no close frame): the worker
     resumes it within the grace window, the persistent callback never restarts (its
-    count goes on from where it was), and no "disconnected" reaches the renderer."""
-    with hypercorn(APP, tmp_path) as server:
+    count goes on from where it was), and no "disconnected" reaches the renderer.
+    The resume token is in no URL: the access log, written as a proxy writes it (with
+    the query string), shows both sockets as ``?quartdash=1`` and nothing else."""
+    access_log = ["--access-logfile", "-", "--access-logformat", "access: %(R)s %(s)s"]
+    with hypercorn(APP, tmp_path, args=access_log) as server:
         proxy = TcpProxy(int(server.url.rsplit(":", 1)[1]))
         try:
             open_page(dash_br, proxy.url)
@@ -190,6 +193,10 @@ def test_a_dropped_connection_resumes_and_the_persistent_callback_goes_on(
             wait_until(dash_br, lambda: ticker(dash_br) > before + 5)
             assert "resumed after" in server.log
             assert "Traceback" not in server.log
+            sockets = [line.split("access: ", 1)[1] for line in server.log.splitlines()
+                       if "access: GET /_dash-ws-callback" in line]
+            assert len(sockets) >= 2, sockets  # the first socket and its resume
+            assert set(sockets) == {"GET /_dash-ws-callback?quartdash=1 1.1 101"}, sockets
             # and callbacks answer as before
             dash_br.find_element("#read").click()
             dash_br.wait_for_text_to_equal("#read-out", "read: typed in the page", timeout=WAIT)
