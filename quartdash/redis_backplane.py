@@ -381,12 +381,35 @@ class RedisBackplane(Backplane):
                              px=ttl_ms)
             await pipe.execute()
 
+#: Query parameters whose values are secrets, by any part of their name: redis-py takes
+#: ``password`` (and ``ssl_password``) from the query as readily as from the user info.
+_SECRET_PARAMS = ("pass", "pwd", "token", "secret", "auth", "credential")
+
+
 def _safe(url: str) -> str:
-    """The URL without its password, for logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    """The URL for logs: every password masked, wherever it was given (the user info's
+    ``:password@`` or a query parameter such as ``?password=``), in ``redis://``,
+    ``rediss://`` and ``unix://`` URLs alike; the user name, host, port, path and the
+    other parameters stay, as they are what an operator needs to see. The text is
+    masked as written, never re-parsed into host and port, so a URL redis-py would
+    refuse is still logged without its secret."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "*** (an unparseable URL)"
+    if "@" not in parts.netloc and "@" in url.partition("://")[2]:
+        # A password with a raw "/", "?" or "#" ends the host early: its rest is not
+        # where a password is looked for, so nothing of this URL can be shown safely.
+        return f"{parts.scheme}://*** (user info not percent-encoded)"
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    user, colon, _password = userinfo.partition(":")
+    netloc = f"{user}{colon}{'***' if colon else ''}{at}{hostport}"
+    query = [
+        (name, "***" if any(word in name.lower() for word in _SECRET_PARAMS) else value)
+        for name, value in parse_qsl(parts.query, keep_blank_values=True)
+    ]
+    text = f"{parts.scheme}://{netloc}{parts.path}"  # urlunsplit would drop unix:///'s "//"
+    if query:
+        text += "?" + urlencode(query, safe="*")
+    return text + (f"#{parts.fragment}" if parts.fragment else "")
 
