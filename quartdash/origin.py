@@ -236,8 +236,8 @@ class OriginPolicy:
             if problem is not None:
                 raise ValueError(
                     f"allowed origin {entry!r} is refused: {host!r} is {problem}, so the "
-                    "wildcard would admit sites of anyone; list your own domain instead "
-                    f"(e.g. {parsed.scheme}://*.yourname.{host})"
+                    "wildcard would admit sites of anyone; put a domain you own after "
+                    f"the *. (such as {parsed.scheme}://*.example.co.uk)"
                 )
             if is_pattern or parsed.port == 0:
                 patterns.append(Pattern(parsed.scheme, host, parsed.port or None, is_pattern))
