@@ -3,9 +3,14 @@ closes the session's sockets, and an admin's live table of connections.
 
 - ``GET /login`` shows a small form; ``POST /login`` (form ``username``, ``password``)
   signs in any user name of letters, digits, ``-`` or ``_`` whose password is ``demo``.
-  ``POST /logout`` signs out: every socket of that session closes with 4401.
-- The page (``/``, sign-in required) shows who you are and a counter that a persistent
-  callback pushes every second, so each open tab holds a WebSocket.
+  ``POST /logout`` signs out: every socket of that session closes with 4401. Both
+  refuse a post from a page of another site (``app.cross_site_refusal()``, 403): the
+  browser would send the cookie along, and a forged login signs the visitor in as
+  the attacker.
+- Everything else needs a sign-in (``require_login``): pages redirect to ``/login``,
+  Dash's JSON endpoints answer 401; only what the login page needs is open.
+- The page (``/``) shows who you are and a counter that a persistent callback pushes
+  every second, so each open tab holds a WebSocket.
 - User ``admin`` also sees every connection, live, with buttons to close one
   connection, end its session, or end every session of its user. The admin API is at
   ``/_quartdash/admin/`` and, with ``QUARTDASH_ADMIN_TOKEN`` set, answers that bearer
@@ -17,8 +22,16 @@ quart-auth's settings: ``QUART_AUTH_DURATION`` (seconds a login lasts) and
 ``QUART_AUTH_COOKIE_SECURE=1`` to mark the cookie Secure once served over HTTPS (clients
 keep a Secure cookie away from plain http://, so the demo's default is off).
 
-Run it: ``QUARTDASH_SECRET_KEY=change-me hypercorn examples.auth_admin:app``, then open
-http://127.0.0.1:8000/ (add ``-w 2`` for two workers: the secret must then be set).
+Run it: ``hypercorn examples.auth_admin:app``, then open http://127.0.0.1:8000/. With no
+secret, each process makes up a random one (with a warning): logins end at restart and
+work on one worker only. For two workers (``-w 2``), or logins that outlive a restart,
+give every worker one generated secret::
+
+    export QUARTDASH_SECRET_KEY="$(python -c 'import secrets; print(secrets.token_hex(32))')"
+    hypercorn -w 2 examples.auth_admin:app
+
+A weak secret (``change-me``, anything shorter than 16 characters) is refused at start:
+whoever guesses it can sign a cookie for any user, ``admin`` included.
 """
 
 from __future__ import annotations
@@ -96,6 +109,8 @@ async def login_form() -> str:
 
 @server.post("/login")
 async def login() -> Any:
+    if (refusal := app.cross_site_refusal()) is not None:
+        return refusal
     form = await request.form
     username, password = form.get("username", ""), form.get("password", "")
     if not _USERNAME.match(username) or password != PASSWORD:
@@ -107,16 +122,32 @@ async def login() -> Any:
 
 @server.post("/logout")
 async def logout() -> Any:
+    if (refusal := app.cross_site_refusal()) is not None:
+        return refusal
     logout_user()
     return redirect("/login", 303)
 
 
+#: Served without a login: the login routes, what a page needs to load (Dash's scripts,
+#: the app's assets, the favicon, quartdash's scripts), and the admin API, which
+#: admits a bearer token or an admin's login itself and refuses in JSON.
+OPEN = ("/_dash-component-suites/", "/assets/", "/_favicon.ico", "/_quartdash/static/",
+        "/_quartdash/admin/")
+#: Dash's (and quartdash's) endpoints that scripts read: a 401 in JSON, not a redirect.
+SCRIPTS_READ = ("/_dash-", "/_reload-hash", "/_quartdash/")
+
+
 @server.before_request
 async def require_login() -> Any:
-    """The page itself needs a login; Dash's scripts and the login routes do not."""
-    if request.path == "/" and not await current_user.is_authenticated:
-        return redirect("/login", 303)
-    return None
+    """Every path needs a login but those in ``OPEN``: an allowlist, so a route added
+    later (or Dash's own, such as ``/_dash-layout``) is closed until opened on purpose.
+    The WebSocket needs no hook here: quartdash closes a socket with no login (4401)."""
+    path = request.path
+    if path == "/login" or path.startswith(OPEN) or await current_user.is_authenticated:
+        return None
+    if path.startswith(SCRIPTS_READ):
+        return {"error": "authentication required"}, 401
+    return redirect("/login", 303)
 
 
 @callback(Output("who", "children"), Input("who", "id"))

@@ -10,7 +10,7 @@ predicate or an admin token. Who may call it:
 No credentials answer 401; wrong ones, or a user who is no admin, 403. A state-changing
 call authenticated by the cookie must come from a page the origin policy allows (an
 ``Origin`` or ``Sec-Fetch-Site`` that says so): the cookie rides along on any site's
-form post, the token does not.
+form post, the token does not (``csrf.py``, the check apps use too).
 """
 
 from __future__ import annotations
@@ -24,15 +24,14 @@ import orjson
 from quart import Blueprint, Response, request
 from werkzeug.exceptions import HTTPException
 
+from .csrf import cross_site_refusal
+
 if TYPE_CHECKING:
     from quart_auth import AuthUser
 
     from .app import QuartDash
 
 AdminPredicate = Callable[["AuthUser"], "bool | Awaitable[bool]"]
-
-_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_SAME_SITE_FETCH = frozenset({"same-origin", "none"})
 
 
 def _json(data: Any, status: int = 200, **headers: str) -> Response:
@@ -68,14 +67,14 @@ def admin_blueprint(
                 credential.strip().encode(), token.encode()
             ):
                 return _error(403, "invalid credentials")
-            return _cross_site_refusal(app, by_cookie=False)
+            return cross_site_refusal(app.origin_policy, by_cookie=False)
         user, _ = await app.identity()
         if user is None:
             return _error(401, "authentication required",
                           **{"WWW-Authenticate": 'Bearer realm="quartdash"'})
         if predicate is None or not await _is_admin(predicate, user):
             return _error(403, "not an administrator")
-        return _cross_site_refusal(app, by_cookie=True)
+        return cross_site_refusal(app.origin_policy, by_cookie=True)
 
     api.before_request(authorize)
 
@@ -115,20 +114,3 @@ async def _reason() -> str | None:
     body = await request.get_json(force=True, silent=True)
     reason = body.get("reason") if isinstance(body, dict) else None
     return reason[:200] if isinstance(reason, str) and reason else None
-
-
-def _cross_site_refusal(app: QuartDash, *, by_cookie: bool) -> Response | None:
-    """Refuse a state-changing call that a page the app does not trust could have made."""
-    if request.method in _SAFE_METHODS:
-        return None
-    if request.headers.get("Origin") is not None:
-        problem = app.origin_policy.check(request.scheme, request.headers)
-        return None if problem is None else _error(403, f"cross-site request refused: {problem}")
-    fetch_site = request.headers.get("Sec-Fetch-Site")
-    if fetch_site is not None:
-        if fetch_site in _SAME_SITE_FETCH:
-            return None
-        return _error(403, "cross-site request refused")
-    if by_cookie:
-        return _error(403, "cross-site request refused: no Origin on a cookie-authenticated call")
-    return None

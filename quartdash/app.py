@@ -33,7 +33,7 @@ from quart import Quart, has_request_context
 from quart.logging import default_handler, has_level_handler
 from quart_auth import AuthUser, QuartAuth
 
-from . import signals
+from . import csrf, signals
 from .admin import AdminPredicate, admin_blueprint
 from .backplane import Backplane, backplane_from_url
 from .browser import BrowserFiles, session_tag
@@ -47,11 +47,13 @@ from .registry import (
     ConnectionRegistry,
 )
 from .resume import DEFAULT_RESUME_GRACE, Parking
+from .secret_key import check_secret_keys
 from .server import QuartDashServer
 from .sessions import Sessions, SessionToken
 
 if TYPE_CHECKING:
     from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
+    from quart import Response
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -355,19 +357,48 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
     def _ensure_secret_key(self) -> None:
         """The signing secret: the server's, else env ``QUARTDASH_SECRET_KEY``, else a
         random per-process one, with a warning where something signed must outlive the
-        process or be shared between workers (sessions)."""
-        if self.server.secret_key:
-            return
-        key = os.environ.get("QUARTDASH_SECRET_KEY")
-        if not key:
+        process or be shared between workers (sessions).
+
+        A weak key (``secret_key.py``: shorter than 16 characters, or a placeholder such
+        as ``change-me``) lets anyone sign a cookie for any user, an admin included: it
+        is refused (``ValueError``) with ``auth``, warned about otherwise. Checked again
+        when the server starts, for a key set after ``QuartDash()`` was built (the
+        usual ``app.server.secret_key = ...``) and the fallbacks that still verify."""
+        server = self.server
+        signs_logins = self.auth is not None
+        key = server.secret_key or os.environ.get("QUARTDASH_SECRET_KEY")
+        if key:
+            # Warnings point at the app's ``QuartDash(...)`` line (through Dash's
+            # constructor, which calls init_app).
+            check_secret_keys([key], signs_logins=signs_logins, stacklevel=5)
+        else:
             key = os.urandom(32).hex()
-            if self.auth is not None:
+            if signs_logins:
                 warnings.warn(
                     "no secret key (app.server.secret_key or QUARTDASH_SECRET_KEY): using a "
                     "random one, so logins end at restart and fail across workers",
-                    stacklevel=3,
+                    stacklevel=5,
                 )
-        self.server.secret_key = key
+        server.secret_key = key
+
+        async def check_again() -> None:
+            keys = [server.secret_key, *(server.config.get("SECRET_KEY_FALLBACKS") or [])]
+            check_secret_keys([k for k in keys if k and k != key], signs_logins=signs_logins)
+
+        server.before_serving(check_again)
+
+    # --- requests from pages of other sites ---------------------------------------------
+    def cross_site_refusal(self, *, by_cookie: bool = True) -> Response | None:
+        """None when the current HTTP request may go on; else a JSON 403 to return as is.
+
+        Call it first in every route that changes state on a ``POST`` (login, logout, a
+        form of the app): a browser sends the user's cookie with a post from any site,
+        and only ``Origin`` or ``Sec-Fetch-Site`` tell this app's pages from another's.
+        It is the admin API's check, against the origin policy the WebSocket handshake
+        uses (``csrf.py``). ``by_cookie=False`` lets a request with neither header
+        through, for routes whose callers prove themselves otherwise (a bearer token).
+        """
+        return csrf.cross_site_refusal(self.origin_policy, by_cookie=by_cookie)
 
 
 @_seen_by_dash_as_its_own

@@ -17,13 +17,14 @@ from tests.wsclient import call, callback_request, open_socket
 COOKIE = "QUART_AUTH"
 HTTP_TIMEOUT = 10.0
 TOKEN = "test-admin-token-0123456789abcdef"
-SECRET = "test-secret-key-for-sessions-0123456789"
+SECRET = "5c0e61f4a2d89b37e0f6c1a94d2b7e58a3f06c19d4e7b2a8"
 
 
 def _post(base: str, path: str, cookie: str | None = None, **kwargs: Any) -> requests.Response:
+    """A form post from one of the app's own pages: a browser sends its ``Origin``."""
     cookies = {COOKIE: cookie} if cookie else None
     return requests.post(base + path, cookies=cookies, allow_redirects=False,
-                         timeout=HTTP_TIMEOUT, **kwargs)
+                         headers={"Origin": base}, timeout=HTTP_TIMEOUT, **kwargs)
 
 
 def login(base: str, user: str, cookie: str | None = None, password: str = "demo") -> str:

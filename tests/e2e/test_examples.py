@@ -391,7 +391,7 @@ def test_echo(example: Callable[..., Page]) -> None:
 
 def test_auth_admin(example: Callable[..., Page]) -> None:
     page = example("auth_admin", path="/login", ready_path="/login",
-                   env={"QUARTDASH_SECRET_KEY": "example-test-secret"})
+                   env={"QUARTDASH_SECRET_KEY": "9b2e4c7f1a3d5e8b0c6f2a4d7e9b1c3f"})
     page.driver.find_element(By.ID, "username").send_keys("admin")
     page.driver.find_element(By.ID, "password").send_keys("demo")
     page.driver.find_element(By.ID, "sign-in").click()
