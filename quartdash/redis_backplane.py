@@ -9,10 +9,16 @@ What lives in Redis (all keys under ``prefix``, default ``quartdash``):
 * the per-session limit across workers: ``session:<id>``, a sorted set of socket ids
   scored by when their presence runs out; admitting a socket counts and adds in one
   script, so two workers cannot both take the last place.
-* revocations: ``revoked:session:<id>`` and ``revoked:user:<user>:<before>``, each with
-  a TTL equal to the remaining life of the tokens it can match. Each worker keeps a
-  mirror (the cookie check is synchronous): loaded whole when it (re)subscribes, then
-  kept current by the ``revoke`` messages.
+* revocations: four keys however many there are. ``revoked:sessions``, a sorted set of
+  session ids scored by when every token they can match has expired (``inf`` when
+  tokens never expire); ``revoked:users`` the same for users closed as a whole, with
+  each one's cutoff time in the hash ``revoked:before``. Every write first removes what
+  expired (ZREMRANGEBYSCORE: it costs what it removes) and merges, keeping the later
+  time, so any worker may write any entry again. ``revoked:generation`` is set once the
+  list is whole: a worker that finds it gone or changed after a reconnect knows Redis
+  lost data and writes back what it holds; otherwise it writes only the revocations it
+  made while away. Each worker keeps a mirror (the cookie check is synchronous): read
+  with cursors when it (re)subscribes, then kept current by the ``revoke`` messages.
 * commands: published on ``commands``; every other worker carries them out on its own
   sockets and answers on ``replies:<worker>`` with how many it closed. PUBLISH says how
   many subscribers got the message, so the caller knows how many answers to wait for.
@@ -37,6 +43,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from .backplane import Backplane, BackplaneUnavailable, CommandHandler
@@ -66,6 +73,35 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[6])
 redis.call('PEXPIREAT', KEYS[1], ARGV[3])
 return 1
 """
+
+_REVOKE = """
+-- KEYS: revoked sessions (sorted set), revoked users (sorted set), users' cutoffs (hash)
+-- ARGV: now, then triples: member, until ('inf' allowed), before ('' for a session)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+for _, user in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])) do
+  redis.call('HDEL', KEYS[3], user)
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
+for i = 2, #ARGV, 3 do
+  local member, untl, before = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local set = KEYS[1]
+  if before ~= '' then set = KEYS[2] end
+  local old = redis.call('ZSCORE', set, member)
+  if not old or tonumber(old) < tonumber(untl) then
+    redis.call('ZADD', set, untl, member)
+  end
+  if before ~= '' then
+    local was = redis.call('HGET', KEYS[3], member)
+    if not was or tonumber(was) < tonumber(before) then
+      redis.call('HSET', KEYS[3], member, before)
+    end
+  end
+end
+return 0
+"""
+
+#: Revocations per script call, and per cursor step when reading them back.
+_BATCH = 1000
 
 #: Errors that mean "Redis is not answering": the backplane degrades, never raises them.
 _DOWN = (RedisError, OSError, asyncio.TimeoutError)
@@ -103,6 +139,9 @@ class RedisBackplane(Backplane):
         self._replies: dict[str, list[int]] = {}
         self._reply_waiters: dict[str, asyncio.Event] = {}
         self._unsent: list[Revocation] = []
+        #: The ``revoked:generation`` this worker last saw with the list whole in Redis.
+        self._generation: bytes | str | None = None
+        self._revoke_script: AsyncScript | None = None
         #: This process, as ``ConnectionInfo.worker`` names it: host and pid.
         self.worker = WORKER
 
@@ -117,10 +156,10 @@ class RedisBackplane(Backplane):
     def _conns(self, worker: str) -> str:
         return self._key("conns", worker)
 
-    def _revocation_key(self, entry: Revocation) -> str:
-        if entry.session is not None:
-            return self._key("revoked", "session", entry.session)
-        return self._key("revoked", "user", str(entry.user), repr(entry.before))
+    @property
+    def _revocation_keys(self) -> list[str]:
+        """The revoked sessions, the revoked users, and the users' cutoffs."""
+        return [self._key("revoked", name) for name in ("sessions", "users", "before")]
 
     # --- lifecycle --------------------------------------------------------------------
     async def start(self, handler: CommandHandler) -> None:
@@ -128,6 +167,7 @@ class RedisBackplane(Backplane):
         self._redis = Redis.from_url(
             self.url, socket_timeout=2.0, socket_connect_timeout=2.0, health_check_interval=5
         )
+        self._revoke_script = self._redis.register_script(_REVOKE)
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._listen_forever()),
                        loop.create_task(self._refresh_forever())]
@@ -189,21 +229,69 @@ class RedisBackplane(Backplane):
             delay = min(delay * 2, 2.0)
 
     async def _resync(self) -> None:
-        """After (re)subscribing: write this worker's revocations (Redis may have
-        restarted empty), tell the others of those made while it was away, load every
-        revocation, publish this worker's presence."""
+        """After (re)subscribing: make Redis hold what this worker knows, tell the
+        others of revocations made while it was away, reload the list, publish this
+        worker's presence.
+
+        The whole list is written back only if Redis lost data since this worker last
+        saw it whole: the generation marker is then gone (a restart, a flush) or another
+        one (a worker refilled Redis after a loss, perhaps without this worker's
+        entries). Otherwise only what this worker revoked while away is written."""
         assert self._redis is not None
-        await self._store(self.revocations.entries())
-        while self._unsent:
-            message = {"from": self.worker, "revoke": self._unsent[0].to_json()}
-            await self._redis.publish(self._commands, orjson.dumps(message))
-            self._unsent.pop(0)
-        keys = [key async for key in self._redis.scan_iter(self._key("revoked", "*"), count=500)]
-        if keys:
-            for raw in await self._redis.mget(keys):
-                if raw:
-                    self.revocations.add(Revocation.from_json(orjson.loads(raw)))
+        unsent = list(self._unsent)
+        marker = self._key("revoked", "generation")
+        generation = await self._redis.get(marker)
+        if generation is None or generation != self._generation:
+            if generation is None:
+                await self._import_legacy()
+            await self._store(self.revocations.entries())
+            await self._redis.set(marker, secrets.token_hex(8), nx=True)  # once whole
+            generation = await self._redis.get(marker)
+        else:
+            await self._store(unsent)
+        self._generation = generation
+        if unsent:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for entry in unsent:
+                    message = {"from": self.worker, "revoke": entry.to_json()}
+                    pipe.publish(self._commands, orjson.dumps(message))
+                await pipe.execute()
+            del self._unsent[:len(unsent)]
+        await self._load_revocations()
         await self._publish_presence()
+
+    async def _load_revocations(self) -> None:
+        """Read the whole list into the mirror (this worker may have missed ``revoke``
+        messages while away), with cursors: each Redis command, and each step of this
+        loop between awaits, stays short however long the list."""
+        assert self._redis is not None
+        sessions, users, befores = self._revocation_keys
+        now = time.time()
+        cutoffs = {field.decode(): float(value) async for field, value
+                   in self._redis.hscan_iter(befores, count=_BATCH)}
+        async for member, until in self._redis.zscan_iter(users, count=_BATCH):
+            before = cutoffs.get(member.decode())
+            if before is not None and until > now:
+                self.revocations.add(Revocation(until, user=member.decode(), before=before))
+        async for member, until in self._redis.zscan_iter(sessions, count=_BATCH):
+            if until > now:
+                self.revocations.add(Revocation(until, session=member.decode()))
+
+    async def _import_legacy(self) -> None:
+        """Revocations stored by quartdash before the sorted sets, one key each
+        (``revoked:session:<id>``, ``revoked:user:<user>:<before>``, with TTLs), read
+        into the mirror so an upgrade revives no logged-out cookie; the next write
+        stores them the new way. Only when the marker is missing: after an upgrade,
+        or a restart that left Redis (nearly) empty, so the keyspace scan is cheap
+        or once."""
+        assert self._redis is not None
+        for kind in ("session", "user"):
+            pattern = self._key("revoked", kind, "*")
+            keys = [key async for key in self._redis.scan_iter(pattern, count=_BATCH)]
+            for start in range(0, len(keys), _BATCH):
+                for raw in await self._redis.mget(keys[start:start + _BATCH]):
+                    if raw:
+                        self.revocations.add(Revocation.from_json(orjson.loads(raw)))
 
     def _on_message(self, channel: bytes, data: bytes) -> None:
         try:
@@ -369,17 +457,26 @@ class RedisBackplane(Backplane):
             self._degraded(exc)
 
     async def _store(self, entries: Iterable[Revocation]) -> None:
-        """The entries in Redis, each until it can no longer match a token; one round
-        trip for all of them (a worker may hold many after a Redis restart)."""
-        assert self._redis is not None
+        """Merge the entries into Redis's sets, after removing what expired there:
+        one script call per ``_BATCH`` entries (a worker may write back many after a
+        Redis restart), and at least one, so a call with none still purges. Times go
+        as ``repr`` floats (``inf`` included): never through ``int()``."""
+        assert self._revoke_script is not None
         now = time.time()
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for entry in entries:
-                ttl_ms = int((entry.until - now) * 1000)
-                if ttl_ms > 0:
-                    pipe.set(self._revocation_key(entry), orjson.dumps(entry.to_json()),
-                             px=ttl_ms)
-            await pipe.execute()
+        args: list[str | float] = []
+        called = False
+        for entry in entries:
+            if entry.until <= now:
+                continue
+            if entry.session is not None:
+                args += [entry.session, entry.until, ""]
+            if entry.user is not None and entry.before is not None:
+                args += [entry.user, entry.until, entry.before]
+            if len(args) >= 3 * _BATCH:
+                await self._revoke_script(keys=self._revocation_keys, args=[now, *args])
+                args, called = [], True
+        if args or not called:
+            await self._revoke_script(keys=self._revocation_keys, args=[now, *args])
 
 #: Query parameters whose values are secrets, by any part of their name: redis-py takes
 #: ``password`` (and ``ssl_password``) from the query as readily as from the user info.

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import socket
 import time
@@ -112,13 +113,16 @@ Command = Union[Close, Extend]
 def command_to_json(command: Command) -> dict[str, Any]:
     if isinstance(command, Close):
         return {"close": asdict(command.selector), "code": command.code, "reason": command.reason}
-    return {"extend": command.session, "expires_at": command.expires_at}
+    # JSON has no infinity: a session that never expires says null.
+    expires_at = None if math.isinf(command.expires_at) else command.expires_at
+    return {"extend": command.session, "expires_at": expires_at}
 
 
 def command_from_json(data: Mapping[str, Any]) -> Command:
     if "close" in data:
         return Close(Selector(**data["close"]), int(data["code"]), str(data["reason"]))
-    return Extend(str(data["extend"]), float(data["expires_at"]))
+    expires_at = data["expires_at"]
+    return Extend(str(data["extend"]), math.inf if expires_at is None else float(expires_at))
 
 
 def close_reason(text: str) -> str:
@@ -401,9 +405,12 @@ class ConnectionRegistry:
         await self.backplane.send(Extend(token.session_id, token.expires_at))
 
     def _revoke_until(self) -> float:
+        """Until when a revocation made now must be kept: as long as a token issued now
+        can live; forever (infinite) when tokens never expire (``QUART_AUTH_DURATION``
+        None), else such a cookie would pass again once the entry is purged."""
         sessions = self._app.sessions
         duration = sessions.duration if sessions is not None else 0.0
-        return time.time() + duration + 1
+        return time.time() + duration + 1  # inf + 1 is inf: never int() it
 
     async def _sweep_forever(self) -> None:
         """Close sockets whose session expired (4408) or was revoked while a command was

@@ -6,7 +6,10 @@ in the same second give the very same cookie and nothing in it names the login. 
 therefore signs a random session id into the token beside the auth id, through
 quart-auth's documented ``serializer_class`` hook, so quart-auth's own API keeps seeing
 the auth id alone. The id survives ``renew_login()``; any login of a different user in
-the same browser ends the old session and starts a new one.
+the same browser ends the old session and starts a new one. The token also carries when
+the session's login happened, to the microsecond: closing every session of a user
+revokes the tokens issued before that moment, and a whole-second time would also
+refuse the login that follows it at once.
 
 Revocation is checked inside that serializer: a revoked cookie is no login at all, for
 the WebSocket and for ``current_user`` in every route alike, until it would have expired
@@ -20,9 +23,11 @@ plain ``quart_auth.logout_user()`` anywhere is enough.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import math
 import secrets
 import time
+import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -52,7 +57,10 @@ def session_hash(session_id: str | None) -> str:
 
 @dataclass(frozen=True, slots=True)
 class SessionToken:
-    """What a valid auth cookie says: whose login, which session, valid until when."""
+    """What a valid auth cookie says: whose login, which session, valid until when.
+    ``issued_at`` is when the session's login happened (a renewed token keeps it), to
+    the microsecond; a cookie signed before quartdash recorded that has itsdangerous's
+    whole-second time instead. ``expires_at`` is infinite for tokens that never expire."""
 
     user: str
     session_id: str
@@ -63,8 +71,8 @@ class SessionToken:
 @dataclass(frozen=True, slots=True)
 class Revocation:
     """One entry of the revocation list, kept until ``until`` (when every token it can
-    match has expired anyway). Either one session, or every token of ``user`` issued at
-    or before ``before``."""
+    match has expired anyway; infinite when tokens never expire). Either one session,
+    or every token of ``user`` issued at or before ``before``."""
 
     until: float
     session: str | None = None
@@ -72,41 +80,81 @@ class Revocation:
     before: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON has no infinity (orjson would write ``null`` silently, ``json`` a
+        non-standard ``Infinity``): an entry kept forever says ``"until": null``."""
+        data = asdict(self)
+        if math.isinf(self.until):
+            data["until"] = None
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Revocation:
-        return cls(float(data["until"]), data.get("session"), data.get("user"),
+        until = math.inf if data["until"] is None else float(data["until"])
+        return cls(until, data.get("session"), data.get("user"),
                    None if data.get("before") is None else float(data["before"]))
 
 
 class Revocations:
-    """The revocation list: pure data, consulted synchronously by the cookie serializer."""
+    """The revocation list: pure data, consulted synchronously by the cookie serializer
+    on every login check, so a lookup is a dict read.
+
+    Every worker purges it every second, and it may hold an entry per logout of the
+    last ``QUART_AUTH_DURATION`` (a year by default): a purge must cost what expires,
+    not what is kept. A heap per kind, ordered by ``until``, hands out the entries that
+    are due; an entry whose ``until`` grew later leaves a stale heap item behind, which
+    is skipped when it comes up (lazy deletion). Entries kept forever (``until``
+    infinite: tokens that never expire) never enter a heap, so no purge sees them."""
 
     def __init__(self) -> None:
         self._sessions: dict[str, float] = {}
-        self._users: dict[str, tuple[float, float]] = {}
+        self._users: dict[str, tuple[float, float]] = {}  # user: (before, until)
+        self._session_expiry: list[tuple[float, str]] = []
+        self._user_expiry: list[tuple[float, str]] = []
 
     def add(self, entry: Revocation) -> None:
+        """Merge ``entry`` in: a session or user already listed keeps the latest
+        ``until`` (and ``before``). Idempotent, so reloading a copy costs no heap item."""
         if entry.session is not None:
-            self._sessions[entry.session] = max(entry.until, self._sessions.get(entry.session, 0))
+            old = self._sessions.get(entry.session)
+            if old is None or entry.until > old:
+                self._sessions[entry.session] = entry.until
+                _schedule(self._session_expiry, entry.until, entry.session)
         if entry.user is not None and entry.before is not None:
-            before, until = self._users.get(entry.user, (entry.before, entry.until))
-            self._users[entry.user] = (max(before, entry.before), max(until, entry.until))
+            was = self._users.get(entry.user)
+            if was is None or entry.until > was[1] or entry.before > was[0]:
+                until = entry.until if was is None else max(was[1], entry.until)
+                before = entry.before if was is None else max(was[0], entry.before)
+                self._users[entry.user] = (before, until)
+                if was is None or until > was[1]:
+                    _schedule(self._user_expiry, until, entry.user)
 
     def revoked(self, token: SessionToken) -> bool:
         """True if this token may no longer be used."""
         if token.session_id in self._sessions:
             return True
         user = self._users.get(token.user)
-        # Token timestamps are whole seconds: one issued in the second of a user-wide
-        # revocation counts as before it (a re-login within that second must repeat).
+        # A cookie of older quartdash has a whole-second issue time, floored: issued in
+        # the second of a user-wide revocation, it counts as issued before it.
         return user is not None and token.issued_at <= user[0]
 
-    def purge(self, now: float) -> None:
-        """Forget entries whose tokens have all expired."""
-        self._sessions = {sid: until for sid, until in self._sessions.items() if until > now}
-        self._users = {u: entry for u, entry in self._users.items() if entry[1] > now}
+    def purge(self, now: float) -> int:
+        """Forget entries whose tokens have all expired (``until <= now``); how many."""
+        sessions, users = self._sessions, self._users
+        gone = 0
+        heap = self._session_expiry
+        while heap and heap[0][0] <= now:
+            until, session = heapq.heappop(heap)
+            if sessions.get(session) == until:  # else stale: re-added with a later until
+                del sessions[session]
+                gone += 1
+        heap = self._user_expiry
+        while heap and heap[0][0] <= now:
+            until, user = heapq.heappop(heap)
+            entry = users.get(user)
+            if entry is not None and entry[1] == until:
+                del users[user]
+                gone += 1
+        return gone
 
     def entries(self) -> list[Revocation]:
         """The list as entries, for copying it elsewhere (a backplane's store)."""
@@ -119,9 +167,20 @@ class Revocations:
         return len(self._sessions) + len(self._users)
 
 
-def _token(payload: Any, issued_at: float, max_age: int | None, raw: str | bytes) -> SessionToken:
+def _schedule(heap: list[tuple[float, str]], until: float, key: str) -> None:
+    if until < math.inf:
+        heapq.heappush(heap, (until, key))
+
+
+def _token(payload: Any, signed_at: float, max_age: int | None, raw: str | bytes) -> SessionToken:
+    """The token a verified payload describes. ``signed_at`` is itsdangerous's
+    whole-second timestamp: expiry is counted from it, as itsdangerous counts it."""
+    issued_at = signed_at
     if isinstance(payload, dict) and isinstance(payload.get("u"), str):
         user, session_id = payload["u"], str(payload.get("s"))
+        when = payload.get("t")
+        if isinstance(when, (int, float)) and not isinstance(when, bool) and math.isfinite(when):
+            issued_at = float(when)
     elif isinstance(payload, str):
         # A cookie signed before quartdash wrapped the serializer: its hash names it.
         raw_bytes = raw.encode() if isinstance(raw, str) else raw
@@ -129,21 +188,23 @@ def _token(payload: Any, issued_at: float, max_age: int | None, raw: str | bytes
     else:
         raise BadSignature("not a session token")
     # itsdangerous accepts ages up to max_age in whole seconds, hence the + 1.
-    expires_at = math.inf if max_age is None else issued_at + max_age + 1
+    expires_at = math.inf if max_age is None else signed_at + max_age + 1
     return SessionToken(user, session_id, issued_at, expires_at)
 
 
 def session_serializer(
     base: type[URLSafeTimedSerializer],
     revocations: Revocations,
-    login_session: Callable[[str], str],
+    login_session: Callable[[str], tuple[str, float]],
 ) -> type[URLSafeTimedSerializer]:
-    """quart-auth's serializer, signing a session id beside the auth id and refusing
-    revoked tokens. ``login_session(auth_id)`` chooses the id a new cookie carries."""
+    """quart-auth's serializer, signing a session id and the login's time beside the
+    auth id and refusing revoked tokens. ``login_session(auth_id)`` chooses the
+    session id and issue time a new cookie carries."""
 
     class SessionSerializer(base):  # type: ignore[valid-type,misc]
         def dumps(self, obj: Any, salt: str | bytes | None = None) -> Any:
-            return super().dumps({"u": obj, "s": login_session(str(obj))}, salt)
+            session_id, issued_at = login_session(str(obj))
+            return super().dumps({"u": obj, "s": session_id, "t": issued_at}, salt)
 
         def loads(
             self,
@@ -200,12 +261,24 @@ class Sessions:
             self.auth.init_app(server)
         if self.auth.mode != "cookie":
             raise ValueError("quartdash sessions need QuartAuth(mode='cookie')")
+        if self.auth.duration is None:
+            # A revocation is kept as long as the tokens it matches can live: here,
+            # forever, so every logout adds an entry that every worker (and Redis)
+            # holds for good. Worth knowing before it is a million.
+            warnings.warn(
+                "QUART_AUTH_DURATION is None: logins never expire, and each logout's "
+                "revocation is kept forever, in every worker and in Redis; set a "
+                "duration in seconds (quart-auth's default is a year)",
+                stacklevel=3,
+            )
         server.after_request(self._after_request)
 
     @property
     def duration(self) -> float:
-        """How long a token lives (quart-auth's ``QUART_AUTH_DURATION``), in seconds."""
-        return float(self.auth.duration or 0)
+        """How long a token lives (quart-auth's ``QUART_AUTH_DURATION``), in seconds:
+        infinite when it is None (tokens that never expire)."""
+        duration = self.auth.duration
+        return math.inf if duration is None else float(duration)
 
     # --- reading --------------------------------------------------------------------------
     def current_token(self) -> SessionToken | None:
@@ -246,18 +319,23 @@ class Sessions:
         return user, token
 
     # --- login and logout ---------------------------------------------------------------
-    def _login_session(self, auth_id: str) -> str:
-        """The session id a new cookie for ``auth_id`` carries: the current one when the
-        same user's login is renewed, else a fresh one (memoised for the request)."""
+    def _login_session(self, auth_id: str) -> tuple[str, float]:
+        """The session id and issue time a new cookie for ``auth_id`` carries: the
+        current ones when the same user's login is renewed, else a fresh id and now.
+        Memoised for the request, so the cookie quart-auth signs and the token
+        ``_after_request`` announces agree to the microsecond."""
         if not has_request_context():
-            return new_session_id()
+            return new_session_id(), time.time()
         memo = g.get(_LOGIN_MEMO)
         if memo is not None and memo[0] == auth_id:
-            return str(memo[1])
+            return str(memo[1]), float(memo[2])
         current = self.current_token()
-        session_id = current.session_id if current and current.user == auth_id else new_session_id()
-        setattr(g, _LOGIN_MEMO, (auth_id, session_id))
-        return session_id
+        if current is not None and current.user == auth_id:
+            session = current.session_id, current.issued_at
+        else:
+            session = new_session_id(), time.time()
+        setattr(g, _LOGIN_MEMO, (auth_id, *session))
+        return session
 
     async def _after_request(self, response: Response) -> Response:
         """End, start or renew the session after a route logged in or out."""
@@ -270,9 +348,9 @@ class Sessions:
                 await self._on_end(old, "logout")
             return response
         auth_id = str(user.auth_id)
-        session_id = self._login_session(auth_id)
-        now = float(int(time.time()))
-        token = SessionToken(auth_id, session_id, now, now + self.duration + 1)
+        session_id, issued_at = self._login_session(auth_id)
+        signed_at = float(int(time.time()))  # itsdangerous's timestamp, which expiry counts from
+        token = SessionToken(auth_id, session_id, issued_at, signed_at + self.duration + 1)
         if old is not None and old.session_id == session_id:
             await self._on_renew(token)
             return response
