@@ -65,7 +65,7 @@ def _server_stats(server: Server) -> tuple[float, int]:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    env = {"QUARTDASH_RATE_LIMIT": "1e9"}
+    env = {"QUARTDASH_RATE_LIMIT": "1e9", "QUARTDASH_MAX_CONNECTIONS_PER_ADDRESS": "0"}
     with tempfile.TemporaryDirectory() as tmp, hypercorn("bench.load_app:app", Path(tmp), env=env) as server:
         stop = asyncio.Event()
         latencies: list[float] = []

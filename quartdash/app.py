@@ -34,12 +34,24 @@ from quart.logging import default_handler, has_level_handler
 from quart_auth import AuthUser, QuartAuth
 
 from . import csrf, signals
+from ._compat import hypercorn as hypercorn_compat
 from .admin import AdminPredicate, admin_blueprint
 from .backplane import Backplane, backplane_from_url
 from .browser import BrowserFiles, session_tag
-from .connection import DEFAULT_MAX_PENDING_FRAMES, DEFAULT_SEND_TIMEOUT
+from .connection import (
+    DEFAULT_MAX_PENDING_BYTES,
+    DEFAULT_MAX_PENDING_FRAMES,
+    DEFAULT_SEND_TIMEOUT,
+)
 from .encoding import encode_json
-from .limits import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RATE_LIMIT
+from .limits import (
+    DEFAULT_BYTE_RATE_LIMIT,
+    DEFAULT_MAX_CALLBACKS_IN_FLIGHT,
+    DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+    DEFAULT_MAX_MESSAGE_BYTES,
+    DEFAULT_RATE_LIMIT,
+    ClientLimits,
+)
 from .origin import OriginPolicy
 from .registry import (
     DEFAULT_MAX_CONNECTIONS_PER_SESSION,
@@ -50,6 +62,7 @@ from .resume import DEFAULT_RESUME_GRACE, Parking
 from .secret_key import check_secret_keys
 from .server import QuartDashServer
 from .sessions import Sessions, SessionToken
+from .threads import FairPool, default_share
 
 if TYPE_CHECKING:
     from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
@@ -90,6 +103,11 @@ def _env_list(name: str) -> list[str] | None:
 def _env_number(name: str, default: float) -> float:
     value = os.environ.get(name)
     return default if value is None else float(value)
+
+
+def _setting(value: float | None, env: str, default: float) -> float:
+    """A limit: the keyword if given, else the environment variable, else the default."""
+    return _env_number(env, default) if value is None else value
 
 
 def _seen_by_dash_as_its_own(func: F) -> F:
@@ -148,11 +166,16 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
         admin: AdminPredicate | None = None,
         admin_token: str | None = None,
         backplane: str | Backplane | None = None,
-        max_connections_per_session: int | None = DEFAULT_MAX_CONNECTIONS_PER_SESSION,
+        max_connections_per_session: int | None = None,
         session_check_interval: float = DEFAULT_SESSION_CHECK_SECONDS,
         resume_grace: float | None = None,
         send_timeout: float | None = None,
-        max_pending_frames: int = DEFAULT_MAX_PENDING_FRAMES,
+        max_pending_frames: int | None = None,
+        max_pending_bytes: int | None = None,
+        byte_rate_limit: float | None = None,
+        max_callbacks_in_flight: int | None = None,
+        max_connections_per_address: int | None = None,
+        max_threads_per_client: int | None = None,
         **kwargs: Any,
     ) -> None:
         _show_logs()
@@ -171,9 +194,31 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
             send_timeout = _env_number("QUARTDASH_SEND_TIMEOUT", DEFAULT_SEND_TIMEOUT)
         if max_message_bytes <= 0 or rate_limit <= 0 or send_timeout <= 0:
             raise ValueError("max_message_bytes, rate_limit and send_timeout must be positive")
+        max_pending_frames = int(_setting(
+            max_pending_frames, "QUARTDASH_MAX_PENDING_FRAMES", DEFAULT_MAX_PENDING_FRAMES))
         if resume_grace < 0 or max_pending_frames < 2:
             raise ValueError("resume_grace must be >= 0 and max_pending_frames >= 2")
         self.max_pending_frames = max_pending_frames
+        #: Bytes a socket may have waiting to be sent before it is closed with 1013.
+        self.max_pending_bytes = int(_setting(
+            max_pending_bytes, "QUARTDASH_MAX_PENDING_BYTES", DEFAULT_MAX_PENDING_BYTES))
+        #: Inbound bytes per second per socket (and per HTTP client) before 4429 / 429.
+        self.byte_rate_limit = _setting(
+            byte_rate_limit, "QUARTDASH_BYTE_RATE_LIMIT", DEFAULT_BYTE_RATE_LIMIT)
+        #: Callbacks one socket (or one HTTP client) may have running at once.
+        self.max_callbacks_in_flight = int(_setting(
+            max_callbacks_in_flight, "QUARTDASH_MAX_CALLBACKS_IN_FLIGHT",
+            DEFAULT_MAX_CALLBACKS_IN_FLIGHT))
+        per_session = int(_setting(
+            max_connections_per_session, "QUARTDASH_MAX_CONNECTIONS_PER_SESSION",
+            DEFAULT_MAX_CONNECTIONS_PER_SESSION))
+        per_address = int(_setting(
+            max_connections_per_address, "QUARTDASH_MAX_CONNECTIONS_PER_ADDRESS",
+            DEFAULT_MAX_CONNECTIONS_PER_ADDRESS))
+        if min(self.max_pending_bytes, self.byte_rate_limit, self.max_callbacks_in_flight) <= 0:
+            raise ValueError("max_pending_bytes, byte_rate_limit and max_callbacks_in_flight "
+                             "must be positive")
+        hypercorn_compat.install(max_message_bytes)
         allowed = list(allowed_origins) if allowed_origins is not None else (
             _env_list("QUARTDASH_ALLOWED_ORIGINS") or []
         )
@@ -197,6 +242,12 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
         self.rate_limit = rate_limit
         threads = websocket_max_workers or _default_threads()
         self.executor = ThreadPoolExecutor(threads, thread_name_prefix="quartdash-callback")
+        #: The thread pool, at most ``max_threads_per_client`` threads per socket,
+        #: session or (without auth) address at once (``threads.py``).
+        self.pool = FairPool(self.executor, int(_setting(
+            max_threads_per_client, "QUARTDASH_MAX_THREADS_PER_CLIENT", default_share(threads))))
+        #: Message and byte budgets of HTTP callbacks, per session or address.
+        self.http_limits = ClientLimits(rate_limit, self.byte_rate_limit, max_message_bytes)
         self._http_only: set[str] = set()
         self.auth = QuartAuth() if auth is True else (auth or None)
         if admin is not None and self.auth is None:
@@ -219,7 +270,9 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
         self.connections = ConnectionRegistry(
             self,
             self.backplane,
-            max_per_session=max_connections_per_session,
+            max_per_session=per_session if per_session > 0 else None,
+            # With auth every socket has a session, bounded by the limit above.
+            max_per_address=per_address if per_address > 0 and self.auth is None else None,
             check_interval=session_check_interval,
             send_timeout=send_timeout,
         )
@@ -286,6 +339,8 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
                 spec["websocket"] = spec["output"] not in http_only
             if entry is not None:
                 entry["websocket"] = bool(spec.get("websocket"))
+                # Dash keeps this flag in the spec only; the HTTP route refuses these.
+                entry["persistent"] = bool(spec.get("persistent"))
 
     def _prepare_grouping(self, data_list: Any, indices: Any) -> tuple[Any, bool]:
         """Dash's own, with the part that depends only on the callback decided once.

@@ -31,6 +31,17 @@ from .encoding import encode_json
 #: Frames one connection may have waiting before it is treated as not reading. From
 #: half this many on, the socket counts as behind: set_props coalesce and ``emit`` waits.
 DEFAULT_MAX_PENDING_FRAMES = 10_000
+#: Bytes one connection may have waiting to be sent. A page that stops reading while
+#: answers pile up is closed with 1013 once this much waits (one frame larger than this
+#: may still wait alone: a big figure is not an attack). From half of it on, the socket
+#: counts as behind.
+DEFAULT_MAX_PENDING_BYTES = 4 << 20
+#: Largest batch the sender joins into one frame. Past it, what is queued goes out in
+#: several frames, so a backlog never becomes one huge string (and a copy of it in the
+#: server's write buffer).
+DEFAULT_MAX_BATCH_BYTES = 256 << 10
+#: How long a send may be in flight before the page counts as behind.
+BEHIND_SECONDS = 0.1
 #: How long one send may stay blocked (the peer stopped reading) before the socket is
 #: closed with 1013 "client is not reading".
 DEFAULT_SEND_TIMEOUT = 30.0
@@ -52,7 +63,8 @@ class Connection:
     same properties of the same component replaces the queued one and moves to the end,
     so what is delivered keeps its order and the queue stays bounded by the number of
     distinct properties, however fast a callback streams. Events, responses and
-    requests never merge; past ``max_pending`` of them the socket is closed (1013).
+    requests never merge; past ``max_pending`` frames or ``max_pending_bytes`` bytes
+    waiting, the socket is closed (1013).
 
     The sender is a task only while there is something to send: an idle socket costs no
     task, and a callback's response on an idle socket is sent by the callback's own task
@@ -61,7 +73,8 @@ class Connection:
 
     __slots__ = (
         "_batch_delay", "_busy", "_busy_since", "_closed", "_flush", "_ids",
-        "_loop_thread", "_max_pending", "_owner", "_queue", "_replay", "_replay_bytes",
+        "_loop_thread", "_max_batch_bytes", "_max_pending", "_max_pending_bytes", "_owner",
+        "_queue", "_queued_bytes", "_replay", "_replay_bytes",
         "_replay_floor", "_replay_limit", "_room", "_send", "_sender", "_urgent",
         "abort_reason", "id", "loop", "pending_props", "running", "sent",
     )
@@ -72,6 +85,8 @@ class Connection:
         *,
         batch_delay: float = 0.005,
         max_pending: int = DEFAULT_MAX_PENDING_FRAMES,
+        max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES,
+        max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
         replay_bytes: int = DEFAULT_REPLAY_BYTES,
     ) -> None:
         #: The socket's send, or None while the socket is parked for a resume.
@@ -80,6 +95,10 @@ class Connection:
         self.id = secrets.token_hex(8)
         self._batch_delay = batch_delay
         self._max_pending = max_pending
+        self._max_pending_bytes = max_pending_bytes
+        self._max_batch_bytes = max_batch_bytes
+        #: Characters of the frames in ``_queue`` (what a non-reading peer costs).
+        self._queued_bytes = 0
         #: The loop this socket lives on; threads hand their work to it.
         self.loop = asyncio.get_running_loop()
         #: The task serving this socket; ``abort`` cancels it to close from outside.
@@ -138,13 +157,17 @@ class Connection:
             self._kick()
 
     def behind(self) -> bool:
-        """The page is not keeping up: a send is blocked, the socket is parked, or half
-        the limit is queued. set_props coalesce from here on."""
-        return self._busy or self._send is None or self.crowded()
+        """The page is not keeping up: a send has been blocked for ``BEHIND_SECONDS``,
+        the socket is parked, or half a limit is queued. set_props coalesce from here on.
+        (A send merely in flight is not behind: a page that reads as fast as a callback
+        streams gets every update, even when the callback yields between them.)"""
+        return (self._send is None or self.crowded()
+                or (self._busy and time.monotonic() - self._busy_since > BEHIND_SECONDS))
 
     def crowded(self) -> bool:
-        """The queue is past half its limit: a sender that can wait should."""
-        return len(self._queue) >= self._max_pending // 2
+        """The queue is past half its limits: a sender that can wait should."""
+        return (len(self._queue) >= self._max_pending // 2
+                or self._queued_bytes >= self._max_pending_bytes // 2)
 
     async def room(self) -> None:
         """Wait (on the loop) until the queue is below half its limit or the socket
@@ -165,13 +188,17 @@ class Connection:
             return
         queue = self._queue
         if key is not None and self.behind():
-            queue.pop(key, None)  # the newer value goes last: delivery keeps its order
+            old = queue.pop(key, None)  # the newer value goes last: delivery keeps its order
+            if old is not None:
+                self._queued_bytes -= len(old)
         else:
-            if len(queue) >= self._max_pending:
-                self.abort(protocol.CloseCode.TRY_AGAIN_LATER, "client is not reading")
-                return
             key = next(self._ids)
+        if queue and (len(queue) >= self._max_pending
+                      or self._queued_bytes + len(frame) > self._max_pending_bytes):
+            self.abort(protocol.CloseCode.TRY_AGAIN_LATER, "client is not reading")
+            return
         queue[key] = frame
+        self._queued_bytes += len(frame)
         if urgent:
             self._urgent = True
             if self._flush is not None and not self._flush.done():
@@ -201,8 +228,7 @@ class Connection:
                     self._flush = None
                 if self._busy or self._send is None:
                     break
-                frames = list(self._queue.values())
-                self._queue.clear()
+                frames = self._take_batch()
                 self._urgent = False
                 if self._room is not None:
                     self._room.set()
@@ -210,6 +236,26 @@ class Connection:
         finally:
             self._sender = None
         self._kick()
+
+    def _take_batch(self) -> list[str]:
+        """The oldest queued frames, up to ``max_batch_bytes`` (at least one)."""
+        queue = self._queue
+        if self._queued_bytes <= self._max_batch_bytes:
+            frames = list(queue.values())
+            queue.clear()
+            self._queued_bytes = 0
+            return frames
+        frames, size, taken = [], 0, []
+        for key, frame in queue.items():
+            if frames and size + len(frame) > self._max_batch_bytes:
+                break
+            frames.append(frame)
+            taken.append(key)
+            size += len(frame)
+        for key in taken:
+            del queue[key]
+        self._queued_bytes -= size
+        return frames
 
     async def _transmit(self, text: str, renumber: bool = True) -> None:
         """Send one frame, numbered and kept for a resume when that is on."""

@@ -2,25 +2,25 @@
 
 Stock Dash on Quart runs a *sync* callback that arrives over HTTP on the event loop, so
 one slow callback freezes every socket of the process. Here every sync callback, HTTP
-or WebSocket, runs in one bounded pool shared by the whole app, with the caller's
-context (Quart's request or websocket, Dash's callback context) copied into the thread;
-async callbacks are awaited on the loop with no hop.
+or WebSocket, runs in one bounded pool shared fairly by the whole app (``threads.py``),
+with the caller's context (Quart's request or websocket, Dash's callback context)
+copied into the thread; async callbacks are awaited on the loop with no hop.
 
 Dash keeps the callback registry and does the work itself (``_prepare_callback``,
 ``_inputs_to_vals``, ``_execute_callback``); this module only decides where it runs and
 separates the client's mistakes (malformed inputs, unknown callbacks: a warning and an
-error response) from the app's (an exception in the callback: logged with traceback).
+error response) from the app's (an exception in the callback: logged with traceback,
+and only a generic message to the page unless Dash's debug mode is on: an exception's
+text can hold what no visitor should read, such as a database URL with its password).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import functools
 import inspect
 import logging
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from dash._utils import AttributeDict, inputs_to_dict
@@ -29,25 +29,38 @@ from dash.backends.base_server import ResponseAdapter
 from dash.exceptions import PreventUpdate, WebsocketDisconnected
 from quart import Response
 
+from .limits import printable
+
 if TYPE_CHECKING:
     import dash
+
+    from .threads import FairPool
 
 log = logging.getLogger("quartdash")
 
 
+#: What the page is told when a callback raised, outside Dash's debug mode.
+GENERIC_ERROR = "Callback failed; the server's log has the details."
+
+
 class ClientError(Exception):
-    """The request names no callback, or does not fit the one it names."""
+    """The request names no callback, or does not fit the one it names. Its text is
+    for the client and for a log line (made printable there)."""
 
 
 class Prepared:
     """A callback bound to its arguments and context, ready to run somewhere."""
 
-    __slots__ = ("call", "is_async", "output")
+    __slots__ = ("call", "is_async", "output", "persistent")
 
-    def __init__(self, call: Callable[[], Any], is_async: bool, output: str) -> None:
+    def __init__(
+        self, call: Callable[[], Any], is_async: bool, output: str, persistent: bool = False
+    ) -> None:
         self.call = call
         self.is_async = is_async
         self.output = output
+        #: Runs for the life of its tab's socket (``@callback(persistent=True)``).
+        self.persistent = persistent
 
 
 def callback_spec(dash_app: dash.Dash, output: str) -> dict[str, Any]:
@@ -121,6 +134,9 @@ def prepare(
     spec = callback_spec(dash_app, output)
     if websocket and not spec.get("websocket"):
         raise ClientError(f"callback '{output[:200]}' is not served over WebSocket")
+    persistent = bool(spec.get("persistent"))
+    if persistent and not websocket:
+        raise ClientError(f"callback '{output[:200]}' runs only over the WebSocket")
     _check_shape(spec, payload)
     try:
         # pylint: disable=protected-access
@@ -129,7 +145,7 @@ def prepare(
         call = dash_app._execute_callback(func, args, g.outputs_list, g)
     except Exception as exc:  # Dash's own checks of the request's shape
         raise ClientError(f"malformed callback request: {type(exc).__name__}") from None
-    return Prepared(call, _is_async(func), output)
+    return Prepared(call, _is_async(func), output, persistent)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -138,26 +154,41 @@ def _is_async(func: Callable[..., Any]) -> bool:
     return inspect.iscoroutinefunction(func)
 
 
-async def execute(prepared: Prepared, executor: ThreadPoolExecutor) -> Any:
-    """Run it where it belongs and return Dash's serialised response.
+async def execute(prepared: Prepared, pool: FairPool, clients: Sequence[str]) -> Any:
+    """Run it where it belongs and return Dash's serialised response. A sync callback
+    takes a thread of the pool within the share of each of ``clients``.
 
     Raises what the callback raised (``PreventUpdate`` included)."""
     if prepared.is_async:
         return await prepared.call()
     context = contextvars.copy_context()
-    loop = asyncio.get_running_loop()
-    result = await loop.run_in_executor(executor, context.run, prepared.call)
+    result = await pool.run(clients, functools.partial(context.run, prepared.call))
     if inspect.iscoroutine(result):  # a sync wrapper around an async function
         result = await result
     return result
 
 
-def outcome(output: str, exc: BaseException) -> tuple[str, str | None]:
-    """The response status for a callback that raised, logging as the cause deserves."""
+def outcome(
+    output: str, exc: BaseException, *, debug: bool = False, quiet: bool = False
+) -> tuple[str, str | None]:
+    """The response status and message for a callback that raised, logging as the cause
+    deserves: a client's mistake in one warning line (none when ``quiet``: a client
+    that keeps making them must not fill the log), the app's with its traceback, once.
+    The page gets the exception's text only in Dash's debug mode (``debug``)."""
     if isinstance(exc, (PreventUpdate, WebsocketDisconnected)):
         return "prevent_update", None
     if isinstance(exc, ClientError):
-        log.warning("quartdash: refused callback request: %s", exc)
+        if not quiet:
+            log.warning("quartdash: refused callback request: %s", printable(exc, 300))
         return "error", str(exc)
-    log.error("quartdash: callback %s raised", output[:200], exc_info=exc)
-    return "error", str(exc) or type(exc).__name__
+    log.error("quartdash: callback %s raised", printable(output), exc_info=exc)
+    if debug:
+        return "error", str(exc) or type(exc).__name__
+    return "error", GENERIC_ERROR
+
+
+def debug_mode(dash_app: dash.Dash) -> bool:
+    """Dash's debug mode (``app.run(debug=True)`` or ``enable_dev_tools(debug=True)``):
+    its dev tools' error pop-up is on, and the page may see errors' text."""
+    dev_tools = getattr(dash_app, "_dev_tools", None)
+    return bool(dev_tools is not None and dev_tools.get("ui"))

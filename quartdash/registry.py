@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Union
 
 from . import signals
 from .connection import DEFAULT_SEND_TIMEOUT
+from .limits import printable
 from .protocol import CloseCode
 from .sessions import Revocation, SessionToken, session_hash
 from .shutdown import watch_server_stop
@@ -47,6 +48,8 @@ DEFAULT_SESSION_CHECK_SECONDS = 1.0
 _MAX_REASON_BYTES = 123
 
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
+_TOO_MANY_FOR_SESSION = "too many connections for this session"
+TOO_MANY_FROM_ADDRESS = "too many connections from this address"
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +203,7 @@ class ConnectionRegistry:
         backplane: Backplane,
         *,
         max_per_session: int | None = DEFAULT_MAX_CONNECTIONS_PER_SESSION,
+        max_per_address: int | None = None,
         check_interval: float = DEFAULT_SESSION_CHECK_SECONDS,
         send_timeout: float = DEFAULT_SEND_TIMEOUT,
     ) -> None:
@@ -210,6 +214,10 @@ class ConnectionRegistry:
         self.stopping = False
         self.backplane = backplane
         self.max_per_session = max_per_session
+        #: Sockets without a session that one address may hold in this worker.
+        self.max_per_address = max_per_address
+        #: Per address: sockets accepted but not admitted yet (see ``reserve``).
+        self._reserved: dict[str, int] = {}
         self._check_interval = check_interval
         self._members: dict[str, Member] = {}
         self._starting: asyncio.Task[None] | None = None
@@ -264,14 +272,19 @@ class ConnectionRegistry:
         return len(self._members)
 
     # --- this worker's sockets ------------------------------------------------------------
-    async def join(self, member: Member) -> bool:
-        """Admit a socket; False if its session already holds ``max_per_session``."""
+    async def join(self, member: Member) -> str | None:
+        """Admit a socket; else why not: its session already holds ``max_per_session``
+        (across workers), or, without a session, its address holds ``max_per_address``
+        in this worker."""
         await self.start()  # a no-op once serving; covers servers that skip the lifespan
         limit = self.max_per_session if member.session is not None else None
         if limit is not None:
             here = sum(1 for other in self._members.values() if other.session == member.session)
             if here >= limit:
-                return False
+                return _TOO_MANY_FOR_SESSION
+        elif self.max_per_address is not None and member.remote_addr is not None:
+            if self._from(member.remote_addr) >= self.max_per_address:
+                return TOO_MANY_FROM_ADDRESS
         self._members[member.id] = member  # before any await: the count above stays exact
         info = member.info()
         try:
@@ -281,10 +294,39 @@ class ConnectionRegistry:
             raise
         if not admitted:
             self._members.pop(member.id, None)
-            return False
+            return _TOO_MANY_FOR_SESSION
         _log_event("connect", member)
         await signals.emit(signals.connection_opened, self._app, info=info)
+        return None
+
+    def _from(self, address: str) -> int:
+        """Sockets without a session from ``address``: open, or accepted and reserved."""
+        return self._reserved.get(address, 0) + sum(
+            1 for other in self._members.values()
+            if other.session is None and other.remote_addr == address
+        )
+
+    def reserve(self, address: str) -> bool:
+        """Count a socket of ``address`` (one with no session) from its acceptance on,
+        while it says what it is (``quartdash_hello``); False if the address holds
+        ``max_per_address`` already. Each True is paired with one ``release``."""
+        if self.max_per_address is None:
+            return True
+        held = self._from(address)
+        if held >= self.max_per_address:
+            log.warning("quartdash: refused a WebSocket from %s: it holds %d already (behind "
+                        "a proxy? see trust_proxy_headers)", printable(address), held)
+            return False
+        self._reserved[address] = self._reserved.get(address, 0) + 1
         return True
+
+    def release(self, address: str) -> None:
+        """The socket ``reserve`` counted was admitted (or refused): stop counting it."""
+        left = self._reserved.get(address, 0) - 1
+        if left > 0:
+            self._reserved[address] = left
+        else:
+            self._reserved.pop(address, None)
 
     def retire(self, member: Member, code: int | None) -> None:
         """A socket is done for good: its callbacks learn first (``is_shutdown``), then
@@ -459,6 +501,7 @@ def _log_event(event: str, member: Member, **more: Any) -> None:
         "address": member.remote_addr,
         **more,
     }
-    text = " ".join(f"{key}={'-' if value is None else value}" for key, value in fields.items())
+    text = " ".join(f"{key}={'-' if value is None else printable(value)}"
+                    for key, value in fields.items())
     log.info("%s %s", event, text,
              extra={"quartdash": {"event": event, "worker": WORKER, **fields}})

@@ -3,6 +3,12 @@
 Dash's ``QuartDashServer`` keeps doing everything else (assets, component suites, the
 index, error handlers). Replaced here: the HTTP callback route, so that sync callbacks
 leave the event loop, and the WebSocket route, which becomes ``wsroute.serve_socket``.
+
+The HTTP callback route is held to what the socket is held to: with ``auth`` it needs a
+valid login (401), a body is at most ``max_message_bytes`` (413), each session (or,
+without ``auth``, each address) has the socket's message and byte rates (429) and
+callbacks in flight (429), sync callbacks share the pool fairly, and a callback that
+runs only over the socket (a persistent one) is refused (400).
 """
 
 from __future__ import annotations
@@ -10,11 +16,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from dash.backends._quart import QuartDashServer as _DashQuartServer
 from dash.backends._quart import QuartRequestAdapter
-from quart import Response
+from quart import Response, request
 
 from .dispatch import ClientError, execute, outcome, prepare
+from .limits import client_address
 from .wsroute import serve_socket
 
 if TYPE_CHECKING:
@@ -30,19 +38,42 @@ class QuartDashServer(_DashQuartServer):  # type: ignore[misc]
         """The ``_dash-update-component`` view: sync callbacks run in the thread pool."""
         app: QuartDash = dash_app
 
+        in_flight: dict[str, int] = {}
+
         async def _dispatch() -> Any:
+            user, session_id = await app.identity()
+            if app.sessions is not None and user is None:
+                return _json_error(401, "authentication required")
+            client = f"s:{session_id}" if session_id else "a:" + client_address(
+                request.remote_addr, request.headers, app.origin_policy.trust_proxy_headers)
+            size = request.content_length
+            if size is not None and size > app.max_message_bytes:
+                return _json_error(413, f"callback request larger than "
+                                        f"{app.max_message_bytes} bytes")
+            request.max_content_length = app.max_message_bytes  # also without a length
+            if not app.http_limits.take(client, size or 0):
+                return _json_error(429, "rate limit exceeded", **{"Retry-After": "1"})
+            if in_flight.get(client, 0) >= app.max_callbacks_in_flight:
+                return _json_error(429, "too many callbacks in flight",
+                                   **{"Retry-After": "1"})
             body = await QuartRequestAdapter().get_json()
             if not isinstance(body, dict):
                 return Response("callback request must be a JSON object", status=400)
             # pylint: disable=protected-access
             g = app._initialize_context(body)
-            g.quartdash_user, g.quartdash_session_id = await app.identity()
+            g.quartdash_user, g.quartdash_session_id = user, session_id
             try:
                 prepared = prepare(app, g, body)
             except ClientError as exc:
                 _, text = outcome(str(body.get("output")), exc)  # logs one warning line
                 return Response(text, status=400, content_type="text/plain")
-            data = await execute(prepared, app.executor)
+            in_flight[client] = in_flight.get(client, 0) + 1
+            try:
+                data = await execute(prepared, app.pool, (client,))
+            finally:
+                in_flight[client] -= 1
+                if not in_flight[client]:
+                    del in_flight[client]
             return g.dash_response.set_response(data=data)
 
         # Keep the view's identity as Dash's, for integrations keyed on it (CSRF exempts).
@@ -59,3 +90,8 @@ class QuartDashServer(_DashQuartServer):  # type: ignore[misc]
             return await serve_socket(app)
 
         self.server.add_websocket(path, "quartdash_websocket", quartdash_websocket)
+
+
+def _json_error(status: int, message: str, **headers: str) -> Response:
+    return Response(orjson.dumps({"error": message}), status=status,
+                    content_type="application/json", headers=headers)

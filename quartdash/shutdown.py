@@ -20,6 +20,8 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from ._compat.hypercorn import stop_triggers
+
 log = logging.getLogger("quartdash")
 
 #: How long after the lifespan startup the watcher looks for the server's tasks.
@@ -27,28 +29,16 @@ FIND_SECONDS = 10.0
 _POLL_SECONDS = 0.05
 
 
-def _stop_triggers() -> list[asyncio.Task[object]]:
-    """hypercorn's tasks that end when the server is told to stop."""
-    found = []
-    for task in asyncio.all_tasks():
-        code = getattr(task.get_coro(), "cr_code", None)
-        if code is not None and code.co_name == "raise_shutdown" and (
-            "hypercorn" in code.co_filename
-        ):
-            found.append(task)
-    return found
-
-
 async def watch_server_stop(on_stop: Callable[[], object]) -> None:
     """Call ``on_stop`` once, when the ASGI server (hypercorn) begins to stop."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + FIND_SECONDS
-    triggers = _stop_triggers()
+    triggers = stop_triggers()
     while not triggers:
         if loop.time() > deadline:
             log.debug("quartdash: no hypercorn stop signal found; 1001 at lifespan shutdown")
             return
         await asyncio.sleep(_POLL_SECONDS)
-        triggers = _stop_triggers()
+        triggers = stop_triggers()
     await asyncio.wait(triggers, return_when=asyncio.FIRST_COMPLETED)
     on_stop()

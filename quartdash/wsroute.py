@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -26,15 +25,16 @@ from .connection import CallbackSocket, Connection
 from .dispatch import (
     ClientError,
     Prepared,
+    debug_mode,
     execute,
     outcome,
     prepare,
     ws_context,
 )
 from .encoding import encode_json
-from .limits import TokenBucket
+from .limits import TokenBucket, byte_bucket, client_address, printable
 from .protocol import CloseCode, ProtocolError
-from .registry import Member
+from .registry import TOO_MANY_FROM_ADDRESS, Member
 from .resume import Parking
 from .sessions import SessionToken
 
@@ -43,17 +43,21 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("quartdash")
 
-#: Callbacks one socket may have in flight at once (persistent ones included).
-MAX_RUNNING_PER_CONNECTION = 256
-#: How long a closing socket keeps reading, waiting for the peer's close frame.
-DRAIN_SECONDS = 5.0
+#: How long a closing socket keeps reading, waiting for the peer's close frame. Brief:
+#: under hypercorn what arrives after the close is dropped before it reaches the app
+#: (``_compat/hypercorn.py``), so this only waits for the peer's answer.
+DRAIN_SECONDS = 1.0
+#: A socket's refused requests that are logged, one line each; past this many, one
+#: more line says the rest are not (a client repeating a mistake must not fill the log).
+LOGGED_REFUSALS = 5
 #: How long sending the close notice and frame may take.
 CLOSE_SECONDS = 2.0
 
 
 def _clip(value: str | None, limit: int = 256) -> str | None:
-    """A client-chosen header, bounded before the registry keeps and reports it."""
-    return value if value is None or len(value) <= limit else value[:limit] + "..."
+    """A client-chosen header, bounded and printable before the registry keeps it and
+    the log reports it."""
+    return value if value is None else printable(value, limit)
 
 
 def _refuse(reason: str) -> Response:
@@ -99,6 +103,12 @@ async def serve_socket(app: QuartDash) -> Response | None:
     # protocol.
     ours = ws.args.get("quartdash") == "1"
     parking = app.parking if ours else None
+    address = client_address(ws.remote_addr, ws.headers, app.origin_policy.trust_proxy_headers)
+    # Without a session, the address's socket limit holds from here: a socket waiting
+    # for its hello is not admitted yet, but counts.
+    if token is None and not app.connections.reserve(address):
+        await _close_and_drain(ws, CloseCode.TRY_AGAIN_LATER, TOO_MANY_FROM_ADDRESS)
+        return None
     try:
         claimed = await _claim(parking, ws, token) if ours else None
     except ProtocolError as err:
@@ -106,6 +116,9 @@ async def serve_socket(app: QuartDash) -> Response | None:
                     err.code, err.reason, ws.remote_addr)
         await _close_and_drain(ws, err.code, err.reason)
         return None
+    finally:
+        if token is None:
+            app.connections.release(address)
     received = 0
     if claimed is not None:
         conn, member, received = claimed
@@ -115,6 +128,7 @@ async def serve_socket(app: QuartDash) -> Response | None:
             ws.send,
             batch_delay=float(app._websocket_batch_delay or 0),
             max_pending=app.max_pending_frames,
+            max_pending_bytes=app.max_pending_bytes,
         )
         member = Member(
             conn,
@@ -122,15 +136,16 @@ async def serve_socket(app: QuartDash) -> Response | None:
             user=user,
             token=token,
             origin=_clip(ws.headers.get("origin")),
-            remote_addr=ws.remote_addr,
+            remote_addr=address,
             user_agent=_clip(ws.headers.get("user-agent")),
         )
     close: tuple[int, str] | None = None
     resume_token: str | None = None
     park = False
     try:
-        if claimed is None and not await app.connections.join(member):
-            close = (CloseCode.TRY_AGAIN_LATER, "too many connections for this session")
+        refusal = None if claimed is not None else await app.connections.join(member)
+        if refusal is not None:
+            close = (CloseCode.TRY_AGAIN_LATER, refusal)
         else:
             if token is not None and app.backplane.revocations.revoked(token):
                 conn.abort(CloseCode.SESSION_ENDED, "session revoked")  # during the handshake
@@ -226,13 +241,17 @@ async def _receive_loop(
         "quartdash_user": user,
         "quartdash_session_id": token.session_id if token is not None else None,
     }
+    caller = _Caller(app, conn, member, facts)
     bucket = member.inbound
+    byte_budget = byte_bucket(app.byte_rate_limit, app.max_message_bytes)
     # pylint: disable=protected-access
     message_hooks = app._hooks.get_hooks("websocket_message")
     while True:
         data = await ws.receive()
         if not bucket.take():
             raise ProtocolError(CloseCode.RATE_LIMITED, "rate limit exceeded")
+        if not byte_budget.take(len(data)):
+            raise ProtocolError(CloseCode.RATE_LIMITED, "byte rate limit exceeded")
         message = protocol.parse_frame(data, app.max_message_bytes)
         if message_hooks:
             rejection = await app.backend._run_ws_hooks(
@@ -241,7 +260,7 @@ async def _receive_loop(
             if rejection is not None:
                 return int(rejection[0]), str(rejection[1])
         if isinstance(message, protocol.CallbackRequest):
-            _start_callback(app, conn, message, facts)
+            _start_callback(app, conn, message, caller)
         elif isinstance(message, protocol.GetPropsResponse):
             conn.resolve_prop(message.request_id, message.payload)
         elif isinstance(message, protocol.Ack):
@@ -283,50 +302,89 @@ async def _drain(ws: Any) -> None:
                 await ws.receive()
 
 
+class _Caller:
+    """What the callbacks of one socket share: whose threads they use, what Dash's
+    debug mode lets the page see, the persistent callbacks each tab runs, and how many
+    of the socket's mistakes were logged."""
+
+    __slots__ = ("clients", "conn_id", "debug", "facts", "persistent", "pool", "refusals")
+
+    def __init__(self, app: QuartDash, conn: Connection, member: Member,
+                 facts: dict[str, Any]) -> None:
+        self.pool = app.pool
+        self.debug = debug_mode(app)
+        self.facts = facts
+        self.conn_id = conn.id
+        # A sync callback counts against this socket and its session (without auth,
+        # its address): opening more sockets buys no more threads.
+        owner = f"s:{member.session}" if member.session else f"a:{member.remote_addr}"
+        self.clients = (f"c:{conn.id}", owner)
+        #: (renderer id, callback id) of the persistent callbacks running, one per tab.
+        self.persistent: set[tuple[str, str]] = set()
+        self.refusals = 0
+
+    def quiet(self) -> bool:
+        """Count one refused request; True once it is past ``LOGGED_REFUSALS``."""
+        self.refusals += 1
+        if self.refusals == LOGGED_REFUSALS + 1:
+            log.warning("quartdash: socket %s keeps sending refused requests; no more "
+                        "are logged", self.conn_id)
+        return self.refusals > LOGGED_REFUSALS
+
+
 def _start_callback(
     app: QuartDash,
     conn: Connection,
     request: protocol.CallbackRequest,
-    facts: dict[str, Any],
+    caller: _Caller,
 ) -> None:
     """Bind the request to its callback and start it; refusals answer at once."""
     renderer, request_id = request.renderer_id, request.request_id
     try:
         if request_id in conn.running:
             raise ClientError(f"request id {request_id[:40]!r} is already running")
-        if len(conn.running) >= MAX_RUNNING_PER_CONNECTION:
+        if len(conn.running) >= app.max_callbacks_in_flight:
             raise ClientError("too many callbacks in flight on this connection")
         # The handshake's cookies and headers ride along, as Dash has them over HTTP.
-        g = ws_context(request.payload, CallbackSocket(conn, renderer), facts)
+        g = ws_context(request.payload, CallbackSocket(conn, renderer), caller.facts)
         prepared = prepare(app, g, request.payload, websocket=True)
+        tab_key = (renderer, prepared.output)
+        if prepared.persistent and tab_key in caller.persistent:
+            raise ClientError(
+                f"persistent callback {prepared.output[:200]!r} already runs in this tab"
+            )
     except ClientError as exc:
-        status, text = outcome(request.output, exc)
+        status, text = outcome(request.output, exc, quiet=caller.quiet())
         conn.send_frame(protocol.callback_response_status(renderer, request_id, status, text))
         return
 
+    if prepared.persistent:
+        caller.persistent.add(tab_key)
     conn.running[request_id] = conn.loop.create_task(
-        _run_callback(conn, prepared, app.executor, renderer, request_id)
+        _run_callback(conn, prepared, caller, renderer, request_id)
     )
 
 
 async def _run_callback(
     conn: Connection,
     prepared: Prepared,
-    executor: ThreadPoolExecutor,
+    caller: _Caller,
     renderer: str,
     request_id: str,
 ) -> None:
     """One callback's task: run it, then send its response (or its error)."""
     try:
-        data = await execute(prepared, executor)
+        data = await execute(prepared, caller.pool, caller.clients)
         frame = protocol.callback_response_ok(
             renderer, request_id, data if isinstance(data, str) else encode_json(data)
         )
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # pylint: disable=broad-exception-caught
-        status, text = outcome(prepared.output, exc)
+        status, text = outcome(prepared.output, exc, debug=caller.debug)
         frame = protocol.callback_response_status(renderer, request_id, status, text)
     finally:
         conn.running.pop(request_id, None)
+        if prepared.persistent:
+            caller.persistent.discard((renderer, prepared.output))
     await conn.respond(frame)

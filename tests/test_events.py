@@ -10,6 +10,7 @@ import pytest
 
 from quartdash import Input, Output, QuartDash, ctx, dcc, html, set_props
 from quartdash.connection import DEFAULT_MAX_PENDING_FRAMES
+from quartdash.dispatch import GENERIC_ERROR
 from tests.test_inprocess import ORIGIN, WS, frames_until_response, started
 from tests.wsclient import callback_request
 
@@ -87,9 +88,14 @@ async def test_emitting_past_the_queue_limit_waits_instead_of_dropping(client: A
     assert events(before, "flood") == list(range(MANY))
 
 
-async def test_a_bad_event_name_is_the_callbacks_error(client: Any) -> None:
+async def test_a_bad_event_name_is_the_callbacks_error(
+    client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An error of the app's: the page is told only that it failed (outside Dash's debug
+    mode), the log says why."""
     async with client.websocket(WS, headers=ORIGIN) as ws:
         await ws.send(callback_request("x", "d", "children", [("n", "id", "n")]))
         response, _ = await frames_until_response(ws, "x")
     assert response["payload"]["status"] == "error"
-    assert "event name" in response["payload"]["message"]
+    assert response["payload"]["message"] == GENERIC_ERROR
+    assert "an event name is a string" in caplog.text

@@ -159,7 +159,8 @@ async def test_identity_reaches_callbacks_over_websocket_and_http(app: QuartDash
     response = await client.post("/_dash-update-component", json=body)
     assert (await response.get_json())["response"]["out"]["children"] == over_ws
     anonymous = await browser(app).post("/_dash-update-component", json=body)
-    assert (await anonymous.get_json())["response"]["out"]["children"] == "None|None"
+    assert anonymous.status_code == 401  # with auth, HTTP callbacks need a login too
+    assert await anonymous.get_json() == {"error": "authentication required"}
 
 
 async def test_same_second_logins_are_distinct_sessions_and_renew_keeps_one(app: QuartDash) -> None:
