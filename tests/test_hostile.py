@@ -183,11 +183,16 @@ def test_http_callbacks_need_a_valid_login(auth_server: Server) -> None:
     assert revoked.status_code == 401, revoked.text
 
 
+def _persistent_callback(server: Server) -> str:
+    """The id of the app's persistent callback, as the page learns it."""
+    spec = requests.get(server.url + "/_dash-dependencies", timeout=10).json()
+    return str(next(s["output"] for s in spec if s.get("persistent")))
+
+
 def test_a_persistent_callback_over_http_is_refused_cleanly(open_server: Server) -> None:
     """The review's persistent callback over HTTP answered 500 with a traceback in the
     log; now a 400 that says why, and no traceback."""
-    spec = requests.get(open_server.url + "/_dash-dependencies", timeout=10).json()
-    persistent = next(s["output"] for s in spec if s.get("persistent"))
+    persistent = _persistent_callback(open_server)
     body = {"output": persistent, "outputs": [], "inputs": [], "changedPropIds": [],
             "state": []}
     response = _http_callback(open_server, body)
@@ -274,8 +279,7 @@ async def test_compressible_megabyte_requests_are_throttled(open_server: Server)
 async def test_one_persistent_callback_per_tab_and_a_cap_in_flight(open_server: Server) -> None:
     """The review started 256 copies of one persistent callback on one socket; now a tab
     runs it once (the copies are refused), and one socket runs at most 64 callbacks."""
-    spec = requests.get(open_server.url + "/_dash-dependencies", timeout=10).json()
-    persistent = next(s["output"] for s in spec if s.get("persistent"))
+    persistent = _persistent_callback(open_server)
 
     def start(request_id: str, renderer: str) -> str:
         return json.dumps({"type": "callback_request", "requestId": request_id,
