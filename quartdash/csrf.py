@@ -16,6 +16,7 @@ through where the caller proves itself otherwise (the admin API's bearer token).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 import orjson
@@ -47,6 +48,10 @@ def cross_site_refusal(policy: OriginPolicy, *, by_cookie: bool = True) -> Respo
     if request.method in SAFE_METHODS:
         return None
     if request.headers.get("Origin") is not None:
+        # Dash's "*" opens the socket to every page; it does not make every site's
+        # posts this app's own.
+        if policy.allow_any:
+            policy = dataclasses.replace(policy, allow_any=False)
         problem = policy.check(request.scheme, request.headers)
         return None if problem is None else _refused(problem)
     fetch_site = request.headers.get("Sec-Fetch-Site")

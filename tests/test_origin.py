@@ -12,7 +12,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from websockets.exceptions import InvalidStatus
 
-from quartdash import QuartDash
+from quartdash import QuartDash, html
 from quartdash.origin import Origin, OriginPolicy, parse_origin, wildcard_problem
 from tests.servers import Server, hypercorn
 from tests.wsclient import call, callback_request, open_socket
@@ -237,3 +237,23 @@ def test_dash_forms_without_star_do_not_warn(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("QUARTDASH_SECRET_KEY", secrets.token_hex(32))
     app = QuartDash(__name__, websocket_allowed_origins=["http://localhost:*"], auth=True)
     assert not app.origin_policy.allow_any  # and no warning: warnings are errors here
+
+
+async def test_dash_star_does_not_admit_other_sites_posts() -> None:
+    """``"*"`` opens the socket to every page; the app's own state-changing routes still
+    refuse a post from another site (``cross_site_refusal``)."""
+    from quart import Response
+
+    with pytest.warns(UserWarning, match="any site"):
+        app = QuartDash(__name__, websocket_allowed_origins=["*"])
+    app.layout = html.Div()
+
+    @app.server.post("/change")
+    async def change() -> Response | str:
+        return app.cross_site_refusal() or "changed"
+
+    client = app.server.test_client()
+    evil = await client.post("/change", headers={"Origin": "http://evil.example"})
+    assert evil.status_code == 403
+    own = await client.post("/change", headers={"Origin": "http://localhost"})
+    assert own.status_code == 200
