@@ -2,7 +2,10 @@
 
 - typing in ``in`` runs an async callback that returns the value to ``out``;
 - clicking ``go`` streams ``set_props("prog", {"children": i})`` n_clicks times over the
-  WebSocket, then returns "done" to ``done``;
+  WebSocket, then returns "done" to ``done``. ``n_clicks`` is whatever the client sends,
+  so the stream stops at ``MAX_STREAM`` (10,000) and gives the event loop back every
+  ``YIELD_EVERY`` (256) set_props: a client asking for 300,000 would otherwise hold the
+  worker, and every other socket on it, for over a second and a half;
 - clicking ``slow`` runs a *sync* callback that sleeps 1 s: it runs in the thread pool,
   so every other connection keeps answering meanwhile.
 
@@ -12,9 +15,15 @@ http://127.0.0.1:8000/.
 
 from __future__ import annotations
 
+import asyncio
 import time
 
-from quartdash import Input, Output, QuartDash, callback, dcc, html, set_props
+from quartdash import Input, Output, PreventUpdate, QuartDash, callback, dcc, html, set_props
+
+#: The most set_props one click streams, whatever ``n_clicks`` the client claims.
+MAX_STREAM = 10_000
+#: How many set_props go between two returns to the event loop (about a millisecond).
+YIELD_EVERY = 256
 
 app = QuartDash(__name__, title="quartdash echo")
 app.layout = html.Div(
@@ -38,9 +47,15 @@ async def echo(value: str | None) -> str | None:
 
 @callback(Output("done", "children"), Input("go", "n_clicks"), prevent_initial_call=True)
 async def stream(n_clicks: int) -> str:
-    """Push one set_props per click count, in order, then report completion."""
-    for i in range(1, n_clicks + 1):
+    """Push one set_props per click count (at most ``MAX_STREAM``), in order, then report
+    completion. The awaits let the worker serve its other sockets meanwhile, and let a
+    closed socket cancel the stream."""
+    if not isinstance(n_clicks, int) or isinstance(n_clicks, bool):
+        raise PreventUpdate
+    for i in range(1, min(n_clicks, MAX_STREAM) + 1):
         set_props("prog", {"children": i})
+        if i % YIELD_EVERY == 0:
+            await asyncio.sleep(0)
     return "done"
 
 
