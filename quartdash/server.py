@@ -51,7 +51,9 @@ class QuartDashServer(_DashQuartServer):  # type: ignore[misc]
                 return _json_error(413, f"callback request larger than "
                                         f"{app.max_message_bytes} bytes")
             request.max_content_length = app.max_message_bytes  # also without a length
-            if not app.http_limits.take(client, size or 0):
+            if size is None:  # a chunked body: its length is known once read (bounded)
+                size = len(await request.get_data(cache=True))
+            if not app.http_limits.take(client, size):
                 return _json_error(429, "rate limit exceeded", **{"Retry-After": "1"})
             if in_flight.get(client, 0) >= app.max_callbacks_in_flight:
                 return _json_error(429, "too many callbacks in flight",

@@ -122,7 +122,7 @@ async def serve_socket(app: QuartDash) -> Response | None:
     received = 0
     if claimed is not None:
         conn, member, received = claimed
-        member.remote_addr = ws.remote_addr
+        member.remote_addr = address
     else:
         conn = Connection(
             ws.send,
