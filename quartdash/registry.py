@@ -19,6 +19,7 @@ import math
 import os
 import socket
 import time
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Union
@@ -216,8 +217,11 @@ class ConnectionRegistry:
         self.max_per_session = max_per_session
         #: Sockets without a session that one address may hold in this worker.
         self.max_per_address = max_per_address
-        #: Per address: sockets accepted but not admitted yet (see ``reserve``).
-        self._reserved: dict[str, int] = {}
+        #: Sockets per session ("s", id) and, without one, per address ("a", address):
+        #: open ones, and those accepted but not admitted yet (``reserve``). Kept as
+        #: counts, so admitting a socket costs the same however many are open.
+        self._held: Counter[tuple[str, str | None]] = Counter()
+        self._held_keys: dict[str, tuple[str, str | None]] = {}
         self._check_interval = check_interval
         self._members: dict[str, Member] = {}
         self._starting: asyncio.Task[None] | None = None
@@ -278,33 +282,40 @@ class ConnectionRegistry:
         in this worker."""
         await self.start()  # a no-op once serving; covers servers that skip the lifespan
         limit = self.max_per_session if member.session is not None else None
+        key = _held_by(member)
         if limit is not None:
-            here = sum(1 for other in self._members.values() if other.session == member.session)
-            if here >= limit:
+            if self._held[key] >= limit:
                 return _TOO_MANY_FOR_SESSION
-        elif self.max_per_address is not None and member.remote_addr is not None:
-            if self._from(member.remote_addr) >= self.max_per_address:
-                return TOO_MANY_FROM_ADDRESS
-        self._members[member.id] = member  # before any await: the count above stays exact
+        elif self.max_per_address is not None and self._held[key] >= self.max_per_address:
+            return TOO_MANY_FROM_ADDRESS
+        self._add(member)  # before any await: the counts above stay exact
         info = member.info()
         try:
             admitted = await self.backplane.announce(info, limit)
         except BaseException:  # BackplaneUnavailable included: the caller closes with 1013
-            self._members.pop(member.id, None)
+            self._remove(member)
             raise
         if not admitted:
-            self._members.pop(member.id, None)
+            self._remove(member)
             return _TOO_MANY_FOR_SESSION
         _log_event("connect", member)
         await signals.emit(signals.connection_opened, self._app, info=info)
         return None
 
-    def _from(self, address: str) -> int:
-        """Sockets without a session from ``address``: open, or accepted and reserved."""
-        return self._reserved.get(address, 0) + sum(
-            1 for other in self._members.values()
-            if other.session is None and other.remote_addr == address
-        )
+    def _add(self, member: Member) -> None:
+        self._members[member.id] = member
+        key = self._held_keys[member.id] = _held_by(member)
+        self._held[key] += 1
+
+    def _remove(self, member: Member) -> bool:
+        """Forget ``member``; False if it was not here."""
+        if self._members.pop(member.id, None) is None:
+            return False
+        key = self._held_keys.pop(member.id)
+        self._held[key] -= 1
+        if self._held[key] <= 0:
+            del self._held[key]
+        return True
 
     def reserve(self, address: str) -> bool:
         """Count a socket of ``address`` (one with no session) from its acceptance on,
@@ -312,21 +323,20 @@ class ConnectionRegistry:
         ``max_per_address`` already. Each True is paired with one ``release``."""
         if self.max_per_address is None:
             return True
-        held = self._from(address)
-        if held >= self.max_per_address:
+        key = ("a", address)
+        if self._held[key] >= self.max_per_address:
             log.warning("quartdash: refused a WebSocket from %s: it holds %d already (behind "
-                        "a proxy? see trust_proxy_headers)", printable(address), held)
+                        "a proxy? see trust_proxy_headers)", printable(address), self._held[key])
             return False
-        self._reserved[address] = self._reserved.get(address, 0) + 1
+        self._held[key] += 1
         return True
 
     def release(self, address: str) -> None:
         """The socket ``reserve`` counted was admitted (or refused): stop counting it."""
-        left = self._reserved.get(address, 0) - 1
-        if left > 0:
-            self._reserved[address] = left
-        else:
-            self._reserved.pop(address, None)
+        key = ("a", address)
+        self._held[key] -= 1
+        if self._held[key] <= 0:
+            del self._held[key]
 
     def retire(self, member: Member, code: int | None) -> None:
         """A socket is done for good: its callbacks learn first (``is_shutdown``), then
@@ -338,7 +348,7 @@ class ConnectionRegistry:
         """Forget a closed socket now; ``code`` is the close code sent, None if the peer
         left. Synchronous, so a handler cancelled twice over still leaves the registry
         exact; telling the backplane and the signal receivers runs in a tracked task."""
-        if self._members.pop(member.id, None) is None:
+        if not self._remove(member):
             return
         info = member.info()
         _log_event("disconnect", member, code=code,
@@ -488,6 +498,12 @@ class ConnectionRegistry:
                 signals.session_ended, self._app, session_id=session_id, user=user,
                 reason="expired",
             )
+
+
+def _held_by(member: Member) -> tuple[str, str | None]:
+    """What a socket counts against: its session, or without one its address."""
+    session = member.session
+    return ("s", session) if session is not None else ("a", member.remote_addr)
 
 
 def _log_event(event: str, member: Member, **more: Any) -> None:
