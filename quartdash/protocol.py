@@ -19,6 +19,13 @@ then gets ``quartdash_welcome`` (its new resume token, see ``resume.py``), and l
 on purpose: nothing to resume). The token rides in that first frame, never in the URL:
 proxies and access logs record URLs, and a logged token would let whoever reads the log
 take over the connection within its grace window (given the session cookie too).
+
+One close code, 4401, says "no reconnect" for every socket that must stay closed; the
+reason says whether the login still holds, and quartdash's page script words its notice
+and decides on the login page by it (``renderer_patch/src/policy.js``, ``closeNotice``):
+``CONNECTION_CLOSED`` (an administrator closed the socket, the session lives on: no trip
+to the login page), ``SIGNED_OUT`` (an administrator ended the session), and the
+handshake's ``"not logged in"``; any other 4401 reads as signed out.
 """
 
 from __future__ import annotations
@@ -39,6 +46,20 @@ HELLO_SECONDS = 10.0
 #: server's tokens are 24 characters).
 MAX_HELLO_BYTES = 1024
 MAX_RESUME_TOKEN = 64
+
+
+#: The reason of a close by an administrator that leaves the session valid (one
+#: connection, or everyone's): the page says so and stays, a reload signs in again.
+CONNECTION_CLOSED = "connection closed by an administrator"
+#: The reason of a close by an administrator that ended (and revoked) the session.
+SIGNED_OUT = "signed out by an administrator"
+
+
+def admin_reason(kind: str, text: str | None) -> str:
+    """The close reason of an administrator's close: ``kind`` (``CONNECTION_CLOSED`` or
+    ``SIGNED_OUT``), then the administrator's own words, if any, after ``": "``. The
+    kind comes first so the browser can tell it from the words, however they read."""
+    return f"{kind}: {text}" if text else kind
 
 
 class CloseCode(enum.IntEnum):

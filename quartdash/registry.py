@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Union
 from . import signals
 from .connection import DEFAULT_SEND_TIMEOUT
 from .limits import printable
-from .protocol import CloseCode
+from .protocol import CONNECTION_CLOSED, SIGNED_OUT, CloseCode, admin_reason
 from .sessions import Revocation, SessionToken, session_hash
 from .shutdown import watch_server_stop
 
@@ -403,14 +403,19 @@ class ConnectionRegistry:
     ) -> int:
         """Close sockets; returns how many were closed. Give exactly one of a
         connection id, ``session``, ``user`` or ``everyone=True``. Closing by session or
-        user ends it as logout does: the cookie is revoked until it would have expired."""
+        user ends it as logout does: the cookie is revoked until it would have expired.
+
+        The close reason says which of the two it was (``protocol.admin_reason``), with
+        ``reason`` after it: the page tells "signed out" from "connection closed" by it,
+        since both close with 4401, and only a signed-out tab goes to ``login_url``."""
         given = [connection_id is not None, session is not None, user is not None, everyone]
         if sum(given) != 1:
             raise ValueError("close() takes exactly one of: a connection id, session=, "
                              "user=, everyone=True")
         if code not in {member.value for member in CloseCode} and not 3000 <= code <= 4999:
             raise ValueError(f"{code} is not a close code a server may send")
-        text = reason or "closed by an administrator"
+        ends_session = session is not None or user is not None
+        text = admin_reason(SIGNED_OUT if ends_session else CONNECTION_CLOSED, reason)
         if session is not None:
             owners = {info.user for info in await self.backplane.list(Selector(session=session))}
             owner = owners.pop() if len(owners) == 1 else None
