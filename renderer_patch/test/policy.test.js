@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { afterClose, backoff, Code, DEFAULT_POLICY, effectiveClose, noticeText } from "../src/policy.js";
+import {
+  afterClose, backoff, closeNotice, Code, DEFAULT_POLICY, effectiveClose, noticeText, Reason,
+} from "../src/policy.js";
 
 const half = () => 0.5;
 
@@ -63,4 +65,47 @@ test("notice words", () => {
   assert.equal(noticeText(4401, "logged out"), "You were signed out.");
   assert.equal(noticeText(4408, ""), "Your session expired.");
   assert.match(noticeText(1009, "frame larger than 10 bytes"), /1009: frame larger than 10 bytes/);
+});
+
+test("signed out, expired, never signed in: the words, a sign-in link, and the login page", () => {
+  for (const reason of ["logged out", "signed in as another user", "session revoked", "", undefined]) {
+    assert.deepEqual(closeNotice(4401, reason),
+      { text: "You were signed out.", signIn: true, link: "Sign in again" });
+  }
+  assert.deepEqual(closeNotice(4408, "session expired"),
+    { text: "Your session expired.", signIn: true, link: "Sign in again" });
+  assert.deepEqual(closeNotice(4401, "not logged in"),
+    { text: "Please sign in.", signIn: true, link: "Sign in" });
+  assert.deepEqual(closeNotice(4401, "signed out by an administrator"),
+    { text: "The administrator signed you out.", signIn: true, link: "Sign in again" });
+  assert.equal(closeNotice(4401, "signed out by an administrator: account locked").text,
+    "The administrator signed you out (account locked).");
+});
+
+test("an administrator's close of the connection alone: no 'signed out', no login page", () => {
+  const plain = closeNotice(4401, "connection closed by an administrator");
+  assert.deepEqual(plain, {
+    text: "The administrator closed this connection. Reload the page to continue.",
+    signIn: false, link: "Reload",
+  });
+  const worded = closeNotice(4401, "connection closed by an administrator: maintenance");
+  assert.equal(worded.text, "The administrator closed this connection (maintenance). Reload the page to continue.");
+  assert.equal(worded.signIn, false);
+  assert.doesNotMatch(worded.text, /signed out/i);
+  // The kind is read at the start only, and whole: words that merely mention it do not
+  // turn a sign-out into a connection close.
+  assert.equal(closeNotice(4401, "connection closed by an administrators").signIn, true);
+  assert.equal(closeNotice(4401, "x: connection closed by an administrator").signIn, true);
+  // The same reason with another final code is the server's refusal, worded as such.
+  assert.equal(closeNotice(1008, Reason.CONNECTION_CLOSED).signIn, false);
+  assert.match(closeNotice(1008, Reason.CONNECTION_CLOSED).text, /\(1008: connection closed/);
+});
+
+test("the reasons match the server's (quartdash/protocol.py)", async () => {
+  const { readFileSync } = await import("node:fs");
+  const protocol = readFileSync(new URL("../../quartdash/protocol.py", import.meta.url), "utf8");
+  assert.ok(protocol.includes(`CONNECTION_CLOSED = "${Reason.CONNECTION_CLOSED}"`));
+  assert.ok(protocol.includes(`SIGNED_OUT = "${Reason.SIGNED_OUT}"`));
+  const wsroute = readFileSync(new URL("../../quartdash/wsroute.py", import.meta.url), "utf8");
+  assert.ok(wsroute.includes(`CloseCode.SESSION_ENDED, "${Reason.NOT_LOGGED_IN}"`));
 });
