@@ -96,12 +96,67 @@ function effectiveClose(event, announced) {
   return { code: event.code, reason: event.reason || "" };
 }
 
+/**
+ * The reasons of a 4401 that mean something else than "signed out" (quartdash/protocol.py).
+ * 4401 closes every socket that must not come back by itself, so the code alone cannot
+ * say whether the login still holds; the reason can.
+ */
+const Reason = Object.freeze({
+  /** An administrator closed this socket (or everyone's): the login is still valid. */
+  CONNECTION_CLOSED: "connection closed by an administrator",
+  /** An administrator ended (and revoked) this session. */
+  SIGNED_OUT: "signed out by an administrator",
+  /** The handshake carried no valid login: this page was never signed in, or no more. */
+  NOT_LOGGED_IN: "not logged in",
+});
+
+/** The administrator's own words after `kind` ("kind: words"); null when `reason` is
+ *  not of that kind, "" when it is but has no words. */
+function adminWords(reason, kind) {
+  if (reason === kind) return "";
+  return reason.startsWith(`${kind}: `) ? reason.slice(kind.length + 2).trim() : null;
+}
+
+/**
+ * What the page says after a final close, and what it offers:
+ *  - signIn: the login is gone (signed out, expired, or never there): a "Sign in" link,
+ *    and the tab goes to login_url;
+ *  - reload: the login still holds (an administrator closed only the connection): a
+ *    "Reload" link, and the tab stays where it is, since a reload is signed in again.
+ * `link` is the link's words, null for none.
+ */
+function closeNotice(code, reason) {
+  const text = typeof reason === "string" ? reason : "";
+  if (code === Code.SESSION_EXPIRED) {
+    return { text: "Your session expired.", signIn: true, link: "Sign in again" };
+  }
+  if (code === Code.SESSION_ENDED) {
+    const closed = adminWords(text, Reason.CONNECTION_CLOSED);
+    if (closed !== null) {
+      const why = closed ? ` (${closed})` : "";
+      return {
+        text: `The administrator closed this connection${why}. Reload the page to continue.`,
+        signIn: false, link: "Reload",
+      };
+    }
+    if (text === Reason.NOT_LOGGED_IN) return { text: "Please sign in.", signIn: true, link: "Sign in" };
+    const ended = adminWords(text, Reason.SIGNED_OUT);
+    if (ended !== null) {
+      const why = ended ? ` (${ended})` : "";
+      return { text: `The administrator signed you out${why}.`, signIn: true, link: "Sign in again" };
+    }
+    return { text: "You were signed out.", signIn: true, link: "Sign in again" };
+  }
+  const why = text ? `: ${text}` : "";
+  return {
+    text: `The server closed the connection (${code}${why}). Reload the page to continue.`,
+    signIn: false, link: "Reload",
+  };
+}
+
 /** The words the page shows for a final close. */
 function noticeText(code, reason) {
-  if (code === Code.SESSION_EXPIRED) return "Your session expired.";
-  if (code === Code.SESSION_ENDED) return "You were signed out.";
-  const why = reason ? `: ${reason}` : "";
-  return `The server closed the connection (${code}${why}). Reload the page to continue.`;
+  return closeNotice(code, reason).text;
 }
 
 // --- page.js
@@ -109,8 +164,10 @@ function noticeText(code, reason) {
 //  - window.quartdash.on(event, handler): the event channel. Every event the server
 //    emits for this tab (ctx.websocket.emit) reaches the handlers, in order, one call
 //    per event; events that come before any handler is attached wait for the first.
-//  - When the server ends the session (4401, 4408) or refuses the page's traffic, a
-//    notice says so, and with a login_url the tab goes there.
+//  - When the socket closes for good, a notice says why: when the login is gone
+//    (signed out, expired, never signed in) the tab goes to login_url, if set; when an
+//    administrator closed only the connection, or the server refused the page's
+//    traffic, it stays and offers a reload. The notice covers none of the page.
 // It listens on the renderer's own port to the worker: it wraps the SharedWorker
 // constructor so it sees the port Dash's renderer opens, and adds a listener beside
 // the renderer's. The renderer ignores the message types it does not know.
@@ -178,6 +235,32 @@ function off(event, handler) {
 }
 
 // --- the notice ------------------------------------------------------------------------
+const BARS = ["quartdash-notice", "quartdash-reconnecting"];
+/** The body's own inline padding-top while a bar shows (null: none shows). */
+let paddingBefore = null;
+let sizeWatch = null;
+
+/**
+ * The bars are fixed at the top, so that they stay in view when the page scrolls; while
+ * one shows, the body's top padding grows by its height, so that it covers none of the
+ * page's content, and shrinks back when it goes. Called again whenever a bar's height
+ * changes (its text wraps on a narrow window).
+ */
+function reserveSpace() {
+  const body = document.body;
+  const shown = BARS.map((id) => document.getElementById(id)).filter(Boolean);
+  if (shown.length === 0) {
+    if (paddingBefore !== null) body.style.paddingTop = paddingBefore;
+    paddingBefore = null;
+    return;
+  }
+  if (paddingBefore === null) paddingBefore = body.style.paddingTop;
+  body.style.paddingTop = paddingBefore; // the page's own padding, measured bare
+  const own = parseFloat(getComputedStyle(body).paddingTop) || 0;
+  const height = Math.max(...shown.map((bar) => bar.getBoundingClientRect().height));
+  body.style.paddingTop = `${own + height}px`;
+}
+
 function banner(id, text, colors) {
   let element = document.getElementById(id);
   if (!element) {
@@ -187,34 +270,43 @@ function banner(id, text, colors) {
     Object.assign(element.style, {
       position: "fixed", top: "0", left: "0", right: "0", zIndex: "2147483647",
       padding: "14px 20px", font: "15px/1.4 system-ui, sans-serif", textAlign: "center",
-      boxShadow: "0 2px 8px rgba(0,0,0,.25)",
+      boxShadow: "0 2px 8px rgba(0,0,0,.25)", boxSizing: "border-box",
     });
     document.body.appendChild(element);
+    if (!sizeWatch && typeof ResizeObserver === "function") sizeWatch = new ResizeObserver(reserveSpace);
+    if (sizeWatch) sizeWatch.observe(element);
   }
   Object.assign(element.style, colors);
   element.textContent = text;
+  reserveSpace();
   return element;
 }
 
 function hide(id) {
   const element = document.getElementById(id);
-  if (element) element.remove();
+  if (!element) return;
+  if (sizeWatch) sizeWatch.unobserve(element);
+  element.remove();
+  reserveSpace();
 }
 
 function showFinal(close) {
   hide("quartdash-reconnecting");
-  const element = banner("quartdash-notice", noticeText(close.code, close.reason), {
-    background: "#b3261e", color: "#fff",
-  });
+  const notice = closeNotice(close.code, close.reason);
+  const element = banner("quartdash-notice", notice.text, { background: "#b3261e", color: "#fff" });
   element.dataset.code = String(close.code);
-  if (close.kind === "session" && loginUrl) {
+  const target = notice.signIn ? loginUrl : window.location.href;
+  if (notice.link && target) {
     const link = document.createElement("a");
-    link.href = loginUrl;
-    link.textContent = "Sign in again";
+    link.href = target;
+    link.textContent = notice.link;
     Object.assign(link.style, { color: "#fff", marginLeft: "12px", fontWeight: "600" });
     element.appendChild(link);
-    setTimeout(() => window.location.assign(loginUrl), REDIRECT_DELAY);
   }
+  reserveSpace();
+  // Only a tab whose login is gone goes to the login page; one whose connection alone
+  // was closed stays, its notice saying so.
+  if (notice.signIn && loginUrl) setTimeout(() => window.location.assign(loginUrl), REDIRECT_DELAY);
 }
 
 function onStatus(message) {

@@ -96,12 +96,67 @@ function effectiveClose(event, announced) {
   return { code: event.code, reason: event.reason || "" };
 }
 
+/**
+ * The reasons of a 4401 that mean something else than "signed out" (quartdash/protocol.py).
+ * 4401 closes every socket that must not come back by itself, so the code alone cannot
+ * say whether the login still holds; the reason can.
+ */
+const Reason = Object.freeze({
+  /** An administrator closed this socket (or everyone's): the login is still valid. */
+  CONNECTION_CLOSED: "connection closed by an administrator",
+  /** An administrator ended (and revoked) this session. */
+  SIGNED_OUT: "signed out by an administrator",
+  /** The handshake carried no valid login: this page was never signed in, or no more. */
+  NOT_LOGGED_IN: "not logged in",
+});
+
+/** The administrator's own words after `kind` ("kind: words"); null when `reason` is
+ *  not of that kind, "" when it is but has no words. */
+function adminWords(reason, kind) {
+  if (reason === kind) return "";
+  return reason.startsWith(`${kind}: `) ? reason.slice(kind.length + 2).trim() : null;
+}
+
+/**
+ * What the page says after a final close, and what it offers:
+ *  - signIn: the login is gone (signed out, expired, or never there): a "Sign in" link,
+ *    and the tab goes to login_url;
+ *  - reload: the login still holds (an administrator closed only the connection): a
+ *    "Reload" link, and the tab stays where it is, since a reload is signed in again.
+ * `link` is the link's words, null for none.
+ */
+function closeNotice(code, reason) {
+  const text = typeof reason === "string" ? reason : "";
+  if (code === Code.SESSION_EXPIRED) {
+    return { text: "Your session expired.", signIn: true, link: "Sign in again" };
+  }
+  if (code === Code.SESSION_ENDED) {
+    const closed = adminWords(text, Reason.CONNECTION_CLOSED);
+    if (closed !== null) {
+      const why = closed ? ` (${closed})` : "";
+      return {
+        text: `The administrator closed this connection${why}. Reload the page to continue.`,
+        signIn: false, link: "Reload",
+      };
+    }
+    if (text === Reason.NOT_LOGGED_IN) return { text: "Please sign in.", signIn: true, link: "Sign in" };
+    const ended = adminWords(text, Reason.SIGNED_OUT);
+    if (ended !== null) {
+      const why = ended ? ` (${ended})` : "";
+      return { text: `The administrator signed you out${why}.`, signIn: true, link: "Sign in again" };
+    }
+    return { text: "You were signed out.", signIn: true, link: "Sign in again" };
+  }
+  const why = text ? `: ${text}` : "";
+  return {
+    text: `The server closed the connection (${code}${why}). Reload the page to continue.`,
+    signIn: false, link: "Reload",
+  };
+}
+
 /** The words the page shows for a final close. */
 function noticeText(code, reason) {
-  if (code === Code.SESSION_EXPIRED) return "Your session expired.";
-  if (code === Code.SESSION_ENDED) return "You were signed out.";
-  const why = reason ? `: ${reason}` : "";
-  return `The server closed the connection (${code}${why}). Reload the page to continue.`;
+  return closeNotice(code, reason).text;
 }
 
 // --- router.js
