@@ -12,7 +12,10 @@ closes the session's sockets, and an admin's live table of connections.
 - The page (``/``) shows who you are and a counter that a persistent callback pushes
   every second, so each open tab holds a WebSocket.
 - User ``admin`` also sees every connection, live, with buttons to close one
-  connection, end its session, or end every session of its user. The admin API is at
+  connection, end its session, or end every session of its user. A closed connection's
+  tab says "The administrator closed this connection" and stays: its login still holds,
+  and a reload connects again. An ended session's tabs say "The administrator signed you
+  out." and go to ``/login``. The admin API is at
   ``/_quartdash/admin/`` and, with ``QUARTDASH_ADMIN_TOKEN`` set, answers that bearer
   token too (``quartdash connections list --url http://127.0.0.1:8000/``).
 
@@ -141,7 +144,12 @@ SCRIPTS_READ = ("/_dash-", "/_reload-hash", "/_quartdash/")
 async def require_login() -> Any:
     """Every path needs a login but those in ``OPEN``: an allowlist, so a route added
     later (or Dash's own, such as ``/_dash-layout``) is closed until opened on purpose.
-    The WebSocket needs no hook here: quartdash closes a socket with no login (4401)."""
+    The WebSocket needs no hook here: quartdash closes a socket with no login (4401).
+
+    quartdash guards only the socket: without a hook like this one (a plain Quart
+    ``before_request`` and quart-auth's ``current_user``), a visitor who never signed in
+    gets the layout, and the page then only says "Please sign in." and goes to
+    ``login_url``. Copy it to guard an app's pages."""
     path = request.path
     if path == "/login" or path.startswith(OPEN) or await current_user.is_authenticated:
         return None
