@@ -58,18 +58,27 @@ def admin_post(server: Server, path: str, reason: str | None = None) -> int:
 
 RECORDER = """
 document.addEventListener("DOMContentLoaded", () => {
+  const seen = JSON.parse(localStorage.getItem("notices") || "[]");
+  let mine = null;
   new MutationObserver(() => {
     const n = document.getElementById("quartdash-notice");
-    if (!n || !n.textContent || n.dataset.recorded) return;
-    n.dataset.recorded = "1";
+    if (!n || !n.textContent) return;
+    if (mine === null) {
+      mine = {url: location.href};
+      seen.push(mine);
+    }
+    // Kept up to date while the page changes under the notice (the layout can render
+    // after it).
     const link = n.querySelector("a");
     const first = document.querySelector(%s);
-    const seen = JSON.parse(localStorage.getItem("notices") || "[]");
-    seen.push({text: n.textContent, link: link && link.textContent, url: location.href,
-               noticeBottom: n.getBoundingClientRect().bottom,
-               firstTop: first ? first.getBoundingClientRect().top : null});
+    Object.assign(mine, {
+      text: n.textContent, link: link && link.textContent,
+      noticeBottom: n.getBoundingClientRect().bottom,
+      pageTop: document.getElementById("react-entry-point").getBoundingClientRect().top,
+      firstTop: first ? first.getBoundingClientRect().top : null,
+    });
     localStorage.setItem("notices", JSON.stringify(seen));
-  }).observe(document.body, {childList: true, subtree: true});
+  }).observe(document.body, {childList: true, subtree: true, characterData: true});
 });"""
 
 
@@ -124,6 +133,21 @@ def test_an_admin_close_of_one_connection_is_no_sign_out(dash_br: Any, server: S
     assert rects["firstHeight"] > 0, rects
     assert rects["firstTop"] >= rects["noticeBottom"], rects
     assert dash_br.find_element("#who").is_displayed()
+    print(f"notice 0-{rects['noticeBottom']:.0f} px, first element from "
+          f"{rects['firstTop']:.0f} px")
+    # ... also where its words wrap onto more lines and the bar grows.
+    size = driver.get_window_size()
+    driver.set_window_size(360, size["height"])
+    try:
+        wait(dash_br, lambda: notice_and_first_element(dash_br)["noticeHeight"]
+             > rects["noticeHeight"] + 10)
+        wait(dash_br, lambda: (lambda r: r["firstTop"] >= r["noticeBottom"])(
+            notice_and_first_element(dash_br)))
+        narrow = notice_and_first_element(dash_br)
+        print(f"at 360 px wide: notice 0-{narrow['noticeBottom']:.0f} px, first element "
+              f"from {narrow['firstTop']:.0f} px")
+    finally:
+        driver.set_window_size(size["width"], size["height"])
 
     # The tab is not sent to the login page: it stays, with its notice, well past the
     # delay after which a signed-out tab goes.
@@ -174,6 +198,7 @@ def test_a_logout_in_another_tab_says_signed_out_and_goes_to_login(
     for notice in seen:
         assert notice["text"] == "You were signed out.Sign in again", notice
         assert notice["link"] == "Sign in again" and notice["url"] == server.url + "/"
+        assert notice["pageTop"] >= notice["noticeBottom"], notice
         assert notice["firstTop"] >= notice["noticeBottom"], notice
 
 
@@ -208,7 +233,8 @@ def test_an_unguarded_page_asks_a_visitor_who_never_signed_in_to_sign_in(
         [notice] = notices(dash_br)
         assert notice["text"] == "Please sign in.Sign in", notice
         assert notice["link"] == "Sign in" and notice["url"] == server.url + "/"
-        # The notice covers none of the page's first element.
-        assert notice["firstTop"] >= notice["noticeBottom"], notice
+        # The notice covers none of the page (its first element, once it rendered).
+        assert notice["pageTop"] >= notice["noticeBottom"], notice
+        assert notice["firstTop"] is None or notice["firstTop"] >= notice["noticeBottom"]
         assert dash_br.find_element("#login").text == "Sign in"
         assert "a callback ran" not in server.log
