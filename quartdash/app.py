@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import warnings
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import dash
 from dash import _callback
+from dash.backends import get_backend
 from quart import Quart, has_request_context
 from quart.logging import default_handler, has_level_handler
 from quart_auth import AuthUser, QuartAuth
@@ -135,6 +137,42 @@ def _default_threads() -> int:
     return min(32, (os.cpu_count() or 1) + 4)
 
 
+#: Where a Flask app's code finds its Quart equivalents (in the quartdash repository).
+MIGRATION_DOC = "docs/migrating-from-flask.md"
+
+
+def check_server(
+    server: object, where: str = "QuartDash(server=...)", *, flags: bool = True
+) -> None:
+    """Refuse, with what to do instead, a ``server`` that is not a Quart app.
+
+    Dash's own ``server`` takes a Flask, Quart or FastAPI app and picks the backend
+    from it; QuartDash always runs on Quart, and without this check a Flask app given
+    to it fails deep in Dash (``TypeError: cannot unpack non-iterable ABCMeta object``).
+    What passes is what Dash accepts with ``backend="quart"``: ``True``, ``False``,
+    ``None`` (as ``False``) and a ``quart.Quart``; only the app itself when not
+    ``flags`` (``init_app``).
+
+    Raises ``TypeError`` naming the migration page (``MIGRATION_DOC``)."""
+    if isinstance(server, Quart) or (flags and server in (None, True, False)):
+        return
+    flask = sys.modules.get("flask")
+    if flask is not None and isinstance(server, flask.Flask):
+        raise TypeError(
+            f"{where} got a Flask app, but QuartDash serves Dash on Quart: pass a "
+            "quart.Quart app (server=quart.Quart(__name__)) or leave server out and use "
+            "app.server, which is one. Flask code written for app.server (flask.request, "
+            "before_request hooks, flask-login, flask-caching) has Quart equivalents: "
+            f"see {MIGRATION_DOC} in the quartdash repository."
+        )
+    takes = ("a quart.Quart app, True (QuartDash makes one) or False (pass one to "
+             "app.init_app() later)") if flags else "a quart.Quart app"
+    raise TypeError(
+        f"{where} takes {takes}, not {type(server).__module__}.{type(server).__qualname__}; "
+        f"see {MIGRATION_DOC} in the quartdash repository."
+    )
+
+
 class QuartDash(dash.Dash):  # type: ignore[misc]
     """A Dash app served by Quart, with safe and fast WebSocket callbacks.
 
@@ -178,9 +216,13 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
         max_threads_per_client: int | None = None,
         **kwargs: Any,
     ) -> None:
+        check_server(server)
         _show_logs()
         backend = kwargs.pop("backend", None)
-        if backend not in (None, "quart", QuartDashServer):
+        # What Dash takes for its Quart backend: the name in any case, or the class.
+        if isinstance(backend, str):
+            backend = backend.lower()
+        if backend not in (None, "quart", QuartDashServer, get_backend("quart")):
             raise ValueError("QuartDash runs on Quart only; leave `backend` unset")
         if max_message_bytes is None:
             max_message_bytes = int(
@@ -301,6 +343,8 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
     def init_app(self, app: Quart | None = None, **kwargs: Any) -> None:
         """Dash's ``init_app``, plus what quartdash adds to the server: callback
         registration and the registry at start, sessions, and the admin API."""
+        if app is not None:
+            check_server(app, "QuartDash.init_app(...)", flags=False)
         super().init_app(app, **kwargs)
         server: Quart = self.server
         self._ensure_secret_key()

@@ -8,7 +8,9 @@ The HTTP callback route is held to what the socket is held to: with ``auth`` it 
 valid login (401), a body is at most ``max_message_bytes`` (413), each session (or,
 without ``auth``, each address) has the socket's message and byte rates (429) and
 callbacks in flight (429), sync callbacks share the pool fairly, and a callback that
-runs only over the socket (a persistent one) is refused (400).
+runs only over the socket (a persistent one) is refused (400). A malformed request is
+the client's mistake: a JSON 400 saying what is wrong, where Dash answers 500 and logs a
+traceback (docs/differences-from-dash.md).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import orjson
 from dash.backends._quart import QuartDashServer as _DashQuartServer
 from dash.backends._quart import QuartRequestAdapter
 from quart import Response, request
+from werkzeug.exceptions import BadRequest
 
 from .dispatch import ClientError, execute, outcome, prepare
 from .limits import client_address
@@ -58,17 +61,26 @@ class QuartDashServer(_DashQuartServer):  # type: ignore[misc]
             if in_flight.get(client, 0) >= app.max_callbacks_in_flight:
                 return _json_error(429, "too many callbacks in flight",
                                    **{"Retry-After": "1"})
-            body = await QuartRequestAdapter().get_json()
-            if not isinstance(body, dict):
-                return Response("callback request must be a JSON object", status=400)
-            # pylint: disable=protected-access
-            g = app._initialize_context(body)
-            g.quartdash_user, g.quartdash_session_id = user, session_id
             try:
+                body = await QuartRequestAdapter().get_json()
+            except BadRequest:  # not JSON: Quart's own 400 would be an HTML page
+                body = None
+            if not isinstance(body, dict):
+                return _json_error(400, "callback request must be a JSON object")
+            try:
+                # Dash reads the inputs and state lists here, trusting their shape.
+                # pylint: disable=protected-access
+                try:
+                    g = app._initialize_context(body)
+                except Exception:  # pylint: disable=broad-exception-caught
+                    raise ClientError("malformed callback request: inputs and state must "
+                                      "be lists of {id, property, value}") from None
+                g.quartdash_user, g.quartdash_session_id = user, session_id
                 prepared = prepare(app, g, body)
             except ClientError as exc:
-                _, text = outcome(str(body.get("output")), exc)  # logs one warning line
-                return Response(text, status=400, content_type="text/plain")
+                # A client's mistake: a JSON 400 and one warning line, never a traceback.
+                _, text = outcome(str(body.get("output")), exc)
+                return _json_error(400, text or str(exc))
             in_flight[client] = in_flight.get(client, 0) + 1
             try:
                 data = await execute(prepared, app.pool, (client,))
