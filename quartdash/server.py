@@ -22,8 +22,9 @@ import orjson
 from dash.backends._quart import QuartDashServer as _DashQuartServer
 from dash.backends._quart import QuartRequestAdapter
 from quart import Response, request
-from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
+from ._compat.quart import cap_body
 from .dispatch import ClientError, execute, outcome, prepare
 from .limits import client_address
 from .wsroute import serve_socket
@@ -53,9 +54,15 @@ class QuartDashServer(_DashQuartServer):  # type: ignore[misc]
             if size is not None and size > app.max_message_bytes:
                 return _json_error(413, f"callback request larger than "
                                         f"{app.max_message_bytes} bytes")
-            request.max_content_length = app.max_message_bytes  # also without a length
-            if size is None:  # a chunked body: its length is known once read (bounded)
-                size = len(await request.get_data(cache=True))
+            if size is None:  # a chunked body: its length is known once read, bounded
+                cap_body(request.body, app.max_message_bytes)
+                try:
+                    size = len(await request.get_data(cache=True))
+                except RequestEntityTooLarge:
+                    size = app.max_message_bytes + 1
+                if size > app.max_message_bytes:
+                    return _json_error(413, f"callback request larger than "
+                                            f"{app.max_message_bytes} bytes")
             if not app.http_limits.take(client, size):
                 return _json_error(429, "rate limit exceeded", **{"Retry-After": "1"})
             if in_flight.get(client, 0) >= app.max_callbacks_in_flight:

@@ -1,0 +1,24 @@
+"""Quart internals quartdash relies on, in one place.
+
+Quart builds a request's body buffer with the server-wide ``MAX_CONTENT_LENGTH``
+(16 MiB by default) before any view runs, and setting ``request.max_content_length``
+afterwards does not reach that buffer. A callback body sent chunked (no
+``Content-Length``) would therefore be read up to 16 MiB and served, past
+``max_message_bytes``. :func:`cap_body` lowers the buffer's own bound for one request,
+so the read stops with ``RequestEntityTooLarge`` once the cap is passed.
+"""
+
+from __future__ import annotations
+
+from quart.wrappers.request import Body
+
+
+def cap_body(body: Body, limit: int) -> None:
+    """Bound what ``body`` buffers to ``limit`` bytes (never raise a lower bound).
+
+    Checked on each append by Quart itself; what arrived before this call is checked by
+    the caller once the body is complete (``len(data) > limit``).
+    """
+    current = body._max_content_length  # pylint: disable=protected-access
+    if current is None or current > limit:
+        body._max_content_length = limit  # pylint: disable=protected-access
