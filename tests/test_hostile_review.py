@@ -205,3 +205,54 @@ async def test_a_frame_flood_is_closed_and_others_keep_answering(server: Server,
     assert worst < 1.0, f"another client waited {worst:.2f} s"
     await log_shows(server, "closing WebSocket with 4429: frame rate limit exceeded")
 
+
+
+# --- the HTTP callback route ----------------------------------------------------------
+
+def _slow_chunked_post(server: Server, address: str) -> socket.socket:
+    """An HTTP callback whose chunked body has begun and never ends (a slowloris)."""
+    sock = socket.socket()
+    sock.bind((address, 0))
+    sock.connect(("127.0.0.1", int(server.url.rsplit(":", 1)[1])))
+    sock.sendall(b"POST /_dash-update-component HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                 b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 b"1\r\n{\r\n")
+    return sock
+
+
+def test_slow_http_bodies_count_in_flight(server: Server) -> None:
+    """A chunked HTTP callback was counted against its client only once its body was
+    read: the review held 1,000 slow bodies open from one address (+45 MB, 1,000 file
+    descriptors, each for Quart's 60 s body timeout), none refused. Now a request counts
+    in flight while its body arrives: past 64 from one address the answer is 429 at once,
+    and another address is served."""
+    held = [_slow_chunked_post(server, "127.0.0.8") for _ in range(64)]
+    extra = [_slow_chunked_post(server, "127.0.0.8") for _ in range(4)]
+    try:
+        for sock in extra:
+            sock.settimeout(10)
+            answer = b""
+            with contextlib.suppress(OSError):
+                while b"in flight" not in answer and (chunk := sock.recv(4096)):
+                    answer += chunk
+            assert answer.startswith(b"HTTP/1.1 429"), answer[:200]
+            assert b"too many callbacks in flight" in answer, answer
+        other = socket.socket()
+        other.bind(("127.0.0.9", 0))
+        other.connect(("127.0.0.1", int(server.url.rsplit(":", 1)[1])))
+        body = (b'{"output":"out.children","outputs":{"id":"out","property":"children"},'
+                b'"inputs":[{"id":"in","property":"children","value":"ok"}],'
+                b'"changedPropIds":["in.children"],"state":[]}')
+        other.sendall(b"POST /_dash-update-component HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                      b"Content-Type: application/json\r\nContent-Length: "
+                      + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
+        other.settimeout(10)
+        reply = b""
+        with contextlib.suppress(OSError):
+            while chunk := other.recv(4096):
+                reply += chunk
+        other.close()
+        assert reply.startswith(b"HTTP/1.1 200"), reply[:300]
+    finally:
+        for sock in held + extra:
+            sock.close()
