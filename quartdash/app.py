@@ -260,7 +260,7 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
         if min(self.max_pending_bytes, self.byte_rate_limit, self.max_callbacks_in_flight) <= 0:
             raise ValueError("max_pending_bytes, byte_rate_limit and max_callbacks_in_flight "
                              "must be positive")
-        hypercorn_compat.install(max_message_bytes)
+        hypercorn_compat.install(max_message_bytes, rate_limit)
         allowed = list(allowed_origins) if allowed_origins is not None else (
             _env_list("QUARTDASH_ALLOWED_ORIGINS") or []
         )

@@ -31,6 +31,7 @@ from .wsroute import serve_socket
 
 if TYPE_CHECKING:
     import dash
+    from quart_auth import AuthUser
 
     from .app import QuartDash
 
@@ -54,6 +55,22 @@ class QuartDashServer(_DashQuartServer):  # type: ignore[misc]
             if size is not None and size > app.max_message_bytes:
                 return _json_error(413, f"callback request larger than "
                                         f"{app.max_message_bytes} bytes")
+            # Counted in flight from here, while its body is still arriving: a client
+            # that sends bodies slowly holds at most this many requests open.
+            if in_flight.get(client, 0) >= app.max_callbacks_in_flight:
+                return _json_error(429, "too many callbacks in flight",
+                                   **{"Retry-After": "1"})
+            in_flight[client] = in_flight.get(client, 0) + 1
+            try:
+                return await _serve(client, size, user, session_id)
+            finally:
+                in_flight[client] -= 1
+                if not in_flight[client]:
+                    del in_flight[client]
+
+        async def _serve(client: str, size: int | None, user: AuthUser | None,
+                         session_id: str | None) -> Any:
+            """The rest of ``_dispatch``, once the request counts in flight."""
             if size is None:  # a chunked body: its length is known once read, bounded
                 cap_body(request.body, app.max_message_bytes)
                 try:
@@ -65,9 +82,6 @@ class QuartDashServer(_DashQuartServer):  # type: ignore[misc]
                                             f"{app.max_message_bytes} bytes")
             if not app.http_limits.take(client, size):
                 return _json_error(429, "rate limit exceeded", **{"Retry-After": "1"})
-            if in_flight.get(client, 0) >= app.max_callbacks_in_flight:
-                return _json_error(429, "too many callbacks in flight",
-                                   **{"Retry-After": "1"})
             try:
                 body = await QuartRequestAdapter().get_json()
             except BadRequest:  # not JSON: Quart's own 400 would be an HTML page
@@ -88,13 +102,7 @@ class QuartDashServer(_DashQuartServer):  # type: ignore[misc]
                 # A client's mistake: a JSON 400 and one warning line, never a traceback.
                 _, text = outcome(str(body.get("output")), exc)
                 return _json_error(400, text or str(exc))
-            in_flight[client] = in_flight.get(client, 0) + 1
-            try:
-                data = await execute(prepared, app.pool, (client,))
-            finally:
-                in_flight[client] -= 1
-                if not in_flight[client]:
-                    del in_flight[client]
+            data = await execute(prepared, app.pool, (client,))
             return g.dash_response.set_response(data=data)
 
         # Keep the view's identity as Dash's, for integrations keyed on it (CSRF exempts).

@@ -20,7 +20,18 @@ So, once ``install`` has run (``QuartDash(...)`` calls it with its
 * the message buffer holds at most the limit (or hypercorn's own, if smaller) and stops
   buffering once a message is over it;
 * after the app sends its close, or returns, messages are dropped instead of queued;
-  only the disconnect is still passed on, so the app learns when the peer is gone.
+  only the disconnect is still passed on, so the app learns when the peer is gone;
+* once wsproto's parser has failed (a malformed frame, a message over the limit), it
+  parses nothing more but would keep every byte that arrives: 1.8 GB in the 5 s a
+  closing socket waits for the peer's answer (measured on loopback). What arrives then
+  is dropped unread instead; and after a close the deflate extension stops inflating
+  without failing the parser, so the peer's close frame is still seen;
+* every frame (a fragment, a ping, a pong) costs a token of a per-socket bucket of
+  ``FRAMES_PER_MESSAGE`` times the app's ``rate_limit``: a flood of pings or of empty
+  fragments (which never become a message the app's buckets count) kept a worker busy
+  for seconds and delayed every other socket by as long. Past the bucket the socket is
+  closed with 4429, and a closing socket's further frames are dropped unread. Handling
+  one read of many small frames yields to the loop every ``YIELD_EVERY`` frames.
 
 With several QuartDash apps in one process the largest ``max_message_bytes`` applies to
 all of them (hypercorn's stream does not know which app it serves); each app still
@@ -37,22 +48,36 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from hypercorn.protocol import ws_stream
-from hypercorn.protocol.events import StreamClosed
+from hypercorn.protocol.events import Data, StreamClosed
 from wsproto.connection import ConnectionState
-from wsproto.events import CloseConnection, Message, Ping, TextMessage
+from wsproto.events import CloseConnection, Message, Ping, Pong, TextMessage
 from wsproto.extensions import PerMessageDeflate
 from wsproto.frame_protocol import CloseReason, Opcode, RsvBits
 
-from ..protocol import close_notice
+from ..limits import TokenBucket
+from ..protocol import CloseCode, close_notice
 
 log = logging.getLogger("quartdash")
 _limits: set[int] = set()
+_rates: set[float] = set()
 _installed = False
+
+#: Frames (fragments and control frames) a socket may send per message its
+#: ``rate_limit`` allows: browsers send a message as one frame; other clients may
+#: fragment, or ping now and then.
+FRAMES_PER_MESSAGE = 4
+#: Frames handled in one go before the reading task lets other tasks run.
+YIELD_EVERY = 64
 
 
 def message_limit() -> int | None:
     """The inbound message limit in force (the largest an installed app asked for)."""
     return max(_limits) if _limits else None
+
+
+def frame_rate() -> float | None:
+    """Inbound frames per second per socket (from the largest ``rate_limit``)."""
+    return FRAMES_PER_MESSAGE * max(_rates) if _rates else None
 
 
 class BoundedDeflate(PerMessageDeflate):
@@ -63,6 +88,8 @@ class BoundedDeflate(PerMessageDeflate):
         self._limit = message_limit() or (1 << 62)
         #: Bytes inflated so far for the message being received.
         self._inflated = 0
+        #: The socket is closing: compressed payloads are dropped uninflated.
+        self._stopped = False
 
     def frame_inbound_header(
         self, proto: Any, opcode: Opcode, rsv: RsvBits, payload_length: int
@@ -74,6 +101,8 @@ class BoundedDeflate(PerMessageDeflate):
     def frame_inbound_payload_data(self, proto: Any, data: bytes) -> bytes | CloseReason:
         if not self._inbound_compressed or not self._inbound_is_compressible:
             return data
+        if self._stopped:
+            return b""
         assert self._decompressor is not None
         room = self._limit - self._inflated
         if room < 0:  # this message was refused already (and max_length 0 is no limit)
@@ -86,13 +115,18 @@ class BoundedDeflate(PerMessageDeflate):
         return self._count(inflated)
 
     def frame_inbound_complete(self, proto: Any, fin: bool) -> bytes | CloseReason | None:
+        if self._stopped:
+            if fin:  # what wsproto's own would reset, without its unbounded flush
+                self._inbound_compressed = None
+            return None
         result = super().frame_inbound_complete(proto, fin)
         return self._count(result) if isinstance(result, bytes) else result
 
     def stop(self) -> None:
-        """The socket is closing: inflate nothing more (what still arrives is dropped
-        unread, so a peer that ignores the close cannot make the server inflate)."""
-        self._limit = -1
+        """The socket is closing: inflate nothing more. What still arrives is dropped
+        unread, so a peer that ignores the close cannot make the server inflate; the
+        frames are still parsed (not failed), so the peer's close frame is seen."""
+        self._stopped = True
 
     def _count(self, inflated: bytes) -> bytes | CloseReason:
         self._inflated += len(inflated)
@@ -131,10 +165,13 @@ def _drop_after_close(put: Callable[[Any], Awaitable[None]], finished: bool
     return put_after_close
 
 
-def install(max_message_bytes: int) -> None:
-    """Bound inbound messages to ``max_message_bytes`` in hypercorn (idempotent)."""
+def install(max_message_bytes: int, rate_limit: float | None = None) -> None:
+    """Bound inbound messages to ``max_message_bytes`` in hypercorn, and inbound frames
+    to ``FRAMES_PER_MESSAGE`` times ``rate_limit`` a second (idempotent)."""
     global _installed  # pylint: disable=global-statement
     _limits.add(max_message_bytes)
+    if rate_limit is not None:
+        _rates.add(rate_limit)
     if _installed:
         return
     _installed = True
@@ -143,12 +180,22 @@ def install(max_message_bytes: int) -> None:
     stream = ws_stream.WSStream
     original_init = stream.__init__
     original_send = stream.app_send
+    original_handle = stream.handle
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         original_init(self, *args, **kwargs)
         self.quartdash_ended = asyncio.Event()
         limit = min(self.config.websocket_max_message_size, message_limit() or (1 << 62))
         self.buffer = BoundedBuffer(limit)
+        rate = frame_rate()
+        self.quartdash_frames = None if rate is None else TokenBucket(rate, 2 * rate)
+        #: Set once nothing more is to be parsed: what arrives is dropped unread.
+        self.quartdash_deaf = False
+
+    async def handle(self: Any, event: Any) -> None:
+        if isinstance(event, Data) and self.quartdash_deaf:
+            return  # wsproto would only buffer it (see ``_handle_events``)
+        await original_handle(self, event)
 
     async def app_send(self: Any, message: Any) -> None:
         if message is None and not self.closed and _closing(self):
@@ -169,8 +216,26 @@ def install(max_message_bytes: int) -> None:
         """hypercorn's, with the failures above answered by a close frame of their code,
         and nothing handed to the app once either side began to close."""
         connection = self.connection
+        frames = self.quartdash_frames
+        handled = 0
         for event in connection.events():
             state = connection.state
+            if isinstance(event, (Ping, Pong)) or (
+                isinstance(event, Message) and event.frame_finished
+            ):
+                if frames is not None and not frames.take():
+                    # Too many frames: the socket is closed (or was closing), and the
+                    # rest goes unparsed.
+                    self.quartdash_deaf = True
+                    if state is ConnectionState.OPEN:
+                        await _fail(self, CloseCode.RATE_LIMITED, "frame rate limit exceeded")
+                    return
+                handled += 1
+                if handled % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)  # one read of tiny frames must not hog the loop
+                    if self.closed:
+                        return
+                    state = connection.state
             if isinstance(event, Message):
                 if state is not ConnectionState.OPEN:
                     continue  # closing: the app has nothing more to read
@@ -183,14 +248,18 @@ def install(max_message_bytes: int) -> None:
                     await self.app_put(self.buffer.to_message())
                     self.buffer.clear()
             elif isinstance(event, Ping):
-                await self._send_wsproto_event(event.response())
-            elif isinstance(event, CloseConnection):
                 if state is ConnectionState.OPEN:
+                    await self._send_wsproto_event(event.response())
+            elif isinstance(event, CloseConnection):
+                if state in (ConnectionState.OPEN, ConnectionState.LOCAL_CLOSING):
                     # wsproto failed a frame (over the limit, a bad deflate stream): it
                     # reports that as a close without sending one, and leaves the state.
-                    await _fail(self, event.code)
-                elif state is ConnectionState.LOCAL_CLOSING:
-                    continue  # more of a message already refused
+                    # Its parser is done for good, but would keep buffering all that
+                    # arrives: drop it unread from now on.
+                    self.quartdash_deaf = True
+                    if state is ConnectionState.OPEN:
+                        await _fail(self, event.code)
+                    return
                 else:
                     if state is ConnectionState.REMOTE_CLOSING:
                         await self._send_wsproto_event(event.response())
@@ -198,6 +267,7 @@ def install(max_message_bytes: int) -> None:
                     await self.send(StreamClosed(stream_id=self.stream_id))
 
     stream.__init__ = __init__  # type: ignore[method-assign]
+    stream.handle = handle  # type: ignore[method-assign]
     stream.app_send = app_send  # type: ignore[method-assign]
     stream._handle_events = _handle_events  # type: ignore[method-assign]
 
@@ -211,15 +281,14 @@ def _closing(stream: Any) -> bool:
     return connection is not None and connection.state is ConnectionState.LOCAL_CLOSING
 
 
-async def _fail(stream: Any, code: int) -> None:
+async def _fail(stream: Any, code: int, reason: str | None = None) -> None:
     """Refuse the message being received: a close frame with ``code``, announced as the
     app's own closes are (``protocol.close_notice``); the peer may still be sending the
     rest, which is read and dropped; and the app is told."""
     stream.buffer.clear()
-    if code == CloseReason.MESSAGE_TOO_BIG:
-        reason = f"frame larger than {stream.buffer.max_length} bytes"
-    else:
-        reason = "malformed frame"
+    if reason is None:
+        reason = (f"frame larger than {stream.buffer.max_length} bytes"
+                  if code == CloseReason.MESSAGE_TOO_BIG else "malformed frame")
     client = stream.client[0] if stream.client else "-"
     log.warning("quartdash: closing WebSocket with %d: %s (address=%s)", code, reason, client)
     # pylint: disable=protected-access
