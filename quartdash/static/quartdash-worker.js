@@ -377,15 +377,25 @@ class ServerSocket {
     Object.assign(this.config, config);
   }
 
-  /** Open the socket to `url` unless it is open or opening. A new page after a final
-   *  close tries once more: it may have a new login, or the server a new mind. */
+  /** A page connected and needs the socket: open it to `url` now, unless it is open or
+   *  opening. A retry waiting out its backoff is cut short: the backoff paces the
+   *  worker's own retries, and must not hold up a page that just loaded. That wait is
+   *  most often no fault at all: Chromium keeps a page that is left in its back/forward
+   *  cache, so the worker lives on into the next page, and the socket is dropped as the
+   *  page goes (a 1006 like any network drop). Each page load thus costs a server that
+   *  is down one handshake, and no more: the attempt count is kept, so if this attempt
+   *  fails the retries go on from where they were.
+   *  A new page after a final close tries once more: it may have a new login, or the
+   *  server a new mind. */
   connect(url) {
     this.url = url;
     if (this.final) {
       this.final = null;
       this.attempt = 0;
     }
-    if (this.isOpen || this.connecting || this.retryTimer) return;
+    if (this.isOpen || this.connecting) return;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
     this.open();
   }
 
@@ -621,18 +631,28 @@ function status(fields) {
   return { type: Msg.STATUS, v: 1, ...fields };
 }
 
+/** The renderers told "connected" since the socket last went down. */
+const connected = new Set();
+
+function tellConnected(id) {
+  if (router.post(id, { type: Msg.CONNECTED, rendererId: id })) connected.add(id);
+}
+
 function disconnected(reason) {
   // Dash's renderer answers its pending callbacks with prevent_update on this, and
-  // restarts its persistent callbacks at the next "connected".
-  router.broadcast({ type: Msg.DISCONNECTED, rendererId: "", payload: { reason } });
+  // restarts its persistent callbacks at the next "connected". Only a renderer that was
+  // connected hears it: one that is still waiting for its first "connected" (a page that
+  // has just loaded) would otherwise start its persistent callbacks twice.
+  for (const id of connected) {
+    router.post(id, { type: Msg.DISCONNECTED, rendererId: "", payload: { reason } });
+  }
+  connected.clear();
 }
 
 const socket = new ServerSocket({
   onOpen({ resumed, attempted }) {
     if (attempted && !resumed) disconnected("Connection not resumed");
-    for (const id of Array.from(router.ports.keys())) {
-      router.post(id, { type: Msg.CONNECTED, rendererId: id });
-    }
+    for (const id of Array.from(router.ports.keys())) tellConnected(id);
     router.broadcast(status({ state: "open", resumed }));
   },
   onMessage(data) {
@@ -648,12 +668,17 @@ const socket = new ServerSocket({
   },
 });
 
+function forget(id) {
+  router.remove(id);
+  connected.delete(id);
+}
+
 /** `tab` is one port's state: the renderer id it announced in its CONNECT. */
 function onRendererMessage(tab, message) {
   const port = tab.port;
   switch (message.type) {
     case Msg.CONNECT: {
-      if (tab.rendererId && tab.rendererId !== message.rendererId) router.remove(tab.rendererId);
+      if (tab.rendererId && tab.rendererId !== message.rendererId) forget(tab.rendererId);
       tab.rendererId = String(message.rendererId);
       const { serverUrl, inactivityTimeout, heartbeatInterval } = message.payload || {};
       router.add(tab.rendererId, port);
@@ -662,15 +687,15 @@ function onRendererMessage(tab, message) {
       if (typeof heartbeatInterval === "number") config.heartbeatInterval = heartbeatInterval;
       socket.setConfig(config);
       if (socket.isOpen) {
-        router.post(tab.rendererId, { type: Msg.CONNECTED, rendererId: tab.rendererId });
+        tellConnected(tab.rendererId);
         router.post(tab.rendererId, status({ state: "open" }));
       } else {
-        socket.connect(serverUrl);
+        socket.connect(serverUrl); // at once, whatever an earlier page's drop left pending
       }
       return;
     }
     case Msg.DISCONNECT:
-      if (tab.rendererId) router.remove(tab.rendererId);
+      if (tab.rendererId) forget(tab.rendererId);
       tab.rendererId = null;
       if (router.size === 0) socket.disconnect();
       return;

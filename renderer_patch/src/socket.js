@@ -70,15 +70,25 @@ export class ServerSocket {
     Object.assign(this.config, config);
   }
 
-  /** Open the socket to `url` unless it is open or opening. A new page after a final
-   *  close tries once more: it may have a new login, or the server a new mind. */
+  /** A page connected and needs the socket: open it to `url` now, unless it is open or
+   *  opening. A retry waiting out its backoff is cut short: the backoff paces the
+   *  worker's own retries, and must not hold up a page that just loaded. That wait is
+   *  most often no fault at all: Chromium keeps a page that is left in its back/forward
+   *  cache, so the worker lives on into the next page, and the socket is dropped as the
+   *  page goes (a 1006 like any network drop). Each page load thus costs a server that
+   *  is down one handshake, and no more: the attempt count is kept, so if this attempt
+   *  fails the retries go on from where they were.
+   *  A new page after a final close tries once more: it may have a new login, or the
+   *  server a new mind. */
   connect(url) {
     this.url = url;
     if (this.final) {
       this.final = null;
       this.attempt = 0;
     }
-    if (this.isOpen || this.connecting || this.retryTimer) return;
+    if (this.isOpen || this.connecting) return;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
     this.open();
   }
 

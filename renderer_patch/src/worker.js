@@ -14,18 +14,28 @@ function status(fields) {
   return { type: Msg.STATUS, v: 1, ...fields };
 }
 
+/** The renderers told "connected" since the socket last went down. */
+const connected = new Set();
+
+function tellConnected(id) {
+  if (router.post(id, { type: Msg.CONNECTED, rendererId: id })) connected.add(id);
+}
+
 function disconnected(reason) {
   // Dash's renderer answers its pending callbacks with prevent_update on this, and
-  // restarts its persistent callbacks at the next "connected".
-  router.broadcast({ type: Msg.DISCONNECTED, rendererId: "", payload: { reason } });
+  // restarts its persistent callbacks at the next "connected". Only a renderer that was
+  // connected hears it: one that is still waiting for its first "connected" (a page that
+  // has just loaded) would otherwise start its persistent callbacks twice.
+  for (const id of connected) {
+    router.post(id, { type: Msg.DISCONNECTED, rendererId: "", payload: { reason } });
+  }
+  connected.clear();
 }
 
 const socket = new ServerSocket({
   onOpen({ resumed, attempted }) {
     if (attempted && !resumed) disconnected("Connection not resumed");
-    for (const id of Array.from(router.ports.keys())) {
-      router.post(id, { type: Msg.CONNECTED, rendererId: id });
-    }
+    for (const id of Array.from(router.ports.keys())) tellConnected(id);
     router.broadcast(status({ state: "open", resumed }));
   },
   onMessage(data) {
@@ -41,12 +51,17 @@ const socket = new ServerSocket({
   },
 });
 
+function forget(id) {
+  router.remove(id);
+  connected.delete(id);
+}
+
 /** `tab` is one port's state: the renderer id it announced in its CONNECT. */
 function onRendererMessage(tab, message) {
   const port = tab.port;
   switch (message.type) {
     case Msg.CONNECT: {
-      if (tab.rendererId && tab.rendererId !== message.rendererId) router.remove(tab.rendererId);
+      if (tab.rendererId && tab.rendererId !== message.rendererId) forget(tab.rendererId);
       tab.rendererId = String(message.rendererId);
       const { serverUrl, inactivityTimeout, heartbeatInterval } = message.payload || {};
       router.add(tab.rendererId, port);
@@ -55,15 +70,15 @@ function onRendererMessage(tab, message) {
       if (typeof heartbeatInterval === "number") config.heartbeatInterval = heartbeatInterval;
       socket.setConfig(config);
       if (socket.isOpen) {
-        router.post(tab.rendererId, { type: Msg.CONNECTED, rendererId: tab.rendererId });
+        tellConnected(tab.rendererId);
         router.post(tab.rendererId, status({ state: "open" }));
       } else {
-        socket.connect(serverUrl);
+        socket.connect(serverUrl); // at once, whatever an earlier page's drop left pending
       }
       return;
     }
     case Msg.DISCONNECT:
-      if (tab.rendererId) router.remove(tab.rendererId);
+      if (tab.rendererId) forget(tab.rendererId);
       tab.rendererId = null;
       if (router.size === 0) socket.disconnect();
       return;
