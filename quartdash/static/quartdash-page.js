@@ -14,6 +14,9 @@
 // failed HTTP response makes that request fail exactly as a failed `fetch` does, and
 // the renderer then titles and renders it itself. The server sends the traceback page
 // as `payload.html` in debug mode only; otherwise the body is its generic message.
+// An error the worker makes up because no answer can come (`payload.noResponse`) stays
+// as it is: the renderer throws it as an `Error`, as it does when a `fetch` gets no
+// response ("Callback failed: the server did not respond.").
 
 /** The status of Dash's HTTP answer for a callback that raised. */
 const FAILED = 500;
@@ -26,8 +29,8 @@ function failedResponse(body) {
 /**
  * `message` as the renderer should get it: an error `callback_response` gets, in place
  * of its payload, a thenable that rejects with a failed HTTP response whose body is the
- * server's traceback page (`payload.html`) or its message. Anything else is returned as
- * it is. A thenable, not a rejected promise: if no request waits for the answer, it is
+ * server's traceback page (`payload.html`) or its message. Anything else, and an error
+ * marked `noResponse`, is returned as it is. A thenable, not a rejected promise: if no request waits for the answer, it is
  * never adopted and nothing is reported as an unhandled rejection.
  */
 function asHttpFailure(message) {
@@ -35,7 +38,9 @@ function asHttpFailure(message) {
     return message;
   }
   const payload = message.payload;
-  if (!payload || typeof payload !== "object" || payload.status !== "error") return message;
+  if (!payload || typeof payload !== "object" || payload.status !== "error" || payload.noResponse === true) {
+    return message;
+  }
   const body = typeof payload.html === "string" ? payload.html : String(payload.message || "Callback error");
   const failure = failedResponse(body);
   return {

@@ -107,3 +107,13 @@ test("an error answer nobody waits for is never adopted, so nothing is left reje
   assert.equal(asHttpFailure(other), other);
   assert.equal(asHttpFailure(null), null);
 });
+
+test("an error the worker makes up when no answer can come stays an Error, as over HTTP", async () => {
+  const channel = new MessageChannel();
+  deliverErrorsAsHttp(channel.port2);
+  const message = "Callback failed: the server did not respond.";
+  const shown = await popup(channel, { status: "error", message, noResponse: true });
+  assert.ok(shown instanceof Error);
+  assert.equal(shown.message, message);
+  channel.port1.close();
+});
