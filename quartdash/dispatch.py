@@ -12,6 +12,9 @@ separates the client's mistakes (malformed inputs, unknown callbacks: a warning 
 error response) from the app's (an exception in the callback: logged with traceback,
 and only a generic message to the page unless Dash's debug mode is on: an exception's
 text can hold what no visitor should read, such as a database URL with its password).
+In debug mode the page gets what Dash's HTTP error handler gives it: the exception's
+text and Dash's traceback page (``error_page``), which the page script hands to the
+renderer as it hands it an HTTP error, so the pop-up is the same for both transports.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from dash.backends.base_server import ResponseAdapter
 from dash.exceptions import PreventUpdate, WebsocketDisconnected
 from quart import Response
 
+from ._compat import dash as dash_compat
 from .limits import printable
 
 if TYPE_CHECKING:
@@ -169,12 +173,13 @@ async def execute(prepared: Prepared, pool: FairPool, clients: Sequence[str]) ->
 
 
 def outcome(
-    output: str, exc: BaseException, *, debug: bool = False, quiet: bool = False
+    output: str, exc: BaseException, *, debug: str | None = None, quiet: bool = False
 ) -> tuple[str, str | None]:
     """The response status and message for a callback that raised, logging as the cause
     deserves: a client's mistake in one warning line (none when ``quiet``: a client
     that keeps making them must not fill the log), the app's with its traceback, once.
-    The page gets the exception's text only in Dash's debug mode (``debug``)."""
+    The page gets the exception's text only in Dash's debug mode (``debug``, see
+    ``debug_mode``)."""
     if isinstance(exc, (PreventUpdate, WebsocketDisconnected)):
         return "prevent_update", None
     if isinstance(exc, ClientError):
@@ -183,12 +188,25 @@ def outcome(
         return "error", str(exc)
     log.error("quartdash: callback %s raised", printable(output), exc_info=exc)
     if debug:
-        return "error", str(exc) or type(exc).__name__
+        return "error", dash_compat.exception_text(exc) or type(exc).__name__
     return "error", GENERIC_ERROR
 
 
-def debug_mode(dash_app: dash.Dash) -> bool:
-    """Dash's debug mode (``app.run(debug=True)`` or ``enable_dev_tools(debug=True)``):
-    its dev tools' error pop-up is on, and the page may see errors' text."""
-    dev_tools = getattr(dash_app, "_dev_tools", None)
-    return bool(dev_tools is not None and dev_tools.get("ui"))
+def error_page(exc: BaseException, debug: str | None) -> str | None:
+    """In Dash's debug mode, the traceback page Dash's HTTP error handler answers with
+    when a callback raised ``exc`` (what the error pop-up shows, pruned to the app's
+    frames as ``debug`` says); None outside debug mode, and for what is not the app's
+    error (a client's mistake, ``PreventUpdate``)."""
+    if not debug or isinstance(exc, (PreventUpdate, WebsocketDisconnected, ClientError)):
+        return None
+    return dash_compat.traceback_html(exc, debug)
+
+
+def debug_mode(dash_app: dash.Dash) -> str | None:
+    """Dash's debug mode as its HTTP error handler has it: ``"prune"`` (tracebacks of
+    the app's frames) or ``"raise"`` (every frame) once ``app.run(debug=True)`` or
+    ``enable_dev_tools(debug=True)`` ran, else None. The dev tools' pop-up alone
+    (``dev_tools_ui=True`` without debug) is not debug mode: Dash's HTTP answer then
+    holds no exception text, so neither does the socket's."""
+    mode = dash_compat.error_mode(getattr(dash_app, "backend", None))
+    return None if mode == "ignore" else mode

@@ -289,12 +289,18 @@ def callback_response_ok(renderer_id: str, request_id: str, data_json: str) -> s
 
 
 def callback_response_status(
-    renderer_id: str, request_id: str, status: str, message: str | None = None
+    renderer_id: str, request_id: str, status: str, message: str | None = None,
+    html: str | None = None,
 ) -> str:
-    """A ``callback_response`` without data: ``prevent_update`` or ``error``."""
+    """A ``callback_response`` without data: ``prevent_update`` or ``error``. An error
+    in Dash's debug mode also carries ``html``, Dash's traceback page (what its HTTP
+    error handler answers with); Dash's renderer and worker ignore the field, quartdash's
+    page script gives it to the renderer as the body of a failed HTTP callback."""
     payload: dict[str, Any] = {"status": status}
     if message is not None:
         payload["message"] = message
+    if html is not None:
+        payload["html"] = html
     return orjson.dumps(
         {
             "type": "callback_response",

@@ -26,6 +26,7 @@ from .dispatch import (
     ClientError,
     Prepared,
     debug_mode,
+    error_page,
     execute,
     outcome,
     prepare,
@@ -382,7 +383,8 @@ async def _run_callback(
         raise
     except Exception as exc:  # pylint: disable=broad-exception-caught
         status, text = outcome(prepared.output, exc, debug=caller.debug)
-        frame = protocol.callback_response_status(renderer, request_id, status, text)
+        frame = protocol.callback_response_status(
+            renderer, request_id, status, text, error_page(exc, caller.debug))
     finally:
         conn.running.pop(request_id, None)
         if prepared.persistent:

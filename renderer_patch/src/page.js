@@ -6,10 +6,13 @@
 //    (signed out, expired, never signed in) the tab goes to login_url, if set; when an
 //    administrator closed only the connection, or the server refused the page's
 //    traffic, it stays and offers a reload. The notice covers none of the page.
+//  - A callback that failed over the socket shows in Dash's error pop-up as one that
+//    failed over HTTP: same title, and in debug mode the same traceback (errors.js).
 // It listens on the renderer's own port to the worker: it wraps the SharedWorker
 // constructor so it sees the port Dash's renderer opens, and adds a listener beside
 // the renderer's. The renderer ignores the message types it does not know.
 
+import { deliverErrorsAsHttp } from "./errors.js";
 import { closeNotice, PROTOCOL_VERSION } from "./policy.js";
 
 /** Events kept while no handler listens for them; beyond this the oldest go. */
@@ -191,7 +194,10 @@ if (typeof NativeSharedWorker === "function") {
   window.SharedWorker = class extends NativeSharedWorker {
     constructor(url, options) {
       super(url, options);
-      if (sameScript(url)) this.port.addEventListener("message", onWorkerMessage);
+      if (sameScript(url)) {
+        this.port.addEventListener("message", onWorkerMessage);
+        deliverErrorsAsHttp(this.port);
+      }
     }
   };
 }
