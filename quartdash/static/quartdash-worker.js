@@ -192,6 +192,20 @@ const Msg = Object.freeze({
   BYE: "quartdash_bye",
 });
 
+/** The words of Dash's renderer when a callback's `fetch` gets no response at all. */
+const NO_RESPONSE = "Callback failed: the server did not respond.";
+
+/** The answer to a callback request the worker gave up sending: the page script lets
+ *  the renderer throw it as it throws a failed `fetch` (errors.js, `noResponse`). */
+function noResponse(rendererId, requestId) {
+  return {
+    type: Msg.CALLBACK_RESPONSE,
+    rendererId,
+    requestId,
+    payload: { status: "error", message: NO_RESPONSE, noResponse: true },
+  };
+}
+
 /** True for a quartdash message of a protocol version this worker speaks. */
 function isOurs(message, type) {
   return message.type === type && message.v <= PROTOCOL_VERSION;
@@ -317,12 +331,29 @@ class Router {
 // and the tabs never learn of the drop (their callbacks keep running). If the resume
 // is refused or the window passes, the tabs are told "disconnected" as before, and
 // their persistent callbacks restart.
+//
+// A callback request that finds no welcomed socket waits in the queue, but only for
+// CALLBACK_WAIT: then the worker answers it as Dash's renderer answers a `fetch` that got
+// no response, and it is never sent. The reconnect backoff is not cut short for it.
 
 
 /** Messages kept while the socket is down; beyond this the oldest are dropped. */
 const MAX_QUEUED = 1000;
 /** How often the count of received frames is acknowledged (the server then forgets them). */
 const ACK_INTERVAL = 1000;
+/**
+ * How long (ms) a callback request waits for a welcomed socket before the worker answers
+ * it "the server did not respond" (onUnanswered) and drops it from the queue.
+ * Why 5 s: long enough for what is not an outage. The backoff's first retry comes 0.5-1 s
+ * after a drop and the second 1.5-3 s after it, so a network drop (resumed at the first
+ * retry) and a server that is back within 1.5 s of going (a graceful restart behind a
+ * proxy, a rolling deploy) are always in time, and one back within 3 s mostly is.
+ * Short enough for what is one: over HTTP Dash reports a dead server at once, a user
+ * does not wait much longer than this for a click, and Dash's own test of it
+ * (test_dvhr001_hot_reload) waits 10 s (dash.testing's default) for the pop-up, which
+ * leaves half of that to a loaded machine.
+ */
+const CALLBACK_WAIT = 5000;
 
 /** The socket's first frame, as the server parses it (protocol.parse_hello): the
  *  resume token held (null: a fresh connection) and the frames received under it. */
@@ -336,11 +367,17 @@ function helloMessage(token, received) {
 }
 
 class ServerSocket {
-  constructor({ onOpen, onMessage, onClose, onResumeLost, policy = DEFAULT_POLICY, log = console }) {
+  constructor({
+    onOpen, onMessage, onClose, onResumeLost, onUnanswered = () => {},
+    policy = DEFAULT_POLICY, callbackWait = CALLBACK_WAIT, log = console,
+  }) {
     this.onOpen = onOpen;
     this.onMessage = onMessage;
     this.onClose = onClose;
     this.onResumeLost = onResumeLost;
+    /** Told {rendererId, requestId} of each callback request given up unsent. */
+    this.onUnanswered = onUnanswered;
+    this.callbackWait = callbackWait;
     /** The server's resume token, its grace window (ms), frames received and acknowledged. */
     this.resume = null;
     this.frames = 0;
@@ -361,7 +398,11 @@ class ServerSocket {
     this.final = null;
     this.attempt = 0;
     this.openedAt = 0;
+    /** What waits for a welcomed socket, oldest first: {text, request}, where `request`
+     *  is {rendererId, requestId, deadline} for a callback request and null otherwise. */
     this.queue = [];
+    /** Set while a queued callback request waits: it fires at the first one's deadline. */
+    this.expiryTimer = null;
     this.announced = null;
     this.retryTimer = null;
     this.heartbeatTimer = null;
@@ -404,7 +445,7 @@ class ServerSocket {
     this.stopTimers();
     this.forgetResume();
     this.url = null;
-    this.queue = [];
+    this.setQueue([]); // no page is left to answer
     if (this.ws) {
       const ws = this.ws;
       this.ws = null;
@@ -438,11 +479,54 @@ class ServerSocket {
       return;
     }
     if (this.final) return; // nobody will carry it
-    this.queue.push(text);
-    if (this.queue.length > MAX_QUEUED) this.queue.shift();
+    const request = message.type === Msg.CALLBACK_REQUEST
+      ? { rendererId: message.rendererId, requestId: message.requestId, deadline: now() + this.callbackWait }
+      : null;
+    this.queue.push({ text, request });
+    if (this.queue.length > MAX_QUEUED) this.unanswered([this.queue.shift()]);
+    if (request && !this.expiryTimer) this.scheduleExpiry();
     if (this.isOpen) return; // open, waiting for the welcome: it sends the queue
     // Dash's idle close (4001) reconnects on the next use; a pending retry keeps its delay.
     if (this.url && !this.connecting && !this.retryTimer) this.open();
+  }
+
+  /** Replace the queue (emptied, or what is left of it) and its expiry timer. */
+  setQueue(queue) {
+    this.queue = queue;
+    this.scheduleExpiry();
+  }
+
+  /** Arm the expiry timer for the first queued callback request (their deadlines are in
+   *  queue order), or disarm it when there is none. */
+  scheduleExpiry() {
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    this.expiryTimer = null;
+    const first = this.queue.find((entry) => entry.request !== null);
+    if (!first) return;
+    this.expiryTimer = setTimeout(() => this.expire(), Math.max(0, first.request.deadline - now()));
+  }
+
+  /** The queued callback requests whose wait is over: out of the queue, never to be sent
+   *  (an answer after the page was told there is none would reach nobody), and answered. */
+  expire() {
+    this.expiryTimer = null;
+    const at = now();
+    const isOver = (entry) => entry.request !== null && entry.request.deadline <= at;
+    const over = this.queue.filter(isOver);
+    this.setQueue(over.length ? this.queue.filter((entry) => !isOver(entry)) : this.queue);
+    this.unanswered(over);
+  }
+
+  /** Drop the queued callback requests of the renderers in `rendererIds` (a Set): they
+   *  were told to give every request up ("disconnected"), so an answer would reach nobody. */
+  dropRequests(rendererIds) {
+    this.setQueue(this.queue.filter((entry) => entry.request === null || !rendererIds.has(entry.request.rendererId)));
+  }
+
+  unanswered(entries) {
+    for (const { request } of entries) {
+      if (request) this.onUnanswered({ rendererId: request.rendererId, requestId: request.requestId });
+    }
   }
 
   resetActivity() {
@@ -531,7 +615,7 @@ class ServerSocket {
     if (!resumed) {
       this.frames = 0;
       this.acked = 0;
-      if (attempted) this.queue = []; // the tabs are told to give those requests up
+      if (attempted) this.setQueue([]); // the tabs are told to give those requests up
     }
     // No token: resume is off on the server (grace 0), a drop starts afresh.
     this.resume = typeof message.token === "string" && message.token
@@ -540,7 +624,8 @@ class ServerSocket {
     this.welcomed = true;
     this.onOpen({ resumed, attempted });
     const ws = this.ws;
-    while (this.queue.length > 0 && ws && ws.readyState === WebSocket.OPEN) ws.send(this.queue.shift());
+    while (this.queue.length > 0 && ws && ws.readyState === WebSocket.OPEN) ws.send(this.queue.shift().text);
+    this.scheduleExpiry(); // for what is left, if the socket closed meanwhile
     this.ackTimer = setInterval(() => this.acknowledge(), ACK_INTERVAL);
   }
 
@@ -571,7 +656,7 @@ class ServerSocket {
     }
     if (decision.action === "final") {
       this.final = { code, reason, kind: decision.kind };
-      this.queue = [];
+      this.setQueue([]); // the tabs are told "disconnected": they gave those requests up
     } else if (decision.action === "retry" && this.url) {
       this.attempt += 1;
       this.retryTimer = setTimeout(() => {
@@ -616,6 +701,11 @@ class ServerSocket {
   }
 }
 
+/** A clock that only goes forward (the wall clock can be set back). */
+function now() {
+  return performance.now();
+}
+
 // --- worker.js
 // quartdash's SharedWorker: one server socket shared by every tab of one session.
 // It replaces Dash's dash-ws-worker.js and speaks the same renderer protocol; what it
@@ -643,6 +733,8 @@ function disconnected(reason) {
   // restarts its persistent callbacks at the next "connected". Only a renderer that was
   // connected hears it: one that is still waiting for its first "connected" (a page that
   // has just loaded) would otherwise start its persistent callbacks twice.
+  // Their requests still queued are given up with the rest: never sent.
+  socket.dropRequests(connected);
   for (const id of connected) {
     router.post(id, { type: Msg.DISCONNECTED, rendererId: "", payload: { reason } });
   }
@@ -665,6 +757,10 @@ const socket = new ServerSocket({
   },
   onResumeLost() {
     disconnected("Connection lost");
+  },
+  onUnanswered({ rendererId, requestId }) {
+    // No socket came in time (socket.js, CALLBACK_WAIT): the request is not sent.
+    router.post(rendererId, noResponse(rendererId, requestId));
   },
 });
 

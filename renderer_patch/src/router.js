@@ -31,6 +31,20 @@ export const Msg = Object.freeze({
   BYE: "quartdash_bye",
 });
 
+/** The words of Dash's renderer when a callback's `fetch` gets no response at all. */
+export const NO_RESPONSE = "Callback failed: the server did not respond.";
+
+/** The answer to a callback request the worker gave up sending: the page script lets
+ *  the renderer throw it as it throws a failed `fetch` (errors.js, `noResponse`). */
+export function noResponse(rendererId, requestId) {
+  return {
+    type: Msg.CALLBACK_RESPONSE,
+    rendererId,
+    requestId,
+    payload: { status: "error", message: NO_RESPONSE, noResponse: true },
+  };
+}
+
 /** True for a quartdash message of a protocol version this worker speaks. */
 export function isOurs(message, type) {
   return message.type === type && message.v <= PROTOCOL_VERSION;

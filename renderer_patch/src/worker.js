@@ -5,7 +5,7 @@
 // The page loads it from a URL that carries a tag of the session, so a new login in
 // the same browser gets a new worker and never shares the old one's socket.
 
-import { Msg, Router } from "./router.js";
+import { Msg, Router, noResponse } from "./router.js";
 import { ServerSocket } from "./socket.js";
 
 const router = new Router();
@@ -26,6 +26,8 @@ function disconnected(reason) {
   // restarts its persistent callbacks at the next "connected". Only a renderer that was
   // connected hears it: one that is still waiting for its first "connected" (a page that
   // has just loaded) would otherwise start its persistent callbacks twice.
+  // Their requests still queued are given up with the rest: never sent.
+  socket.dropRequests(connected);
   for (const id of connected) {
     router.post(id, { type: Msg.DISCONNECTED, rendererId: "", payload: { reason } });
   }
@@ -48,6 +50,10 @@ const socket = new ServerSocket({
   },
   onResumeLost() {
     disconnected("Connection lost");
+  },
+  onUnanswered({ rendererId, requestId }) {
+    // No socket came in time (socket.js, CALLBACK_WAIT): the request is not sent.
+    router.post(rendererId, noResponse(rendererId, requestId));
   },
 });
 
