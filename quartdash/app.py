@@ -9,6 +9,8 @@ What it changes in Dash, and why:
   first contact is a WebSocket would otherwise answer "Callback function not found".
 * WebSocket callbacks are on by default, and ``websocket=False`` on one callback really
   sends it over HTTP (Dash's renderer otherwise sends everything over the socket).
+  Dash's hidden cancel callbacks (``cancel=`` of background callbacks) are HTTP-only
+  too: the jobs to stop travel in the HTTP query string.
 * One bounded thread pool runs every sync callback, so none runs on the event loop.
 * Responses are serialised by ``encoding.encode_json`` (orjson, byte for byte Dash's
   output) in place of plotly's encoder, and the argument grouping Dash recomputes on
@@ -36,6 +38,7 @@ from quart.logging import default_handler, has_level_handler
 from quart_auth import AuthUser, QuartAuth
 
 from . import csrf, signals
+from ._compat import dash_background
 from ._compat import hypercorn as hypercorn_compat
 from .admin import AdminPredicate, admin_blueprint
 from .backplane import Backplane, backplane_from_url
@@ -372,6 +375,9 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
 
     def _setup_server(self) -> None:
         super()._setup_server()
+        # Dash's hidden cancel callbacks (``cancel=`` of background callbacks) read the
+        # jobs to stop from the HTTP query string: they stay on HTTP.
+        self._http_only |= dash_background.cancel_outputs(self.callback_map)
         # Mark each server-side callback with the transport it uses, so the renderer
         # routes it (per-callback flags) and the socket refuses what is HTTP-only.
         http_only = self._http_only | HTTP_ONLY_GLOBAL
