@@ -49,6 +49,7 @@ from .connection import (
     DEFAULT_SEND_TIMEOUT,
 )
 from .encoding import encode_json
+from .handover import DEFAULT_HANDOVER_SECONDS, DEFAULT_MAX_HANDOVERS, Handovers
 from .limits import (
     DEFAULT_BYTE_RATE_LIMIT,
     DEFAULT_MAX_CALLBACKS_IN_FLIGHT,
@@ -65,7 +66,7 @@ from .registry import (
 )
 from .resume import DEFAULT_RESUME_GRACE, Parking
 from .secret_key import check_secret_keys
-from .server import QuartDashServer
+from .server import QuartDashServer, handover_view
 from .sessions import Sessions, SessionToken
 from .threads import FairPool, default_share
 
@@ -188,7 +189,10 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
     how long a dropped socket is kept for its page to resume (``resume.py``);
     ``send_timeout`` (env ``QUARTDASH_SEND_TIMEOUT``, default 30 s) closes a socket
     whose peer stopped reading with 1013; ``max_pending_frames`` (default 10,000)
-    bounds what one socket may have queued (``connection.py``).
+    bounds what one socket may have queued (``connection.py``). ``handover_seconds``
+    (env ``QUARTDASH_HANDOVER_SECONDS``, default 60 s) and ``max_handovers`` (env
+    ``QUARTDASH_MAX_HANDOVERS``, default 16 per socket) bound the cookies and headers
+    of WebSocket callbacks waiting for their page (``handover.py``).
     """
 
     def __init__(
@@ -217,6 +221,8 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
         max_callbacks_in_flight: int | None = None,
         max_connections_per_address: int | None = None,
         max_threads_per_client: int | None = None,
+        handover_seconds: float | None = None,
+        max_handovers: int | None = None,
         **kwargs: Any,
     ) -> None:
         check_server(server)
@@ -291,6 +297,11 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
         #: session or (without auth) address at once (``threads.py``).
         self.pool = FairPool(self.executor, int(_setting(
             max_threads_per_client, "QUARTDASH_MAX_THREADS_PER_CLIENT", default_share(threads))))
+        #: Cookies and headers set by WebSocket callbacks, until the page takes them
+        #: (handover.py).
+        self.handovers = Handovers(
+            _setting(handover_seconds, "QUARTDASH_HANDOVER_SECONDS", DEFAULT_HANDOVER_SECONDS),
+            int(_setting(max_handovers, "QUARTDASH_MAX_HANDOVERS", DEFAULT_MAX_HANDOVERS)))
         #: Message and byte budgets of HTTP callbacks, per session or address.
         self.http_limits = ClientLimits(rate_limit, self.byte_rate_limit, max_message_bytes)
         self._http_only: set[str] = set()
@@ -355,6 +366,8 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
             self.config.routes_pathname_prefix, self.config.requests_pathname_prefix
         )
         self.browser.register(server)
+        server.add_url_rule(self.config.routes_pathname_prefix + "_quartdash/handover",
+                            "quartdash_handover", handover_view(self), methods=["POST"])
         server.before_serving(self.register_callbacks)
         server.before_serving(self.connections.start)
         server.after_serving(self.connections.stop)
@@ -415,6 +428,9 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
             socket["enabled"] = not (self._http_only | HTTP_ONLY_GLOBAL)
         # Where the page goes when the server ends its session (4401/4408).
         config["quartdash"] = {"login_url": self.login_url}
+        # Where the page takes the cookies and headers a WebSocket callback set.
+        config["quartdash"]["handover_url"] = (
+            self.config.requests_pathname_prefix + "_quartdash/handover")
         return config
 
     def _get_worker_url(self) -> str:

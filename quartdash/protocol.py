@@ -279,12 +279,17 @@ def _q(value: str) -> str:
     return orjson.dumps(value).decode()
 
 
-def callback_response_ok(renderer_id: str, request_id: str, data_json: str) -> str:
-    """A successful ``callback_response``; ``data_json`` is Dash's serialised response."""
+def callback_response_ok(
+    renderer_id: str, request_id: str, data_json: str, handover: str | None = None
+) -> str:
+    """A successful ``callback_response``; ``data_json`` is Dash's serialised response.
+    ``handover``: the token quartdash's page script redeems for the cookies and headers
+    the callback set, before the renderer sees this response (``handover.py``)."""
+    extra = "" if handover is None else ',"quartdash_handover":%s' % _q(handover)
     return (
-        '{"type":"callback_response","rendererId":%s,"requestId":%s,'
+        '{"type":"callback_response","rendererId":%s,"requestId":%s%s,'
         '"payload":{"status":"ok","data":%s}}'
-        % (_q(renderer_id), _q(request_id), data_json)
+        % (_q(renderer_id), _q(request_id), extra, data_json)
     )
 
 

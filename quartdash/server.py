@@ -15,6 +15,7 @@ traceback (docs/differences-from-dash.md).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
 from ._compat.quart import cap_body
 from .dispatch import ClientError, execute, outcome, prepare
+from .handover import MAX_REDEEM_BYTES, valid_token
 from .limits import client_address
 from .wsroute import serve_socket
 
@@ -34,6 +36,8 @@ if TYPE_CHECKING:
     from quart_auth import AuthUser
 
     from .app import QuartDash
+
+log = logging.getLogger("quartdash")
 
 
 class QuartDashServer(_DashQuartServer):  # type: ignore[misc]
@@ -49,8 +53,7 @@ class QuartDashServer(_DashQuartServer):  # type: ignore[misc]
             user, session_id = await app.identity()
             if app.sessions is not None and user is None:
                 return _json_error(401, "authentication required")
-            client = f"s:{session_id}" if session_id else "a:" + client_address(
-                request.remote_addr, request.headers, app.origin_policy.trust_proxy_headers)
+            client = http_client(app, session_id)
             size = request.content_length
             if size is not None and size > app.max_message_bytes:
                 return _json_error(413, f"callback request larger than "
@@ -119,6 +122,58 @@ class QuartDashServer(_DashQuartServer):  # type: ignore[misc]
             return await serve_socket(app)
 
         self.server.add_websocket(path, "quartdash_websocket", quartdash_websocket)
+
+
+def http_client(app: QuartDash, session_id: str | None) -> str:
+    """Whose budgets an HTTP request draws on: its session's, else its address's."""
+    if session_id:
+        return f"s:{session_id}"
+    return "a:" + client_address(request.remote_addr, request.headers,
+                                 app.origin_policy.trust_proxy_headers)
+
+
+#: Misses of the handover route logged so far; one line says the rest are not.
+_misses = [0]
+
+
+def handover_view(app: QuartDash) -> Callable[[], Any]:
+    """``POST {prefix}_quartdash/handover``, body ``{"token": ...}``: 204 with the
+    headers a WebSocket callback set (``handover.py``); 403 from another site, 413 for
+    a body over ``MAX_REDEEM_BYTES``, 429 past the HTTP callbacks' rates, 400 for a
+    malformed body, 404 for a token unknown here, used, expired or of another session."""
+
+    async def quartdash_handover() -> Response:
+        refusal = app.cross_site_refusal()
+        if refusal is not None:
+            return refusal
+        size = request.content_length
+        if size is not None and size > MAX_REDEEM_BYTES:
+            return _json_error(413, f"body larger than {MAX_REDEEM_BYTES} bytes")
+        request.max_content_length = MAX_REDEEM_BYTES
+        data = await request.get_data(cache=False)
+        _user, session_id = await app.identity()
+        if not app.http_limits.take(http_client(app, session_id), len(data)):
+            return _json_error(429, "rate limit exceeded", **{"Retry-After": "1"})
+        try:
+            token = orjson.loads(data).get("token")
+        except (orjson.JSONDecodeError, AttributeError):
+            token = None
+        if not valid_token(token):
+            return _json_error(400, 'the body must be {"token": "<handover token>"}')
+        headers = app.handovers.redeem(token, session_id)
+        if headers is None:
+            _misses[0] += 1
+            if _misses[0] <= 5:
+                log.warning("quartdash: handover not found: unknown here, used, expired or of "
+                            "another session (address=%s)%s", request.remote_addr,
+                            "; no more such lines are logged" if _misses[0] == 5 else "")
+            return _json_error(404, "no such handover")
+        response = Response(status=204, headers={"Cache-Control": "no-store"})
+        for name, value in headers:
+            response.headers.add(name, value)
+        return response
+
+    return quartdash_handover
 
 
 def _json_error(status: int, message: str, **headers: str) -> Response:

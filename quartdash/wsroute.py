@@ -24,6 +24,7 @@ from .backplane import BackplaneUnavailable
 from .connection import CallbackSocket, Connection
 from .dispatch import (
     ClientError,
+    LazyResponseAdapter,
     Prepared,
     debug_mode,
     error_page,
@@ -33,6 +34,7 @@ from .dispatch import (
     ws_context,
 )
 from .encoding import encode_json
+from .handover import HandoverRefused, split_framing
 from .limits import TokenBucket, byte_bucket, client_address, printable
 from .protocol import CloseCode, ProtocolError
 from .registry import TOO_MANY_FROM_ADDRESS, Member
@@ -160,7 +162,7 @@ async def serve_socket(app: QuartDash) -> Response | None:
                 )
                 if claimed is not None:
                     conn.resume(ws.send, received)
-            close = await _receive_loop(app, ws, conn, member)
+            close = await _receive_loop(app, ws, conn, member, ours)
     except BackplaneUnavailable as err:
         log.warning("quartdash: closing WebSocket with 1013: %s (address=%s)", err,
                     ws.remote_addr)
@@ -227,10 +229,11 @@ async def _claim(
 
 
 async def _receive_loop(
-    app: QuartDash, ws: Any, conn: Connection, member: Member
+    app: QuartDash, ws: Any, conn: Connection, member: Member, ours: bool
 ) -> tuple[int, str]:
     """Read and act on frames until a ``websocket_message`` hook rejects one (returns
-    its close), a frame breaks the rules (``ProtocolError``), or the task is cancelled."""
+    its close), a frame breaks the rules (``ProtocolError``), or the task is cancelled.
+    ``ours``: the client is quartdash's worker, whose page takes handovers."""
     user, token = member.user_object, member.token
     facts: dict[str, Any] = {
         "cookies": dict(ws.cookies),
@@ -242,7 +245,7 @@ async def _receive_loop(
         "quartdash_user": user,
         "quartdash_session_id": token.session_id if token is not None else None,
     }
-    caller = _Caller(app, conn, member, facts)
+    caller = _Caller(app, conn, member, facts, ours)
     bucket = member.inbound
     byte_budget = byte_bucket(app.byte_rate_limit, app.max_message_bytes)
     # pylint: disable=protected-access
@@ -305,14 +308,22 @@ async def _drain(ws: Any) -> None:
 
 class _Caller:
     """What the callbacks of one socket share: whose threads they use, what Dash's
-    debug mode lets the page see, the persistent callbacks each tab runs, and how many
-    of the socket's mistakes were logged."""
+    debug mode lets the page see, the persistent callbacks each tab runs, how many
+    of the socket's mistakes were logged, and where the cookies and headers its
+    callbacks set wait for the page (``handover.py``)."""
 
-    __slots__ = ("clients", "conn_id", "debug", "facts", "persistent", "pool", "refusals")
+    __slots__ = ("binding", "clients", "conn_id", "debug", "facts", "handovers", "ours",
+                 "persistent", "pool", "refusals", "unhanded")
 
     def __init__(self, app: QuartDash, conn: Connection, member: Member,
-                 facts: dict[str, Any]) -> None:
+                 facts: dict[str, Any], ours: bool = False) -> None:
         self.pool = app.pool
+        self.handovers = app.handovers
+        self.ours = ours
+        #: A handover of this socket is redeemed only in its session (with ``auth``).
+        self.binding: str | None = member.token.session_id if member.token else None
+        #: Set once a callback's headers could not be handed over (logged once).
+        self.unhanded = False
         self.debug = debug_mode(app)
         self.facts = facts
         self.conn_id = conn.id
@@ -331,6 +342,31 @@ class _Caller:
             log.warning("quartdash: socket %s keeps sending refused requests; no more "
                         "are logged", self.conn_id)
         return self.refusals > LOGGED_REFUSALS
+
+    def hand_over(self, output: str, headers: list[tuple[str, str]]) -> tuple[str | None,
+                                                                              str | None]:
+        """Keep what a callback set on ``ctx.response`` for its page: the token that
+        redeems it (None if nothing can be handed over), and what could not be, if
+        anything (logged once per socket; the caller shows it in debug mode)."""
+        kept, framing = split_framing(headers)
+        problem = None
+        token = None
+        if framing:
+            problem = (f"{', '.join(sorted(set(framing)))} describe the callback's own HTTP "
+                       "response and cannot be set over the WebSocket")
+        try:
+            if kept and not self.ours:
+                raise HandoverRefused("this client has no quartdash page script to take them")
+            if kept:
+                token = self.handovers.issue(self.conn_id, self.binding, kept)
+        except HandoverRefused as exc:
+            problem = f"{'; '.join(p for p in (problem, str(exc)) if p)}"
+        if problem is not None and not self.unhanded:
+            self.unhanded = True
+            log.warning("quartdash: callback %s set response headers that do not reach the "
+                        "browser (socket %s; this line is logged once per socket): %s",
+                        printable(output), self.conn_id, problem)
+        return token, problem
 
 
 def _start_callback(
@@ -362,7 +398,7 @@ def _start_callback(
     if prepared.persistent:
         caller.persistent.add(tab_key)
     conn.running[request_id] = conn.loop.create_task(
-        _run_callback(conn, prepared, caller, renderer, request_id)
+        _run_callback(conn, prepared, caller, renderer, request_id, g.dash_response)
     )
 
 
@@ -372,13 +408,21 @@ async def _run_callback(
     caller: _Caller,
     renderer: str,
     request_id: str,
+    response: Any = None,
 ) -> None:
-    """One callback's task: run it, then send its response (or its error)."""
+    """One callback's task: run it, then send its response (or its error), with a
+    handover for what it set on ``ctx.response`` (``response``)."""
     try:
         data = await execute(prepared, caller.pool, caller.clients)
-        frame = protocol.callback_response_ok(
-            renderer, request_id, data if isinstance(data, str) else encode_json(data)
-        )
+        changes = response.changes() if isinstance(response, LazyResponseAdapter) else []
+        token, problem = caller.hand_over(prepared.output, changes) if changes else (None, None)
+        if problem is not None and caller.debug:
+            frame = protocol.callback_response_status(
+                renderer, request_id, "error", f"ctx.response over the WebSocket: {problem}")
+        else:
+            frame = protocol.callback_response_ok(
+                renderer, request_id, data if isinstance(data, str) else encode_json(data),
+                token)
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # pylint: disable=broad-exception-caught

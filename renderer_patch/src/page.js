@@ -13,6 +13,7 @@
 // the renderer's. The renderer ignores the message types it does not know.
 
 import { deliverErrorsAsHttp } from "./errors.js";
+import { gatePort } from "./handover.js";
 import { closeNotice, PROTOCOL_VERSION } from "./policy.js";
 
 /** Events kept while no handler listens for them; beyond this the oldest go. */
@@ -195,6 +196,8 @@ if (typeof NativeSharedWorker === "function") {
     constructor(url, options) {
       super(url, options);
       if (sameScript(url)) {
+        // First on the port: holds a callback's response until its cookies are set.
+        gatePort(this.port, config.quartdash && config.quartdash.handover_url);
         this.port.addEventListener("message", onWorkerMessage);
         deliverErrorsAsHttp(this.port);
       }

@@ -1,0 +1,177 @@
+"""What a WebSocket callback sets on ``ctx.response`` (cookies, headers), handed to the browser.
+
+Over HTTP, Dash sends ``ctx.response.set_cookie(...)`` (and ``set_header``,
+``append_header``) as headers of the callback's HTTP response. A socket frame has no
+headers, and JavaScript cannot set an ``HttpOnly`` cookie, so only an HTTP response
+can carry them. Over the socket, then:
+
+1. the callback's response frame carries a one-time token (``quartdash_handover``) in
+   place of the headers, which stay on the server (``Handovers``);
+2. quartdash's page script holds that response (and whatever follows it) back from
+   Dash's renderer, redeems the token with a same-origin ``POST`` to
+   ``{requests_pathname_prefix}_quartdash/handover`` (body ``{"token": ...}``), whose
+   ``204`` answer carries the headers, and then lets the renderer see the response.
+
+So the cookie is in the browser's jar before the callback's outputs reach the page,
+and the next request (HTTP callback, page load, socket handshake) sends it: as over
+HTTP. A callback that sets nothing costs nothing more.
+
+What a client could try, and what it gets:
+
+* another's headers: a token is 256 random bits, sent only over the socket of the page
+  whose callback set them; with ``auth`` it is bound to that socket's session (a
+  request of another session gets 404, and the token is spent); it is single use and
+  lives ``handover_seconds`` (env ``QUARTDASH_HANDOVER_SECONDS``, default 60 s: longer
+  than a socket waits for its resume, so a response replayed after a drop can still
+  be redeemed);
+* a post from another site: refused as every state-changing post is (``csrf.py``: 403);
+* memory: each socket holds at most ``max_handovers`` unredeemed sets (env
+  ``QUARTDASH_MAX_HANDOVERS``, default 16; past it the callback's headers are refused,
+  logged, and in debug mode the page gets an error), each at most
+  ``MAX_HANDOVER_BYTES``; redeem requests draw on the HTTP callbacks' rates (429);
+* the log: neither a token nor a header value is ever logged, and a token never
+  appears in a URL.
+
+Not every header means something here: those that frame the callback's own HTTP
+message (``FRAMING``: Content-Type, Content-Length, ...) are refused, as is any set
+that a client of the socket cannot redeem (a client without quartdash's page script,
+such as Dash's own worker or a script): refused means logged once per socket and, in
+Dash's debug mode, an error in the page, never dropped without a word.
+
+The store is this worker's memory: with several workers the redeem must reach the
+worker of the socket, which an HTTP request to a multi-worker server does not always
+(a miss answers 404, logged, and the page logs it to its console).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+log = logging.getLogger("quartdash")
+
+#: How long a token may wait to be redeemed, in seconds.
+DEFAULT_HANDOVER_SECONDS = 60.0
+#: Unredeemed header sets one socket may have waiting.
+DEFAULT_MAX_HANDOVERS = 16
+#: Largest header set one callback may hand over (names and values, in characters).
+#: A browser keeps at most about 4 KiB per cookie.
+MAX_HANDOVER_BYTES = 64 << 10
+#: Largest redeem request body; a token is 43 characters.
+MAX_REDEEM_BYTES = 1024
+#: Characters of a token (``secrets.token_urlsafe(32)``).
+TOKEN_CHARS = 43
+#: Response headers that describe the callback's own HTTP message, not the browser's
+#: state: meaningless on another response, so refused rather than moved.
+FRAMING = frozenset({
+    "content-type", "content-length", "content-encoding", "transfer-encoding",
+    "connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade",
+})
+
+Headers = list[tuple[str, str]]
+
+
+class HandoverRefused(Exception):
+    """A callback's headers cannot reach the browser; the text says why (no header
+    value in it)."""
+
+
+def split_framing(headers: Iterable[tuple[str, str]]) -> tuple[Headers, list[str]]:
+    """The headers that can be handed over, and the names of those that cannot."""
+    kept: Headers = []
+    refused: list[str] = []
+    for name, value in headers:
+        (refused.append(name) if name.lower() in FRAMING else kept.append((name, value)))
+    return kept, refused
+
+
+@dataclass(slots=True)
+class _Pending:
+    owner: str
+    binding: str | None
+    headers: Headers
+    expires: float
+
+
+class Handovers:
+    """This worker's unredeemed header sets, by token: bounded per owner (a socket)
+    and in time; what expired is purged as new sets come and go, at the cost of
+    what expired."""
+
+    def __init__(
+        self,
+        seconds: float = DEFAULT_HANDOVER_SECONDS,
+        per_owner: int = DEFAULT_MAX_HANDOVERS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if seconds <= 0 or per_owner <= 0:
+            raise ValueError("handover_seconds and max_handovers must be positive")
+        self.seconds = seconds
+        self.per_owner = per_owner
+        self._clock = clock
+        self._pending: dict[str, _Pending] = {}
+        self._owned: dict[str, int] = {}
+        #: (expiry, token) in issue order, which is expiry order.
+        self._order: deque[tuple[float, str]] = deque()
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def issue(self, owner: str, binding: str | None, headers: Headers) -> str:
+        """Keep ``headers`` for one redeem with ``binding``; the token that redeems
+        them. ``HandoverRefused`` past the owner's limit or ``MAX_HANDOVER_BYTES``."""
+        size = sum(len(name) + len(value) for name, value in headers)
+        if size > MAX_HANDOVER_BYTES:
+            raise HandoverRefused(
+                f"the headers set are {size} bytes, more than {MAX_HANDOVER_BYTES}")
+        now = self._clock()
+        self._purge(now)
+        if self._owned.get(owner, 0) >= self.per_owner:
+            raise HandoverRefused(
+                f"{self.per_owner} sets of headers already wait for the page to take them")
+        token = secrets.token_urlsafe(32)
+        expires = now + self.seconds
+        self._pending[token] = _Pending(owner, binding, headers, expires)
+        self._owned[owner] = self._owned.get(owner, 0) + 1
+        self._order.append((expires, token))
+        return token
+
+    def redeem(self, token: str, binding: str | None) -> Headers | None:
+        """The headers ``token`` stands for, once; None if it is unknown, used, expired,
+        or bound to another session (the token is spent all the same)."""
+        now = self._clock()
+        self._purge(now)
+        pending = self._pending.pop(token, None)
+        if pending is None:
+            return None
+        self._release(pending.owner)
+        if pending.binding is not None and not secrets.compare_digest(
+                pending.binding, binding or ""):
+            return None
+        return pending.headers
+
+    def _purge(self, now: float) -> None:
+        order = self._order
+        while order and order[0][0] <= now:
+            _, token = order.popleft()
+            pending = self._pending.get(token)
+            if pending is not None and pending.expires <= now:
+                del self._pending[token]
+                self._release(pending.owner)
+
+    def _release(self, owner: str) -> None:
+        left = self._owned.get(owner, 0) - 1
+        if left > 0:
+            self._owned[owner] = left
+        else:
+            self._owned.pop(owner, None)
+
+
+def valid_token(value: object) -> bool:
+    """Shaped like a token this module issues (checked before any lookup)."""
+    return (isinstance(value, str) and len(value) == TOKEN_CHARS
+            and all(c.isalnum() or c in "-_" for c in value))
