@@ -14,7 +14,9 @@ can carry them. Over the socket, then:
 
 So the cookie is in the browser's jar before the callback's outputs reach the page,
 and the next request (HTTP callback, page load, socket handshake) sends it: as over
-HTTP. A callback that sets nothing costs nothing more.
+HTTP. The socket's later callbacks see it too (``with_cookies``): their ``ctx.cookies``
+are the handshake's, updated by what the socket's callbacks have set since. A callback
+that sets nothing costs nothing more.
 
 What a client could try, and what it gets:
 
@@ -45,12 +47,15 @@ worker of the socket, which an HTTP request to a multi-worker server does not al
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from http.cookies import CookieError, SimpleCookie
 
 log = logging.getLogger("quartdash")
 
@@ -169,6 +174,38 @@ class Handovers:
             self._owned[owner] = left
         else:
             self._owned.pop(owner, None)
+
+
+def with_cookies(cookies: Mapping[str, str], headers: Iterable[tuple[str, str]],
+                 now: float | None = None) -> dict[str, str]:
+    """``cookies`` (a request's, by name) as the browser sends them once it has taken
+    ``headers``: each ``Set-Cookie`` sets its cookie, or deletes it when it has expired
+    (``Max-Age`` 0 or less, or an ``Expires`` in the past). Path and domain are not
+    compared: the socket and the app's callbacks share one path."""
+    result = dict(cookies)
+    now = time.time() if now is None else now
+    for name, value in headers:
+        if name.lower() != "set-cookie":
+            continue
+        jar: SimpleCookie = SimpleCookie()
+        with contextlib.suppress(CookieError):
+            jar.load(value)
+        for key, morsel in jar.items():
+            if _expired(morsel["max-age"], morsel["expires"], now):
+                result.pop(key, None)
+            else:
+                result[key] = morsel.value
+    return result
+
+
+def _expired(max_age: str, expires: str, now: float) -> bool:
+    if max_age:
+        with contextlib.suppress(ValueError):
+            return int(max_age) <= 0
+    if expires:
+        with contextlib.suppress(TypeError, ValueError):
+            return parsedate_to_datetime(expires).timestamp() <= now
+    return False
 
 
 def valid_token(value: object) -> bool:

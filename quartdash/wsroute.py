@@ -34,7 +34,7 @@ from .dispatch import (
     ws_context,
 )
 from .encoding import encode_json
-from .handover import HandoverRefused, split_framing
+from .handover import HandoverRefused, split_framing, with_cookies
 from .limits import TokenBucket, byte_bucket, client_address, printable
 from .protocol import CloseCode, ProtocolError
 from .registry import TOO_MANY_FROM_ADDRESS, Member
@@ -359,6 +359,9 @@ class _Caller:
                 raise HandoverRefused("this client has no quartdash page script to take them")
             if kept:
                 token = self.handovers.issue(self.conn_id, self.binding, kept)
+                # The socket's next callbacks see the cookies as the next HTTP request
+                # would. A new dict: callbacks running in threads keep the one they got.
+                self.facts["cookies"] = with_cookies(self.facts["cookies"], kept)
         except HandoverRefused as exc:
             problem = f"{'; '.join(p for p in (problem, str(exc)) if p)}"
         if problem is not None and not self.unhanded:

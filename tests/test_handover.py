@@ -1,9 +1,11 @@
 """The handover store (``handover.py``): single use, bound to a session, expiring,
-bounded per socket and in size; and what of a callback's headers can be handed over."""
+bounded per socket and in size; what of a callback's headers can be handed over; and
+the cookies the socket's later callbacks see."""
 
 from __future__ import annotations
 
 import pytest
+from quart import Response
 
 from quartdash.handover import (
     MAX_HANDOVER_BYTES,
@@ -11,6 +13,7 @@ from quartdash.handover import (
     Handovers,
     split_framing,
     valid_token,
+    with_cookies,
 )
 
 COOKIE = [("Set-Cookie", "a=b; HttpOnly; Path=/")]
@@ -89,3 +92,16 @@ def test_framing_headers_are_not_handed_over() -> None:
                                    "a" * 42 + "\n"])
 def test_malformed_tokens(value: object) -> None:
     assert not valid_token(value)
+
+
+def test_with_cookies_sets_and_deletes_as_the_browser_will() -> None:
+    response = Response()
+    response.set_cookie("a", "1 - x", httponly=True)
+    response.delete_cookie("b")
+    response.set_cookie("c", "gone", expires=0)
+    response.set_cookie("d", "later", max_age=60)
+    response.headers.add("X-Other", "c=ignored")
+    before = {"b": "old", "c": "old", "keep": "k"}
+    after = with_cookies(before, list(response.headers.items()))
+    assert after == {"a": "1 - x", "d": "later", "keep": "k"}
+    assert before == {"b": "old", "c": "old", "keep": "k"}  # a new dict

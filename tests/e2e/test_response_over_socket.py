@@ -1,8 +1,8 @@
 """Cookies and headers a WebSocket callback sets (``ctx.response``) reach the browser,
 in headless Chromium against a real hypercorn: in the cookie jar before the callback's
 output shows (as Dash's test_cbcx001 reads it), HttpOnly included, and sent with the
-next request (as Dash's test_lcbc019 uses it). And the handover that carries them
-cannot be used twice, nor from another site."""
+next request (as Dash's test_lcbc019 uses it), and seen by the socket's next callback.
+And the handover that carries them cannot be used twice, nor from another site."""
 
 from __future__ import annotations
 
@@ -55,6 +55,9 @@ def test_a_cookie_set_over_the_socket_is_in_the_jar_and_sent_next(
         assert secret is not None and secret["value"] == f"s3cret-{n}"
         assert secret["httpOnly"] is True
         assert "secret" not in dash_br.driver.execute_script("return document.cookie")
+        # The socket's next callback sees them, as the next HTTP request would.
+        dash_br.find_element("#read").click()
+        dash_br.wait_for_text_to_equal("#read-out", f"{n} - cookie|s3cret-{n}", timeout=WAIT)
     # The setting callback ran over the socket; the next HTTP request carries both.
     assert posts(dash_br, "_dash-update-component") == 0
     dash_br.find_element("#use").click()

@@ -4,7 +4,7 @@ hypercorn: ``hypercorn tests.e2e.apps.cookies_app:app``.
 
 "Set" runs over the socket and sets a cookie (Dash's JSON-quoted value), an HttpOnly
 cookie (which no script could set) and a header; "Use" runs over HTTP and shows the
-cookies its request carried."""
+cookies its request carried; "Read" shows them over the socket."""
 
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ app = QuartDash(__name__)
 app.layout = html.Div([
     html.Button("Set", id="set"),
     html.Button("Use", id="use"),
+    html.Button("Read", id="read"),
     html.Div(id="output"),
     html.Div(id="used"),
+    html.Div(id="read-out"),
 ])
 
 
@@ -31,4 +33,10 @@ def set_cookies(n_clicks: int) -> str:
 @app.callback(Output("used", "children"), Input("use", "n_clicks"),
               prevent_initial_call=True, websocket=False)
 def use_cookies(_n_clicks: int) -> str:
+    return f"{ctx.cookies.get('dash_cookie')}|{ctx.cookies.get('secret')}"
+
+
+@app.callback(Output("read-out", "children"), Input("read", "n_clicks"),
+              prevent_initial_call=True)
+def read_cookies(_n_clicks: int) -> str:
     return f"{ctx.cookies.get('dash_cookie')}|{ctx.cookies.get('secret')}"
