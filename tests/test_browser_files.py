@@ -44,7 +44,8 @@ async def test_the_page_loads_our_worker_and_page_script() -> None:
         worker_url = config["websocket"]["worker_url"]
         assert worker_url == app.browser.url(WORKER), "no session: one worker for all pages"
         assert "dash-ws-worker" not in text
-        assert config["quartdash"] == {"login_url": "/signin"}
+        assert config["quartdash"] == {"login_url": "/signin",
+                                       "handover_url": "/_quartdash/handover"}
         page_url = app.browser.url(PAGE)
         # the page script comes after the renderer's bundle and before it starts
         assert text.index(page_url) < text.index('id="_dash-renderer"')
