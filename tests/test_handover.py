@@ -4,9 +4,14 @@ the cookies the socket's later callbacks see."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+from typing import Any
+
 import pytest
 from quart import Response
 
+from quartdash import Input, Output, QuartDash, ctx, html
 from quartdash.handover import (
     MAX_HANDOVER_BYTES,
     HandoverRefused,
@@ -105,3 +110,62 @@ def test_with_cookies_sets_and_deletes_as_the_browser_will() -> None:
     after = with_cookies(before, list(response.headers.items()))
     assert after == {"a": "1 - x", "d": "later", "keep": "k"}
     assert before == {"b": "old", "c": "old", "keep": "k"}  # a new dict
+
+
+# --- over a socket, in process: what cannot be handed over is said, never dropped quietly
+def _cookie_app(debug: bool) -> QuartDash:
+    app = QuartDash(__name__)
+    app.layout = html.Div([html.Button(id="b"), html.Div(id="out")])
+
+    @app.callback(Output("out", "children"), Input("b", "n_clicks"))
+    def set_cookie(n: int) -> str:
+        ctx.response.set_cookie("c", "v")
+        ctx.response.set_header("Content-Length", "3")
+        return "set"
+
+    if debug:
+        app.enable_dev_tools(debug=True, dev_tools_hot_reload=False)
+    return app
+
+
+REQUEST = {"type": "callback_request", "rendererId": "r", "requestId": "1", "payload": {
+    "output": "out.children", "outputs": {"id": "out", "property": "children"},
+    "inputs": [{"id": "b", "property": "n_clicks", "value": 1}],
+    "changedPropIds": ["b.n_clicks"], "state": []}}
+
+
+async def _call(app: QuartDash, ours: bool) -> dict[str, Any]:
+    await app.register_callbacks()
+    async with app.server.test_app() as test_app:
+        client = test_app.test_client()
+        path = "/_dash-ws-callback" + ("?quartdash=1" if ours else "")
+        async with client.websocket(path, headers={"Origin": "http://localhost"}) as ws:
+            if ours:
+                await ws.send(json.dumps({"type": "quartdash_hello", "v": 1, "resume": None,
+                                          "received": 0}))
+                await asyncio.wait_for(ws.receive(), 5)  # welcome
+            await ws.send(json.dumps(REQUEST))
+            while True:
+                message = json.loads(await asyncio.wait_for(ws.receive(), 5))
+                if message["type"] == "callback_response":
+                    return message  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("ours", [True, False])
+async def test_refused_headers_are_logged_once(ours: bool,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    message = await _call(_cookie_app(debug=False), ours)
+    assert message["payload"]["status"] == "ok"
+    # Our page gets the cookie (not Content-Length); a client without it gets nothing.
+    assert ("quartdash_handover" in message) is ours
+    [line] = [r.getMessage() for r in caplog.records if "do not reach" in r.getMessage()]
+    assert "Content-Length" in line
+    assert ("no quartdash page script" in line) is not ours
+    assert "c=v" not in line and "3" not in line.split(": ", 1)[1]  # no header value
+
+
+async def test_refused_headers_show_in_debug_mode() -> None:
+    message = await _call(_cookie_app(debug=True), True)
+    assert message["payload"]["status"] == "error"
+    assert "Content-Length" in message["payload"]["message"]
+    assert "quartdash_handover" not in message
