@@ -53,6 +53,9 @@ MAX_RESUME_TOKEN = 64
 CONNECTION_CLOSED = "connection closed by an administrator"
 #: The reason of a close by an administrator that ended (and revoked) the session.
 SIGNED_OUT = "signed out by an administrator"
+#: The reason of the 4401 a handshake without a valid login gets: the page asks the
+#: visitor to sign in (it was never signed out).
+NOT_LOGGED_IN = "not logged in"
 
 
 def admin_reason(kind: str, text: str | None) -> str:

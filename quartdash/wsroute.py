@@ -36,7 +36,7 @@ from .dispatch import (
 from .encoding import encode_json
 from .handover import HandoverRefused, split_framing, with_cookies
 from .limits import TokenBucket, byte_bucket, client_address, printable
-from .protocol import CloseCode, ProtocolError
+from .protocol import NOT_LOGGED_IN, CloseCode, ProtocolError
 from .registry import TOO_MANY_FROM_ADDRESS, Member
 from .resume import Parking
 from .sessions import SessionToken
@@ -97,7 +97,7 @@ async def serve_socket(app: QuartDash) -> Response | None:
         if identity is None:
             log.info("quartdash: closing WebSocket with 4401: not logged in (address=%s)",
                      ws.remote_addr)
-            await _close_and_drain(ws, CloseCode.SESSION_ENDED, "not logged in")
+            await _close_and_drain(ws, CloseCode.SESSION_ENDED, NOT_LOGGED_IN)
             return None
         user, token = identity
 
