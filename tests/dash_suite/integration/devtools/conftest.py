@@ -16,7 +16,7 @@ import pytest
 from dash.testing.application_runners import MultiProcessRunner
 
 
-class _Runner(MultiProcessRunner):  # type: ignore[misc]
+class _Runner(MultiProcessRunner):
     def stop(self) -> None:
         try:
             super().stop()
