@@ -44,8 +44,9 @@ What was changed, exactly (each change is marked ``# quartdash:`` in the file)
        (``"_callback.py"``, ``"in add_context"``). Flask's frames cannot appear on a
        Quart server for a reason that is not ours: stock Dash with ``backend="quart"``
        fails those lines too. Dash's frames are cut by pruning and kept without it on
-       Flask, on Quart and over quartdash's socket alike (checked on stock Dash with
-       Flask and with Quart, pruned and unpruned).
+       Flask, on Quart and over quartdash's socket alike (checked on stock Dash: the new
+       lines pass unpruned on Flask and on Quart, and their negation passes pruned on
+       Flask).
     7. integration/devtools/conftest.py (not Dash's): ``dash_duo_mp``'s runner may stop
        a server that is already stopped. ``test_dvhr001_hot_reload`` stops its server and
        restarts it at its end; failing in between, Dash's teardown raised
