@@ -1,0 +1,4 @@
+# Copied from Dash's test suite: tests/integration/multi_page/pages/__init__.py (plotly/dash, the Dash 4.4 line;
+# see tests/dash_suite/__init__.py for the exact source), MIT License,
+# Copyright (c) 2015-2024 Plotly Technologies Inc. (tests/dash_suite/LICENSE-dash).
+# Changes for quartdash are marked "# quartdash:".

@@ -1,0 +1,20 @@
+# Copied from Dash's test suite: tests/integration/multi_page/pages/metas.py (plotly/dash, the Dash 4.4 line;
+# see tests/dash_suite/__init__.py for the exact source), MIT License,
+# Copyright (c) 2015-2024 Plotly Technologies Inc. (tests/dash_suite/LICENSE-dash).
+# Changes for quartdash are marked "# quartdash:".
+import dash
+from dash import html
+
+dash.register_page(
+    __name__,
+    title="Supplied Title",
+    description="This is the supplied description",
+    name="Supplied name",
+    path="/supplied-path",
+    image="birds.jpeg",
+    id="metas",
+)
+
+
+def layout():
+    return html.Div("text for metas", id="text_metas")

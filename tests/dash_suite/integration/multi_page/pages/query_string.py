@@ -1,0 +1,17 @@
+# Copied from Dash's test suite: tests/integration/multi_page/pages/query_string.py (plotly/dash, the Dash 4.4 line;
+# see tests/dash_suite/__init__.py for the exact source), MIT License,
+# Copyright (c) 2015-2024 Plotly Technologies Inc. (tests/dash_suite/LICENSE-dash).
+# Changes for quartdash are marked "# quartdash:".
+import dash
+from dash import html
+
+dash.register_page(__name__, id="query_string")
+
+
+def layout(velocity=None, **other_unknown_query_strings):
+    return html.Div(
+        [
+            html.Div("text for query_string", id="text_query_string"),
+            dash.dcc.Input(id="velocity", value=velocity),
+        ]
+    )
