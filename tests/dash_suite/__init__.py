@@ -54,15 +54,20 @@ What was changed, exactly (each change is marked ``# quartdash:`` in the file)
     8. An ``__init__.py`` in each folder (pytest imports these modules by package), and
        ruff.toml, which leaves the copied code's import order and idioms as Dash wrote them.
 
-Expected failures
-    conftest.py's ``EXPECTED_FAILURES`` marks, as ``xfail(strict=True)``, each test that
-    fails today for a cause of ours that issue 15 fixes; a fix that lands turns its mark
-    into a failure, and its line is deleted with the fix.
+Results
+    Every copied test passes with its app made a ``QuartDash``, none marked as an expected
+    failure. Before issue 15's fixes, seven failed for causes of ours: ``test_pala001``
+    (a new page waited out the reconnect backoff an earlier page left), ``test_cbcx001``
+    and ``test_lcbc019`` (cookies set in WebSocket callbacks were dropped),
+    ``test_arb005`` and ``test_dveh006`` (the error pop-up over the socket),
+    ``test_dvhr001`` (a callback to a dead server was never answered), ``test_lcbc016``
+    (``cancel=`` stopped nothing).
 
 Good to know
-    - ``test_lcbc003`` passes although ``cancel=`` is dropped over the socket (issue 15
-      point 4): it checks the result right after the cancel click, before the 2 s job
-      could have finished, so it cannot see the job go on. ``test_lcbc016`` can.
+    - ``test_lcbc003`` passed even while ``cancel=`` was dropped over the socket: it
+      checks the result right after the cancel click, before the 2 s job could have
+      finished, so it cannot see the job go on. ``test_lcbc016`` can, and
+      tests/e2e/test_background_cancel.py checks that the job really stopped.
     - ``test_dvhr001_hot_reload`` serves on port 8050 (Dash's ``MultiProcessRunner``
       default) and rewrites hr_assets/ during the test, restoring the files after.
     - Dash's fixtures give every pytest process the same ports (58050 on): two
