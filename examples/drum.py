@@ -8,6 +8,10 @@ moves the playhead with ``set_props`` and emits a ``beat`` event naming the
 instruments that hit. A clientside subscriber (``window.quartdash.on("beat", ...)``)
 plays them with the Web Audio API, synthesised in the browser: nothing is downloaded.
 
+A tab the browser freezes (hidden for a while, or paused in a debugger) stops
+answering ``get_prop``: after ``ANSWER_SECONDS`` the loop logs one line and the
+sequencer waits until the tab answers again, then goes on where it was.
+
 Run it: ``hypercorn examples.drum:app``, then open http://127.0.0.1:8000/.
 Measured in headless Chromium (tests/e2e/test_examples.py): at 120 BPM, 8.0 steps a
 second (sixteenth notes) reach the page.
@@ -44,6 +48,10 @@ CELL = {"width": "28px", "height": "28px", "margin": "2px", "border": "1px solid
 LAMP = {"width": "28px", "height": "8px", "margin": "0 3px", "display": "inline-block",
         "borderRadius": "4px", "background": "#ddd"}
 LAMP_ON = {**LAMP, "background": "#e4572e"}
+#: How long a step waits for the page to answer ``get_prop``: far below Dash's default
+#: of 30 s, well above what a busy page takes. A page silent for longer is frozen,
+#: paused or gone; the loop waits for it without ending.
+ANSWER_SECONDS = 5.0
 
 
 def cell_style(on: bool, step: int) -> dict[str, str]:
@@ -52,6 +60,7 @@ def cell_style(on: bool, step: int) -> dict[str, str]:
 
 
 app = QuartDash(__name__, title="quartdash drum machine")
+log = app.server.logger  # Quart's app logger: hypercorn prints its lines
 app.layout = html.Div(
     [
         html.H3("Drum machine"),
@@ -149,10 +158,23 @@ async def sequencer() -> None:
     step, lit = -1, None
     loop = asyncio.get_running_loop()
     due = loop.time()  # when this step was due: steps keep to the clock
+    silent_since: float | None = None  # the page stopped answering then; None: it answers
     while not socket.is_shutdown:
-        clicks, bpm, pattern = await asyncio.gather(
-            socket.get_prop("play", "n_clicks"), socket.get_prop("bpm", "value"),
-            socket.get_prop("pattern", "data"))
+        try:
+            clicks, bpm, pattern = await asyncio.gather(
+                socket.get_prop("play", "n_clicks", timeout=ANSWER_SECONDS),
+                socket.get_prop("bpm", "value", timeout=ANSWER_SECONDS),
+                socket.get_prop("pattern", "data", timeout=ANSWER_SECONDS))
+        except TimeoutError:
+            if silent_since is None:  # one line per silence, not one per step
+                silent_since = loop.time()
+                log.warning("drum: the page did not answer get_prop in %g s (a frozen "
+                            "tab?); the sequencer waits for it", ANSWER_SECONDS)
+            due = loop.time()
+            continue
+        if silent_since is not None:
+            log.info("drum: the page answers again after %.1f s", loop.time() - silent_since)
+            silent_since = None
         if not (clicks or 0) % 2:
             if lit is not None:
                 set_props({"type": "lamp", "step": lit}, {"style": LAMP})

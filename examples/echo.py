@@ -25,17 +25,29 @@ MAX_STREAM = 10_000
 #: How many set_props go between two returns to the event loop (about a millisecond).
 YIELD_EVERY = 256
 
+HINT = {"margin": "18px 0 6px", "color": "#444"}
+
 app = QuartDash(__name__, title="quartdash echo")
+# The ids and callbacks are a contract (the tests and the benchmarks drive them); the
+# headings and hints only tell a visitor what to try.
 app.layout = html.Div(
     [
-        dcc.Input(id="in", value="", debounce=False),
+        html.H3("Echo: three kinds of callback over one WebSocket"),
+        html.Label("Type here: an async callback sends your text back, just below.",
+                   htmlFor="in", style={**HINT, "display": "block"}),
+        dcc.Input(id="in", value="", debounce=False, placeholder="type something"),
         html.Div(id="out"),
+        html.P("Click go, then again: click n streams the numbers 1 to n with set_props "
+               "(counting below), then says done.", style=HINT),
         html.Button("go", id="go"),
         html.Div(id="prog"),
         html.Div(id="done"),
+        html.P("Click slow, then type above: the sync callback sleeps 1 s in a thread, "
+               "and your typing is still echoed at once.", style=HINT),
         html.Button("slow", id="slow"),
         html.Div(id="slow-out"),
-    ]
+    ],
+    style={"fontFamily": "sans-serif", "margin": "20px"},
 )
 
 

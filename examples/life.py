@@ -5,6 +5,10 @@ generation it reads the controls with ``get_prop`` (run or pause, the randomise
 button, the frame rate), steps the board (a torus: the edges wrap) and pushes it as a
 ``Patch`` of the heatmap's ``z``; the slider changes the rate on the next frame.
 
+A tab the browser freezes (hidden for a while, or paused in a debugger) stops
+answering ``get_prop``: after ``ANSWER_SECONDS`` the loop logs one line and the
+board waits until the tab answers again, then goes on where it was.
+
 Run it: ``hypercorn examples.life:app``, then open http://127.0.0.1:8000/.
 Measured in headless Chromium (tests/e2e/test_examples.py): 10.0 generations a second
 at the default setting of 10, 29.8 at 30.
@@ -21,6 +25,10 @@ from quartdash import Patch, QuartDash, callback, ctx, dcc, html, set_props
 
 SIZE = 50
 FILL = 0.3  # share of live cells after randomising
+#: How long a step waits for the page to answer ``get_prop``: far below Dash's default
+#: of 30 s, well above what a busy page takes. A page silent for longer is frozen,
+#: paused or gone; the loop waits for it without ending.
+ANSWER_SECONDS = 5.0
 
 
 def random_board() -> np.ndarray:
@@ -45,6 +53,7 @@ def board_figure() -> go.Figure:
 
 
 app = QuartDash(__name__, title="quartdash life")
+log = app.server.logger  # Quart's app logger: hypercorn prints its lines
 app.layout = html.Div(
     [
         html.H3("Game of Life, 50 x 50"),
@@ -68,10 +77,23 @@ async def play() -> None:
     board, count, seeded = random_board(), 0, 0
     loop = asyncio.get_running_loop()
     due = loop.time()  # when this frame was due: frames keep to the clock
+    silent_since: float | None = None  # the page stopped answering then; None: it answers
     while not socket.is_shutdown:
-        toggles, seeds, fps = await asyncio.gather(
-            socket.get_prop("run", "n_clicks"), socket.get_prop("seed", "n_clicks"),
-            socket.get_prop("fps", "value"))
+        try:
+            toggles, seeds, fps = await asyncio.gather(
+                socket.get_prop("run", "n_clicks", timeout=ANSWER_SECONDS),
+                socket.get_prop("seed", "n_clicks", timeout=ANSWER_SECONDS),
+                socket.get_prop("fps", "value", timeout=ANSWER_SECONDS))
+        except TimeoutError:
+            if silent_since is None:  # one line per silence, not one per frame
+                silent_since = loop.time()
+                log.warning("life: the page did not answer get_prop in %g s (a frozen "
+                            "tab?); the board waits for it", ANSWER_SECONDS)
+            due = loop.time()
+            continue
+        if silent_since is not None:
+            log.info("life: the page answers again after %.1f s", loop.time() - silent_since)
+            silent_since = None
         running = toggles % 2 == 0  # each click of "Pause / run" toggles
         reseed = seeds != seeded
         if reseed:

@@ -7,6 +7,10 @@ particle and pushes the new positions as a ``Patch`` of the figure's ``x`` and `
 A clientside listener turns a click on the plot into plot coordinates and appends it
 to a ``dcc.Store`` with ``dash_clientside.set_props``; the server spawns a burst there.
 
+A tab the browser freezes (hidden for a while, or paused in a debugger) stops
+answering ``get_prop``: after ``ANSWER_SECONDS`` the loop logs one line and the
+physics waits until the tab answers again, then goes on where it was.
+
 Run it: ``hypercorn examples.particles:app``, then open http://127.0.0.1:8000/.
 Measured in headless Chromium (tests/e2e/test_examples.py): the page redraws 29.9
 times a second.
@@ -39,6 +43,10 @@ BURST = 12  # particles per click
 LIMIT = 600  # the oldest go past this many
 BOX = 20.0  # metres
 BOUNCE = 0.8  # speed kept at a wall
+#: How long a step waits for the page to answer ``get_prop``: far below Dash's default
+#: of 30 s, well above what a busy page takes. A page silent for longer is frozen,
+#: paused or gone; the loop waits for it without ending.
+ANSWER_SECONDS = 5.0
 
 
 def empty_box() -> go.Figure:
@@ -80,6 +88,7 @@ class Particles:
 
 
 app = QuartDash(__name__, title="quartdash particles")
+log = app.server.logger  # Quart's app logger: hypercorn prints its lines
 app.layout = html.Div(
     [
         html.H3("Click in the box to spawn particles"),
@@ -128,12 +137,26 @@ async def simulate() -> None:
     particles.spawn(BOX / 2, BOX * 0.8)  # something to watch before the first click
     handled, cleared = 0, None
     loop = asyncio.get_running_loop()
-    start, frame = loop.time(), 0
+    due, frame = loop.time(), 0  # when this frame was due: frames keep to the clock
+    silent_since: float | None = None  # the page stopped answering then; None: it answers
     while not socket.is_shutdown:
+        try:
+            gravity, clicks, clear = await asyncio.gather(
+                socket.get_prop("gravity", "value", timeout=ANSWER_SECONDS),
+                socket.get_prop("clicks", "data", timeout=ANSWER_SECONDS),
+                socket.get_prop("clear", "n_clicks", timeout=ANSWER_SECONDS))
+        except TimeoutError:
+            if silent_since is None:  # one line per silence, not one per frame
+                silent_since = loop.time()
+                log.warning("particles: the page did not answer get_prop in %g s (a "
+                            "frozen tab?); the physics waits for it", ANSWER_SECONDS)
+            due = loop.time()
+            continue
+        if silent_since is not None:
+            log.info("particles: the page answers again after %.1f s",
+                     loop.time() - silent_since)
+            silent_since = None
         frame += 1
-        gravity, clicks, clear = await asyncio.gather(
-            socket.get_prop("gravity", "value"), socket.get_prop("clicks", "data"),
-            socket.get_prop("clear", "n_clicks"))
         if cleared is not None and clear != cleared:
             particles.clear()
         cleared = clear
@@ -151,4 +174,6 @@ async def simulate() -> None:
         set_props("box", {"figure": positions})
         if frame % 10 == 0:
             set_props("count", {"children": f"{len(particles.position)} particles"})
-        await asyncio.sleep(max(0.0, start + frame / FPS - loop.time()))
+        # A frame late by more than a period does not make the next ones hurry.
+        due = max(due + 1 / FPS, loop.time() - 1 / FPS)
+        await asyncio.sleep(max(0.0, due - loop.time()))

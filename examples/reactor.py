@@ -10,6 +10,12 @@ loops sharing one simulated core:
   takes effect without any callback restarting;
 - the operator's log at 0.5 Hz.
 
+A tab the browser freezes (hidden for a while, or paused in a debugger) stops
+answering ``get_prop``. The metrics loop waits ``ANSWER_SECONDS`` for the rods, then
+logs one line, keeps the rods where they were and asks again next time; the core runs
+on, but nothing is sent to a page that is not reading. When the tab answers again,
+every loop picks up where it is.
+
 Run it: ``hypercorn examples.reactor:app``, then open http://127.0.0.1:8000/.
 Measured in headless Chromium (tests/e2e/test_examples.py): 20.1 heatmap frames a
 second reach the page, and it redraws the heatmap 20.1 times a second.
@@ -30,6 +36,10 @@ from quartdash import Patch, QuartDash, callback, ctx, dcc, html, set_props
 SIZE = 20
 HEATMAP_HZ, METRICS_HZ, LOG_HZ = 20.0, 2.0, 0.5
 COOLANT = 280.0  # °C, the inlet temperature the core relaxes to
+#: How long the metrics loop waits for the page to answer ``get_prop``: a few of its
+#: periods, far below Dash's default of 30 s. A page silent for longer is frozen,
+#: paused or gone; the loop carries on without it rather than hold every frame.
+ANSWER_SECONDS = 5.0
 
 
 class Core:
@@ -70,6 +80,7 @@ def metric(label: str, metric_id: str) -> html.Tr:
 
 
 app = QuartDash(__name__, title="quartdash reactor")
+log = app.server.logger  # Quart's app logger: hypercorn prints its lines
 app.layout = html.Div(
     [
         html.H3("Reactor control room"),
@@ -103,13 +114,16 @@ app.layout = html.Div(
 
 
 async def every(hz: float, step: Callable[[int], Awaitable[None]]) -> None:
-    """Run ``step(n)`` ``hz`` times a second by the clock until the socket closes."""
+    """Run ``step(n)`` ``hz`` times a second by the clock until the socket closes. A
+    step late by more than a period (a ``get_prop`` that waited out its timeout) does
+    not make the next ones hurry to catch up."""
     loop = asyncio.get_running_loop()
-    start, n = loop.time(), 0
+    due, n = loop.time(), 0
     while not ctx.websocket.is_shutdown:
         n += 1
         await step(n)
-        await asyncio.sleep(max(0.0, start + n / hz - loop.time()))
+        due = max(due + 1 / hz, loop.time() - 1 / hz)
+        await asyncio.sleep(max(0.0, due - loop.time()))
 
 
 @callback(persistent=True)
@@ -118,16 +132,34 @@ async def control_room() -> None:
     socket = ctx.websocket
     core = Core()
     lines: deque[str] = deque(maxlen=10)
+    loop = asyncio.get_running_loop()
+    silent_since: float | None = None  # the page stopped answering then; None: it answers
 
     async def heat(frame: int) -> None:
         core.step(1 / HEATMAP_HZ)
+        if silent_since is not None:
+            return  # the core runs on; the page gets the next frame once it reads again
         figure = Patch()
         figure["data"][0]["z"] = np.round(core.temperature, 1)
         figure["layout"]["title"]["text"] = f"core temperature, frame {frame}"
         set_props("core", {"figure": figure})
 
     async def metrics(_: int) -> None:
-        core.rods = int(await socket.get_prop("rods", "value"))
+        nonlocal silent_since
+        try:
+            rods = await socket.get_prop("rods", "value", timeout=ANSWER_SECONDS)
+        except TimeoutError:
+            if silent_since is None:  # one line per silence, not one per period
+                silent_since = loop.time()
+                log.warning("reactor: the page did not answer get_prop in %g s (a frozen "
+                            "tab?); the rods stay at %d %% until it does",
+                            ANSWER_SECONDS, core.rods)
+            return
+        if silent_since is not None:
+            log.info("reactor: the page answers again after %.1f s",
+                     loop.time() - silent_since)
+            silent_since = None
+        core.rods = int(rods)
         t = core.temperature
         set_props("rods-read", {"children": f"{core.rods} %"})
         set_props("temp-mean", {"children": f"{t.mean():.1f} °C"})
@@ -135,12 +167,13 @@ async def control_room() -> None:
         set_props("power", {"children": f"{core.power:.0f} MW"})
         set_props("pressure", {"children": f"{15.5 + (t.mean() - COOLANT) / 40:.2f} MPa"})
 
-    async def log(_: int) -> None:
+    async def operator_log(_: int) -> None:
         hottest = core.temperature.max()
         state = "HIGH: insert rods" if hottest > COOLANT + 90 else "nominal"
         lines.append(f"{time.strftime('%H:%M:%S')}  rods {core.rods:3d} %  "
                      f"hottest {hottest:6.1f} °C  {state}")
-        set_props("log", {"children": "\n".join(lines)})
+        if silent_since is None:  # the lines written meanwhile arrive with the next
+            set_props("log", {"children": "\n".join(lines)})
 
     await asyncio.gather(every(HEATMAP_HZ, heat), every(METRICS_HZ, metrics),
-                         every(LOG_HZ, log))
+                         every(LOG_HZ, operator_log))

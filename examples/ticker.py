@@ -9,6 +9,11 @@ cells), then reads the dropdown with ``await ctx.websocket.get_prop("symbol",
 symbol (in the dropdown, or by clicking its row) needs no callback restart: the next
 tick reads it. The market is simulated per connection.
 
+A tab the browser freezes (hidden for a while, or paused in a debugger) stops
+answering ``get_prop``: after ``ANSWER_SECONDS`` the tick logs one line and sends
+nothing; the market moves on, and the page gets its state at the first tick it
+answers again.
+
 Run it: ``hypercorn examples.ticker:app``, then open http://127.0.0.1:8000/.
 Measured in headless Chromium (tests/e2e/test_examples.py): 2.0 ticks a second reach
 the page.
@@ -38,6 +43,10 @@ from quartdash import (
 )
 
 TICK_SECONDS = 0.5
+#: How long a tick waits for the page to answer ``get_prop``: far below Dash's default
+#: of 30 s, well above what a busy page takes. A page silent for longer is frozen,
+#: paused or gone; the loop carries on without it.
+ANSWER_SECONDS = 5.0
 HISTORY = 120  # ticks kept per symbol: one minute
 OPENING = {"ACME": 120.0, "GLOBEX": 64.5, "INITECH": 18.2, "UMBRELLA": 250.0,
            "HOOLI": 410.0, "SOYLENT": 33.3, "STARK": 980.0, "WAYNE": 150.0}
@@ -69,6 +78,7 @@ def chart(symbol: str) -> go.Figure:
 
 
 app = QuartDash(__name__, title="quartdash ticker")
+log = app.server.logger  # Quart's app logger: hypercorn prints its lines
 app.layout = html.Div(
     [
         html.H3("Live prices, two ticks a second"),
@@ -91,23 +101,38 @@ async def stream_prices() -> None:
     prices = dict(OPENING)
     history = {s: deque([p], maxlen=HISTORY) for s, p in prices.items()}
     loop = asyncio.get_running_loop()
-    start, tick = loop.time(), 0
+    due, tick = loop.time(), 0
+    silent_since: float | None = None  # the page stopped answering then; None: it answers
     while not socket.is_shutdown:
         tick += 1
         for symbol, price in prices.items():
             prices[symbol] = round(max(0.01, price * (1 + random.gauss(0, 0.004))), 2)
             history[symbol].append(prices[symbol])
-        set_props("quotes", {"rowData": rows(prices)})
-        set_props("tick", {"children": f"tick {tick}"})
-        selected = await socket.get_prop("symbol", "value")
-        series = list(history[selected])
-        detail = Patch()
-        detail["data"][0]["x"] = list(range(len(series) - 1, -1, -1))
-        detail["data"][0]["y"] = series
-        detail["layout"]["title"]["text"] = f"{selected} {series[-1]:.2f}"
-        set_props("detail", {"figure": detail})
-        # Paced by the clock, so the rate holds however long a tick takes.
-        await asyncio.sleep(max(0.0, start + tick * TICK_SECONDS - loop.time()))
+        try:
+            selected = await socket.get_prop("symbol", "value", timeout=ANSWER_SECONDS)
+        except TimeoutError:
+            if silent_since is None:  # one line per silence, not one per tick
+                silent_since = loop.time()
+                log.warning("ticker: the page did not answer get_prop in %g s (a frozen "
+                            "tab?); prices go on, sent once it answers", ANSWER_SECONDS)
+        else:
+            if silent_since is not None:
+                log.info("ticker: the page answers again after %.1f s",
+                         loop.time() - silent_since)
+                silent_since = None
+            set_props("quotes", {"rowData": rows(prices)})
+            set_props("tick", {"children": f"tick {tick}"})
+            series = list(history[selected])
+            detail = Patch()
+            detail["data"][0]["x"] = list(range(len(series) - 1, -1, -1))
+            detail["data"][0]["y"] = series
+            detail["layout"]["title"]["text"] = f"{selected} {series[-1]:.2f}"
+            set_props("detail", {"figure": detail})
+        # Paced by the clock, so the rate holds however long a tick takes; a tick late
+        # by more than a period (a get_prop that waited out its timeout) does not make
+        # the next ones hurry to catch up.
+        due = max(due + TICK_SECONDS, loop.time() - TICK_SECONDS)
+        await asyncio.sleep(max(0.0, due - loop.time()))
 
 
 # Clicking a row selects its symbol, in the browser.
