@@ -1,4 +1,5 @@
-"""Stock Dash 4.4 on Quart: the twin of examples/echo.py, same layout and callbacks.
+"""Stock Dash 4.4 on Quart: the twin of examples/echo.py, the same components and callbacks
+(without its labels and hints, which the bench never reads).
 
 Served as ``hypercorn bench.stock_echo:server`` (stock Dash's object is not ASGI).
 """
