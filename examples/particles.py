@@ -105,13 +105,19 @@ app.layout = html.Div(
     style={"fontFamily": "sans-serif", "margin": "20px"},
 )
 
-# One click listener per page: plot coordinates of each click, kept in the store.
+# One click listener per page: plot coordinates of each click, kept in the store. It
+# listens on the document, not on the graph's element: the renderer may replace that
+# element after the first render (measured in Chromium 156), and a listener attached to
+# the first one would never hear a click again.
 clientside_callback(
     """
     function(id) {
-        const graph = document.getElementById(id);
+        if (window.particlesListening) return dash_clientside.no_update;
+        window.particlesListening = true;
         let n = 0, clicks = [];
-        graph.addEventListener("click", function(event) {
+        document.addEventListener("click", function(event) {
+            const graph = document.getElementById(id);
+            if (!graph || !graph.contains(event.target)) return;
             const plot = graph.querySelector(".js-plotly-plot");
             const xa = plot._fullLayout.xaxis, ya = plot._fullLayout.yaxis;
             const box = plot.getBoundingClientRect();
