@@ -40,9 +40,17 @@ that a client of the socket cannot redeem (a client without quartdash's page scr
 such as Dash's own worker or a script): refused means logged once per socket and, in
 Dash's debug mode, an error in the page, never dropped without a word.
 
-The store is this worker's memory: with several workers the redeem must reach the
-worker of the socket, which an HTTP request to a multi-worker server does not always
-(a miss answers 404, logged, and the page logs it to its console).
+Where the headers wait: with the in-process backplane, in this worker's memory
+(``Handovers``). With a shared one (``backplane="redis://..."``) they wait in the
+backplane (``Backplane.share_handover``), so the redeem may reach any worker of any
+host, as an HTTP request to ``hypercorn -w N`` or behind a load balancer does; taking
+them there is atomic, so a token is single use across workers. The issuing worker
+still counts them against the socket's ``max_handovers``: a set redeemed by this
+worker frees its place at once, one redeemed by another worker when it expires
+(``handover_seconds``), since nothing tells the issuing worker of it. If the backplane
+cannot keep them (Redis unreachable), this worker keeps them, as with one process, and
+logs it once per outage: a redeem that reaches this worker still works, one that
+reaches another answers 404 (logged there, and the page logs it to its console).
 """
 
 from __future__ import annotations
@@ -56,6 +64,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from http.cookies import CookieError, SimpleCookie
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .backplane import Backplane
 
 log = logging.getLogger("quartdash")
 
@@ -98,7 +110,8 @@ def split_framing(headers: Iterable[tuple[str, str]]) -> tuple[Headers, list[str
 class _Pending:
     owner: str
     binding: str | None
-    headers: Headers
+    #: None once the backplane holds them (``shared``).
+    headers: Headers | None
     expires: float
 
 
@@ -154,10 +167,15 @@ class Handovers:
         if pending is None:
             return None
         self._release(pending.owner)
-        if pending.binding is not None and not secrets.compare_digest(
-                pending.binding, binding or ""):
-            return None
-        return pending.headers
+        return pending.headers if bound_to(pending.binding, binding) else None
+
+    def shared(self, token: str) -> None:
+        """The backplane holds ``token``'s headers now, for any worker to redeem: drop
+        this worker's copy, keep the place it takes in its owner's count until it is
+        redeemed here (``redeem`` then answers None and frees it) or expires."""
+        pending = self._pending.get(token)
+        if pending is not None:
+            pending.headers = None
 
     def _purge(self, now: float) -> None:
         order = self._order
@@ -174,6 +192,38 @@ class Handovers:
             self._owned[owner] = left
         else:
             self._owned.pop(owner, None)
+
+
+def bound_to(binding: str | None, candidate: str | None) -> bool:
+    """A set kept with ``binding`` may be redeemed by a request of ``candidate``'s
+    session: any, without ``auth``; else the same session (compared in constant time)."""
+    return binding is None or secrets.compare_digest(binding, candidate or "")
+
+
+async def issue(store: Handovers, backplane: Backplane, owner: str, binding: str | None,
+                headers: Headers) -> str:
+    """``store.issue``, then the headers go to ``backplane`` for any worker to redeem;
+    if it does not take them (one process, or Redis unreachable: it logs that), this
+    worker keeps them."""
+    token = store.issue(owner, binding, headers)
+    if await backplane.share_handover(token, binding, headers, store.seconds):
+        store.shared(token)
+    return token
+
+
+async def redeem(store: Handovers, backplane: Backplane, token: str,
+                 binding: str | None) -> Headers | None:
+    """The headers ``token`` stands for, once, from this worker's store or else from
+    the backplane (taken there atomically: one redeem in the whole cluster); None if
+    unknown, used, expired or of another session (spent all the same)."""
+    headers = store.redeem(token, binding)
+    if headers is not None:
+        return headers
+    found = await backplane.take_handover(token)
+    if found is None:
+        return None
+    kept_binding, headers = found
+    return headers if bound_to(kept_binding, binding) else None
 
 
 def with_cookies(cookies: Mapping[str, str], headers: Iterable[tuple[str, str]],
