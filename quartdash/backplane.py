@@ -16,6 +16,7 @@ to many hosts changes the backplane and nothing else. A backplane carries:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from .sessions import Revocation, Revocations
@@ -83,6 +84,11 @@ class Backplane(ABC):
         kept (this backplane is one process, or its store cannot be reached now): the
         issuing worker then keeps them itself. Never raises."""
         return False
+
+    async def handovers_waiting(self, tokens: Sequence[str]) -> set[str]:
+        """Which of ``tokens`` (shared by this worker) are still kept, not yet taken
+        nor expired; when that cannot be known now, all of them. Never raises."""
+        return set(tokens)
 
     async def take_handover(self, token: str) -> tuple[str | None, Headers] | None:
         """The binding and headers kept for ``token``, removed in the same step, so

@@ -45,7 +45,7 @@ import hashlib
 import logging
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
@@ -519,6 +519,19 @@ class RedisBackplane(Backplane):
                 "whose redeem reaches another worker gets 404 (logged once until Redis "
                 "takes them again)",
                 _safe(self.url), f" ({type(exc).__name__})" if exc is not None else "")
+
+    async def handovers_waiting(self, tokens: Sequence[str]) -> set[str]:
+        if self._redis is None or not self.healthy:
+            return set(tokens)
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for token in tokens:
+                    pipe.exists(self._handover(token))
+                found = await pipe.execute()
+        except _DOWN as exc:
+            self._unshared(exc)
+            return set(tokens)
+        return {token for token, kept in zip(tokens, found, strict=True) if kept}
 
     async def take_handover(self, token: str) -> tuple[str | None, Headers] | None:
         if self._redis is None or not self.healthy:

@@ -103,6 +103,23 @@ def test_a_shared_set_keeps_its_place_until_redeemed_here_or_expired() -> None:
     store.issue("c1", None, COOKIE)  # and the one redeemed elsewhere frees at expiry
 
 
+def test_at_its_limit_a_socket_lists_its_shared_sets_and_forgets_those_taken() -> None:
+    store = Handovers(per_owner=3)
+    local = store.issue("c1", None, COOKIE)
+    shared = [store.issue("c1", None, COOKIE) for _ in range(2)]
+    for token in shared:
+        store.shared(token)
+    store.issue("c2", None, COOKIE)
+    assert sorted(store.shared_at_limit("c1")) == sorted(shared)
+    assert store.shared_at_limit("c2") == []  # places left: nothing to ask
+    store.forget([shared[0], "unknown"])
+    assert store.shared_at_limit("c1") == []
+    store.issue("c1", None, COOKIE)  # the forgotten one's place
+    with pytest.raises(HandoverRefused):
+        store.issue("c1", None, COOKIE)
+    assert store.redeem(local, None) == COOKIE  # local sets are never listed nor lost
+
+
 async def test_the_local_backplane_keeps_them_in_this_worker() -> None:
     store, backplane = Handovers(), LocalBackplane()
     token = await issue(store, backplane, "c1", "session-a", COOKIE)

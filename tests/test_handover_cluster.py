@@ -28,6 +28,8 @@ APP = "tests.apps.handover_app:app"
 #: handover_seconds of both servers: short, so expiry is seen; far longer than a
 #: callback and a redeem take on a loaded machine.
 TTL = 4.0
+#: max_handovers of both servers (per socket).
+PER_SOCKET = 2
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +43,7 @@ def servers(redis: RedisServer,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Server]]:
     tmp_path = tmp_path_factory.mktemp("servers")
     env = {"QUARTDASH_SECRET_KEY": SECRET, "QUARTDASH_BACKPLANE": redis.url,
-           "QUARTDASH_HANDOVER_SECONDS": str(TTL)}
+           "QUARTDASH_HANDOVER_SECONDS": str(TTL), "QUARTDASH_MAX_HANDOVERS": str(PER_SOCKET)}
     with hypercorn(APP, tmp_path, env=env) as first, hypercorn(APP, tmp_path, env=env) as second:
         yield first, second
 
@@ -130,6 +132,26 @@ async def test_bound_to_the_session_across_servers(servers: tuple[Server, Server
         assert redeem(second, token, None).status_code == 404  # no session at all
         token = await set_cookie(ws, 3)
         assert redeem(second, token, alice).status_code == 204
+
+
+async def test_the_per_socket_limit_counts_what_waits_in_the_whole_cluster(
+        servers: tuple[Server, Server]) -> None:
+    """Sets redeemed on the other server free their socket's places on the issuing
+    one (which asks Redis once it has none left); sets still waiting do not."""
+    first, second = servers
+    alice = login(first, "alice")
+    async with page(first, alice) as ws:
+        for n in range(1, 3 * PER_SOCKET + 1):
+            token = await set_cookie(ws, n)
+            assert redeem(second, token, alice).status_code == 204
+        waiting = [await set_cookie(ws, n) for n in range(PER_SOCKET)]
+        response, _ = await call(ws, callback_request("over", "output", "children",
+                                                      [("set", "n_clicks", 99)]))
+        assert "quartdash_handover" not in response  # refused: the limit holds
+        await log_shows(first, "already wait for the page")
+        for token in waiting:
+            assert redeem(second, token, alice).status_code == 204
+        await set_cookie(ws, 100)
 
 
 async def test_expires_across_servers(redis: RedisServer,
