@@ -48,10 +48,10 @@ them there is atomic, so a token is single use across workers. The issuing worke
 still counts them against the socket's ``max_handovers``: a set redeemed by this
 worker frees its place at once; nothing tells it of one redeemed by another worker,
 so when the socket has no place left it asks the backplane which of its sets still
-wait (one round trip, only then), and those redeemed elsewhere free theirs. If the backplane
-cannot keep them (Redis unreachable), this worker keeps them, as with one process, and
-logs it once per outage: a redeem that reaches this worker still works, one that
-reaches another answers 404 (logged there, and the page logs it to its console).
+wait (one round trip, only then), and those redeemed elsewhere free theirs. If the
+backplane cannot keep them (Redis unreachable), this worker keeps them, as with one
+process, and logs it once per outage: a redeem that reaches this worker still works,
+one that reaches another answers 404 (logged there; the page logs it to its console).
 """
 
 from __future__ import annotations
