@@ -6,7 +6,9 @@ to many hosts changes the backplane and nothing else. A backplane carries:
 * commands (``Close``, ``Extend``) to every worker, returning how many sockets acted;
 * listings of every worker's sockets;
 * presence, for the per-session connection limit across workers;
-* the revocation list, mirrored in each worker so the cookie check stays synchronous.
+* the revocation list, mirrored in each worker so the cookie check stays synchronous;
+* the cookies and headers WebSocket callbacks set, until their page redeems them on
+  whichever worker its request reaches (``handover.py``).
 
 ``LocalBackplane`` is the in-process implementation: everything is this worker.
 """
@@ -14,11 +16,13 @@ to many hosts changes the backplane and nothing else. A backplane carries:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from .sessions import Revocation, Revocations
 
 if TYPE_CHECKING:
+    from .handover import Headers
     from .registry import Command, ConnectionInfo, Selector
 
 
@@ -72,6 +76,25 @@ class Backplane(ABC):
     @abstractmethod
     async def revoke(self, entry: Revocation) -> None:
         """Add ``entry`` to every worker's revocation list."""
+
+    async def share_handover(self, token: str, binding: str | None, headers: Headers,
+                             seconds: float) -> bool:
+        """Keep ``headers`` (with the session ``binding`` that may redeem them) for one
+        ``take_handover(token)`` by any worker, for ``seconds``. False when they are not
+        kept (this backplane is one process, or its store cannot be reached now): the
+        issuing worker then keeps them itself. Never raises."""
+        return False
+
+    async def handovers_waiting(self, tokens: Sequence[str]) -> set[str]:
+        """Which of ``tokens`` (shared by this worker) are still kept, not yet taken
+        nor expired; when that cannot be known now, all of them. Never raises."""
+        return set(tokens)
+
+    async def take_handover(self, token: str) -> tuple[str | None, Headers] | None:
+        """The binding and headers kept for ``token``, removed in the same step, so
+        only one take in the whole cluster gets them; None if none are kept (unknown,
+        taken, expired, or the store cannot be reached now). Never raises."""
+        return None
 
 
 class LocalBackplane(Backplane):

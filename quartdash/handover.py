@@ -40,9 +40,18 @@ that a client of the socket cannot redeem (a client without quartdash's page scr
 such as Dash's own worker or a script): refused means logged once per socket and, in
 Dash's debug mode, an error in the page, never dropped without a word.
 
-The store is this worker's memory: with several workers the redeem must reach the
-worker of the socket, which an HTTP request to a multi-worker server does not always
-(a miss answers 404, logged, and the page logs it to its console).
+Where the headers wait: with the in-process backplane, in this worker's memory
+(``Handovers``). With a shared one (``backplane="redis://..."``) they wait in the
+backplane (``Backplane.share_handover``), so the redeem may reach any worker of any
+host, as an HTTP request to ``hypercorn -w N`` or behind a load balancer does; taking
+them there is atomic, so a token is single use across workers. The issuing worker
+still counts them against the socket's ``max_handovers``: a set redeemed by this
+worker frees its place at once; nothing tells it of one redeemed by another worker,
+so when the socket has no place left it asks the backplane which of its sets still
+wait (one round trip, only then), and those redeemed elsewhere free theirs. If the
+backplane cannot keep them (Redis unreachable), this worker keeps them, as with one
+process, and logs it once per outage: a redeem that reaches this worker still works,
+one that reaches another answers 404 (logged there; the page logs it to its console).
 """
 
 from __future__ import annotations
@@ -56,6 +65,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from http.cookies import CookieError, SimpleCookie
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .backplane import Backplane
 
 log = logging.getLogger("quartdash")
 
@@ -98,7 +111,8 @@ def split_framing(headers: Iterable[tuple[str, str]]) -> tuple[Headers, list[str
 class _Pending:
     owner: str
     binding: str | None
-    headers: Headers
+    #: None once the backplane holds them (``shared``).
+    headers: Headers | None
     expires: float
 
 
@@ -119,7 +133,8 @@ class Handovers:
         self.per_owner = per_owner
         self._clock = clock
         self._pending: dict[str, _Pending] = {}
-        self._owned: dict[str, int] = {}
+        #: The tokens of each owner's unredeemed sets.
+        self._owned: dict[str, set[str]] = {}
         #: (expiry, token) in issue order, which is expiry order.
         self._order: deque[tuple[float, str]] = deque()
 
@@ -135,13 +150,13 @@ class Handovers:
                 f"the headers set are {size} bytes, more than {MAX_HANDOVER_BYTES}")
         now = self._clock()
         self._purge(now)
-        if self._owned.get(owner, 0) >= self.per_owner:
+        if len(self._owned.get(owner, ())) >= self.per_owner:
             raise HandoverRefused(
                 f"{self.per_owner} sets of headers already wait for the page to take them")
         token = secrets.token_urlsafe(32)
         expires = now + self.seconds
         self._pending[token] = _Pending(owner, binding, headers, expires)
-        self._owned[owner] = self._owned.get(owner, 0) + 1
+        self._owned.setdefault(owner, set()).add(token)
         self._order.append((expires, token))
         return token
 
@@ -153,11 +168,16 @@ class Handovers:
         pending = self._pending.pop(token, None)
         if pending is None:
             return None
-        self._release(pending.owner)
-        if pending.binding is not None and not secrets.compare_digest(
-                pending.binding, binding or ""):
-            return None
-        return pending.headers
+        self._release(pending.owner, token)
+        return pending.headers if bound_to(pending.binding, binding) else None
+
+    def shared(self, token: str) -> None:
+        """The backplane holds ``token``'s headers now, for any worker to redeem: drop
+        this worker's copy, keep the place it takes in its owner's count until it is
+        redeemed here (``redeem`` then answers None and frees it) or expires."""
+        pending = self._pending.get(token)
+        if pending is not None:
+            pending.headers = None
 
     def _purge(self, now: float) -> None:
         order = self._order
@@ -166,14 +186,69 @@ class Handovers:
             pending = self._pending.get(token)
             if pending is not None and pending.expires <= now:
                 del self._pending[token]
-                self._release(pending.owner)
+                self._release(pending.owner, token)
 
-    def _release(self, owner: str) -> None:
-        left = self._owned.get(owner, 0) - 1
-        if left > 0:
-            self._owned[owner] = left
-        else:
-            self._owned.pop(owner, None)
+    def shared_at_limit(self, owner: str) -> list[str]:
+        """When ``owner`` has no place left: its sets the backplane holds (any worker may
+        have redeemed them, unseen here), to ask which still wait; else none."""
+        self._purge(self._clock())
+        tokens = self._owned.get(owner, set())
+        if len(tokens) < self.per_owner:
+            return []
+        return [token for token in tokens if self._pending[token].headers is None]
+
+    def forget(self, tokens: Iterable[str]) -> None:
+        """Drop sets redeemed elsewhere (the backplane no longer holds them), freeing
+        their places; a token unknown here is ignored."""
+        for token in tokens:
+            pending = self._pending.pop(token, None)
+            if pending is not None:
+                self._release(pending.owner, token)
+
+    def _release(self, owner: str, token: str) -> None:
+        tokens = self._owned.get(owner)
+        if tokens is not None:
+            tokens.discard(token)
+            if not tokens:
+                del self._owned[owner]
+
+
+def bound_to(binding: str | None, candidate: str | None) -> bool:
+    """A set kept with ``binding`` may be redeemed by a request of ``candidate``'s
+    session: any, without ``auth``; else the same session (compared in constant time)."""
+    return binding is None or secrets.compare_digest(binding, candidate or "")
+
+
+async def issue(store: Handovers, backplane: Backplane, owner: str, binding: str | None,
+                headers: Headers) -> str:
+    """``store.issue``, then the headers go to ``backplane`` for any worker to redeem;
+    if it does not take them (one process, or Redis unreachable: it logs that), this
+    worker keeps them. When the owner has no place left, first ask the backplane which
+    of its shared sets still wait: those redeemed on another worker free their places
+    (one round trip of at most ``per_owner`` lookups, only then)."""
+    shared = store.shared_at_limit(owner)
+    if shared:
+        waiting = await backplane.handovers_waiting(shared)
+        store.forget(token for token in shared if token not in waiting)
+    token = store.issue(owner, binding, headers)
+    if await backplane.share_handover(token, binding, headers, store.seconds):
+        store.shared(token)
+    return token
+
+
+async def redeem(store: Handovers, backplane: Backplane, token: str,
+                 binding: str | None) -> Headers | None:
+    """The headers ``token`` stands for, once, from this worker's store or else from
+    the backplane (taken there atomically: one redeem in the whole cluster); None if
+    unknown, used, expired or of another session (spent all the same)."""
+    headers = store.redeem(token, binding)
+    if headers is not None:
+        return headers
+    found = await backplane.take_handover(token)
+    if found is None:
+        return None
+    kept_binding, headers = found
+    return headers if bound_to(kept_binding, binding) else None
 
 
 def with_cookies(cookies: Mapping[str, str], headers: Iterable[tuple[str, str]],

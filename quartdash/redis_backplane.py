@@ -19,13 +19,19 @@ What lives in Redis (all keys under ``prefix``, default ``quartdash``):
   lost data and writes back what it holds; otherwise it writes only the revocations it
   made while away. Each worker keeps a mirror (the cookie check is synchronous): read
   with cursors when it (re)subscribes, then kept current by the ``revoke`` messages.
+* handovers (the cookies and headers a WebSocket callback set, until its page redeems
+  them, ``handover.py``): ``handover:<sha256 of the token>``, the binding and headers as
+  JSON, set with the token's lifetime (``PX``) and taken with ``GETDEL`` (Redis 6.2 or
+  later), so any worker redeems a token, and only one. The key names no secret: a key
+  listing or a keyspace notification shows neither a token nor a value.
 * commands: published on ``commands``; every other worker carries them out on its own
   sockets and answers on ``replies:<worker>`` with how many it closed. PUBLISH says how
   many subscribers got the message, so the caller knows how many answers to wait for.
 
 Redis outage: nothing raises out of here into a request. Closes still act on this
 worker's sockets, listings show this worker's, revocations are kept and written when
-Redis is back. While the worker cannot be sure its revocation mirror is current, new
+Redis is back, handovers are kept by the worker that issued them (logged once per
+outage). While the worker cannot be sure its revocation mirror is current, new
 sockets are refused with 1013 (``fail_open=True`` admits them). The log says once that
 the cluster is degraded, and once that it recovered; recovery (re-subscribing,
 reloading revocations, re-publishing presence) needs nothing from anyone.
@@ -35,10 +41,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
@@ -47,6 +54,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from .backplane import Backplane, BackplaneUnavailable, CommandHandler
+from .handover import Headers
 from .registry import (
     WORKER,
     Command,
@@ -144,6 +152,8 @@ class RedisBackplane(Backplane):
         self._revoke_script: AsyncScript | None = None
         #: This process, as ``ConnectionInfo.worker`` names it: host and pid.
         self.worker = WORKER
+        #: Set once handovers stayed on this worker in an outage (logged once per outage).
+        self._handovers_unshared = False
 
     # --- keys -------------------------------------------------------------------------
     def _key(self, *parts: str) -> str:
@@ -477,6 +487,73 @@ class RedisBackplane(Backplane):
                 args, called = [], True
         if args or not called:
             await self._revoke_script(keys=self._revocation_keys, args=[now, *args])
+
+    # --- handovers ----------------------------------------------------------------------
+    def _handover(self, token: str) -> str:
+        return self._key("handover", hashlib.sha256(token.encode()).hexdigest())
+
+    async def share_handover(self, token: str, binding: str | None, headers: Headers,
+                             seconds: float) -> bool:
+        if self._redis is not None and self.healthy:
+            value = orjson.dumps({"binding": binding, "headers": headers})
+            try:
+                await self._redis.set(self._handover(token), value,
+                                      px=max(1, int(seconds * 1000)))
+            except _DOWN as exc:
+                self._unshared(exc)
+                return False
+            self._handovers_unshared = False
+            return True
+        self._unshared(None)
+        return False
+
+    def _unshared(self, exc: BaseException | None) -> None:
+        """A handover stays on this worker: say so once per outage. Not ``_degraded``:
+        one failed write need not mean the subscription (and the revocation mirror) is
+        lost, which is what refuses new sockets."""
+        if not self._handovers_unshared:
+            self._handovers_unshared = True
+            log.warning(
+                "quartdash: Redis at %s is unreachable%s: the cookies and headers of "
+                "WebSocket callbacks are kept by the worker that ran them, and a page "
+                "whose redeem reaches another worker gets 404 (logged once until Redis "
+                "takes them again)",
+                _safe(self.url), f" ({type(exc).__name__})" if exc is not None else "")
+
+    async def handovers_waiting(self, tokens: Sequence[str]) -> set[str]:
+        if self._redis is None or not self.healthy:
+            return set(tokens)
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for token in tokens:
+                    pipe.exists(self._handover(token))
+                found = await pipe.execute()
+        except _DOWN as exc:
+            self._unshared(exc)
+            return set(tokens)
+        return {token for token, kept in zip(tokens, found, strict=True) if kept}
+
+    async def take_handover(self, token: str) -> tuple[str | None, Headers] | None:
+        if self._redis is None or not self.healthy:
+            return None
+        try:
+            raw = await self._redis.getdel(self._handover(token))
+        except _DOWN as exc:
+            self._unshared(exc)
+            return None
+        if raw is None:
+            return None
+        try:
+            kept = orjson.loads(raw)
+            binding = kept["binding"]
+            headers = [(str(name), str(value)) for name, value in kept["headers"]]
+            if binding is not None and not isinstance(binding, str):
+                raise TypeError("binding")  # never read as "any session may redeem"
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            log.warning("quartdash: ignored a malformed handover in Redis")
+            return None
+        return binding, headers
+
 
 #: Query parameters whose values are secrets, by any part of their name: redis-py takes
 #: ``password`` (and ``ssl_password``) from the query as readily as from the user info.

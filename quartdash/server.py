@@ -27,7 +27,7 @@ from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
 from ._compat.quart import cap_body
 from .dispatch import ClientError, execute, outcome, prepare
-from .handover import MAX_REDEEM_BYTES, valid_token
+from .handover import MAX_REDEEM_BYTES, redeem, valid_token
 from .limits import client_address
 from .wsroute import serve_socket
 
@@ -140,7 +140,8 @@ def handover_view(app: QuartDash) -> Callable[[], Any]:
     """``POST {prefix}_quartdash/handover``, body ``{"token": ...}``: 204 with the
     headers a WebSocket callback set (``handover.py``); 403 from another site, 413 for
     a body over ``MAX_REDEEM_BYTES``, 429 past the HTTP callbacks' rates, 400 for a
-    malformed body, 404 for a token unknown here, used, expired or of another session."""
+    malformed body, 404 for a token unknown (to this worker and to the backplane),
+    used, expired or of another session."""
 
     async def quartdash_handover() -> Response:
         refusal = app.cross_site_refusal()
@@ -160,11 +161,11 @@ def handover_view(app: QuartDash) -> Callable[[], Any]:
             token = None
         if not valid_token(token):
             return _json_error(400, 'the body must be {"token": "<handover token>"}')
-        headers = app.handovers.redeem(token, session_id)
+        headers = await redeem(app.handovers, app.backplane, token, session_id)
         if headers is None:
             _misses[0] += 1
             if _misses[0] <= 5:
-                log.warning("quartdash: handover not found: unknown here, used, expired or of "
+                log.warning("quartdash: handover not found: unknown, used, expired or of "
                             "another session (address=%s)%s", request.remote_addr,
                             "; no more such lines are logged" if _misses[0] == 5 else "")
             return _json_error(404, "no such handover")

@@ -34,7 +34,7 @@ from .dispatch import (
     ws_context,
 )
 from .encoding import encode_json
-from .handover import HandoverRefused, split_framing, with_cookies
+from .handover import HandoverRefused, issue, split_framing, with_cookies
 from .limits import TokenBucket, byte_bucket, client_address, printable
 from .protocol import NOT_LOGGED_IN, CloseCode, ProtocolError
 from .registry import TOO_MANY_FROM_ADDRESS, Member
@@ -312,13 +312,15 @@ class _Caller:
     of the socket's mistakes were logged, and where the cookies and headers its
     callbacks set wait for the page (``handover.py``)."""
 
-    __slots__ = ("binding", "clients", "conn_id", "debug", "facts", "handovers", "ours",
-                 "persistent", "pool", "refusals", "unhanded")
+    __slots__ = ("backplane", "binding", "clients", "conn_id", "debug", "facts", "handovers",
+                 "ours", "persistent", "pool", "refusals", "unhanded")
 
     def __init__(self, app: QuartDash, conn: Connection, member: Member,
                  facts: dict[str, Any], ours: bool = False) -> None:
         self.pool = app.pool
         self.handovers = app.handovers
+        #: Where the handovers wait for any worker to redeem them, if it can keep them.
+        self.backplane = app.backplane
         self.ours = ours
         #: A handover of this socket is redeemed only in its session (with ``auth``).
         self.binding: str | None = member.token.session_id if member.token else None
@@ -343,8 +345,8 @@ class _Caller:
                         "are logged", self.conn_id)
         return self.refusals > LOGGED_REFUSALS
 
-    def hand_over(self, output: str, headers: list[tuple[str, str]]) -> tuple[str | None,
-                                                                              str | None]:
+    async def hand_over(self, output: str,
+                        headers: list[tuple[str, str]]) -> tuple[str | None, str | None]:
         """Keep what a callback set on ``ctx.response`` for its page: the token that
         redeems it (None if nothing can be handed over), and what could not be, if
         anything (logged once per socket; the caller shows it in debug mode)."""
@@ -358,7 +360,8 @@ class _Caller:
             if kept and not self.ours:
                 raise HandoverRefused("this client has no quartdash page script to take them")
             if kept:
-                token = self.handovers.issue(self.conn_id, self.binding, kept)
+                token = await issue(self.handovers, self.backplane, self.conn_id,
+                                    self.binding, kept)
                 # The socket's next callbacks see the cookies as the next HTTP request
                 # would. A new dict: callbacks running in threads keep the one they got.
                 self.facts["cookies"] = with_cookies(self.facts["cookies"], kept)
@@ -418,7 +421,8 @@ async def _run_callback(
     try:
         data = await execute(prepared, caller.pool, caller.clients)
         changes = response.changes() if isinstance(response, LazyResponseAdapter) else []
-        token, problem = caller.hand_over(prepared.output, changes) if changes else (None, None)
+        token, problem = (await caller.hand_over(prepared.output, changes) if changes
+                          else (None, None))
         if problem is not None and caller.debug:
             frame = protocol.callback_response_status(
                 renderer, request_id, "error", f"ctx.response over the WebSocket: {problem}")

@@ -12,10 +12,13 @@ import pytest
 from quart import Response
 
 from quartdash import Input, Output, QuartDash, ctx, html
+from quartdash.backplane import LocalBackplane
 from quartdash.handover import (
     MAX_HANDOVER_BYTES,
     HandoverRefused,
     Handovers,
+    issue,
+    redeem,
     split_framing,
     valid_token,
     with_cookies,
@@ -79,6 +82,52 @@ def test_bounded_per_socket_until_redeemed_or_expired() -> None:
         store.issue("c1", None, COOKIE)
     clock.now += 61
     store.issue("c1", None, COOKIE)  # and so does expiry
+
+
+def test_a_shared_set_keeps_its_place_until_redeemed_here_or_expired() -> None:
+    """Once the backplane holds a set, this worker keeps no copy, and the set counts
+    against its socket until this worker redeems it or it expires: a redeem on another
+    worker is not seen here."""
+    clock = Clock()
+    store = Handovers(seconds=60, per_owner=2, clock=clock)
+    here, elsewhere = store.issue("c1", None, COOKIE), store.issue("c1", None, COOKIE)
+    store.shared(here)
+    store.shared(elsewhere)
+    with pytest.raises(HandoverRefused):
+        store.issue("c1", None, COOKIE)
+    assert store.redeem(here, None) is None  # the headers are the backplane's
+    store.issue("c1", None, COOKIE)  # but its place is free
+    with pytest.raises(HandoverRefused):
+        store.issue("c1", None, COOKIE)
+    clock.now += 61
+    store.issue("c1", None, COOKIE)  # and the one redeemed elsewhere frees at expiry
+
+
+def test_at_its_limit_a_socket_lists_its_shared_sets_and_forgets_those_taken() -> None:
+    store = Handovers(per_owner=3)
+    local = store.issue("c1", None, COOKIE)
+    shared = [store.issue("c1", None, COOKIE) for _ in range(2)]
+    for token in shared:
+        store.shared(token)
+    store.issue("c2", None, COOKIE)
+    assert sorted(store.shared_at_limit("c1")) == sorted(shared)
+    assert store.shared_at_limit("c2") == []  # places left: nothing to ask
+    store.forget([shared[0], "unknown"])
+    assert store.shared_at_limit("c1") == []
+    store.issue("c1", None, COOKIE)  # the forgotten one's place
+    with pytest.raises(HandoverRefused):
+        store.issue("c1", None, COOKIE)
+    assert store.redeem(local, None) == COOKIE  # local sets are never listed nor lost
+
+
+async def test_the_local_backplane_keeps_them_in_this_worker() -> None:
+    store, backplane = Handovers(), LocalBackplane()
+    token = await issue(store, backplane, "c1", "session-a", COOKIE)
+    assert await redeem(store, backplane, token, "session-b") is None
+    token = await issue(store, backplane, "c1", "session-a", COOKIE)
+    assert await redeem(store, backplane, token, "session-a") == COOKIE
+    assert await redeem(store, backplane, token, "session-a") is None
+    assert len(store) == 0
 
 
 def test_bounded_in_size() -> None:
