@@ -184,12 +184,22 @@ class TcpProxy:
                 client, _ = self.listener.accept()
             except OSError:
                 return
-            server = socket.create_connection(("127.0.0.1", self.upstream), timeout=10)
-            server.settimeout(None)
-            with self._lock:
-                self._open += [client, server]
-            for a, b in ((client, server), (server, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        """Relay one connection; a subclass may look at what the client sends first."""
+        self._relay(client, b"")
+
+    def _relay(self, client: socket.socket, head: bytes) -> None:
+        """Connect ``client`` to the upstream port, ``head`` (already read) first."""
+        server = socket.create_connection(("127.0.0.1", self.upstream), timeout=10)
+        server.settimeout(None)
+        if head:
+            server.sendall(head)
+        with self._lock:
+            self._open += [client, server]
+        for a, b in ((client, server), (server, client)):
+            threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
     @staticmethod
     def _pipe(src: socket.socket, dst: socket.socket) -> None:

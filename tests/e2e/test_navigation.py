@@ -16,7 +16,6 @@ import os
 import signal
 import socket
 import struct
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,7 +25,7 @@ import pytest
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.servers import Server, free_port, hypercorn
+from tests.servers import Server, TcpProxy, free_port, hypercorn
 
 APP = "tests.e2e.apps.nav_app:app"
 WAIT = 15.0
@@ -114,43 +113,20 @@ def test_eight_navigations_in_a_row_each_reach_their_first_output_at_once(
     assert dash_br.get_logs() == []
 
 
-class SocketGate:
+class SocketGate(TcpProxy):
     """A TCP relay to 127.0.0.1:``port`` that can refuse WebSocket handshakes while it
     still relays every HTTP request: the pages load, their sockets fail, as behind a
     proxy whose upgrade path is down. ``refuse()`` also resets the relayed sockets. It
     counts the handshakes it refused."""
 
     def __init__(self, port: int) -> None:
-        self.upstream = port
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
         self.refusing = False
         self.refused: list[float] = []  # monotonic times
-        self._lock = threading.Lock()
-        self._sockets: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__(port)
 
     def refuse(self) -> None:
-        with self._lock:
-            self.refusing = True
-            doomed, self._sockets = self._sockets, []
-        for sock in doomed:
-            self._reset(sock)
-
-    @staticmethod
-    def _reset(sock: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            sock.shutdown(socket.SHUT_RDWR)
-        sock.close()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+        self.refusing = True
+        self.cut()
 
     def _serve(self, client: socket.socket) -> None:
         client.settimeout(10)
@@ -162,27 +138,13 @@ class SocketGate:
         client.settimeout(None)
         if head.startswith(b"GET /_dash-ws-callback") and self.refusing:
             self.refused.append(time.monotonic())
-            self._reset(client)
+            with contextlib.suppress(OSError):
+                client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                  struct.pack("ii", 1, 0))
+                client.shutdown(socket.SHUT_RDWR)
+            client.close()
             return
-        upstream = socket.create_connection(("127.0.0.1", self.upstream), timeout=10)
-        upstream.settimeout(None)
-        upstream.sendall(head)
-        with self._lock:
-            self._sockets += [client, upstream]
-        for a, b in ((client, upstream), (upstream, client)):
-            threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pipe(src: socket.socket, dst: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            while data := src.recv(65536):
-                dst.sendall(data)
-        with contextlib.suppress(OSError):
-            dst.shutdown(socket.SHUT_WR)
-
-    def close(self) -> None:
-        self.listener.close()
-        self.refuse()
+        self._relay(client, head)
 
 
 def test_pages_whose_socket_fails_are_told_at_once_and_cost_one_handshake_each(
