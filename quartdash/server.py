@@ -25,6 +25,7 @@ from dash.backends._quart import QuartRequestAdapter
 from quart import Response, request
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
+from ._compat.dash import quiet_routes
 from ._compat.quart import cap_body
 from .dispatch import ClientError, execute, outcome, prepare
 from .handover import MAX_REDEEM_BYTES, redeem, valid_token
@@ -42,6 +43,13 @@ log = logging.getLogger("quartdash")
 
 class QuartDashServer(_DashQuartServer):  # type: ignore[misc]
     """The backend ``QuartDash`` runs on."""
+
+    def run(self, dash_app: dash.Dash, host: str, port: int, debug: bool,
+            **kwargs: Any) -> Any:
+        """Dash's ``run``, except that debug mode's quiet routes leave every other
+        logger alone (Dash's ``dictConfig`` silenced quartdash's own log lines)."""
+        quiet_routes(dash_app)
+        return super().run(dash_app, host, port, debug, **kwargs)
 
     def serve_callback(self, dash_app: dash.Dash) -> Callable[[], Any]:
         """The ``_dash-update-component`` view: sync callbacks run in the thread pool."""

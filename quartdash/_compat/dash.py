@@ -1,4 +1,5 @@
-"""Dash's debug traceback page for a failed callback, from Dash's private parts.
+"""Dash's private parts quartdash reads: the debug traceback page, and the dev tools'
+route-logging switch.
 
 Dash renders a failed callback in debug mode as a traceback page: its HTTP error
 handler (``dash.backends._quart.QuartDashServer.register_prune_error_handler``) answers
@@ -15,11 +16,17 @@ same for both transports. Two things are read from Dash for it:
   lines are HTML-escaped. Dash inserts them raw, so an exception whose text holds
   markup (an echoed form value, for instance) would run in the pop-up's same-origin
   frame; escaped, the pop-up shows the same text and runs nothing.
+* ``quiet_routes``: Dash's Quart ``run`` silences route logging (debug mode's
+  ``dev_tools_silence_routes_logging``) with ``logging.config.dictConfig``, whose
+  ``disable_existing_loggers`` defaults to True: every logger made before it goes
+  silent, quartdash's refusals and security lines included, for the whole process.
+  quartdash raises the same logger's level itself and turns Dash's switch off first.
 """
 
 from __future__ import annotations
 
 import html as _html
+import logging
 import re
 import traceback
 from typing import Any
@@ -155,3 +162,13 @@ def traceback_html(
     </html>
     """
     return page
+
+
+def quiet_routes(dash_app: Any) -> None:
+    """Silence Quart's route logging as Dash's ``run`` would, without ``dictConfig``
+    (which would disable every existing logger); Dash's own switch is turned off so its
+    ``run`` leaves logging alone."""
+    dev_tools = getattr(dash_app, "_dev_tools", None)
+    if dev_tools is not None and dev_tools.get("silence_routes_logging"):
+        logging.getLogger("quart.app").setLevel(logging.ERROR)
+        dev_tools["silence_routes_logging"] = False
