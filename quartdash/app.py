@@ -393,7 +393,7 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
         self._http_only |= dash_background.cancel_outputs(self.callback_map)
         # Mark each server-side callback with the transport it uses, so the renderer
         # routes it (per-callback flags) and the socket refuses what is HTTP-only.
-        http_only = self._http_only | HTTP_ONLY_GLOBAL
+        http_only = self._http_only_outputs()
         for spec in self._callback_list:
             if spec.get("clientside_function") is not None or spec.get("background"):
                 continue
@@ -420,12 +420,19 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
             return [], False
         return (flat_data[indices] if single else flat_data[: len(indices)]), False
 
+    def _http_only_outputs(self) -> set[str]:
+        """This app's callbacks that stay on HTTP. Global ``@callback(websocket=False)``
+        outputs are kept process-wide (Dash's global list is), so only those this app
+        registered count: another app's must not turn off this one's socket."""
+        registered: set[str] = set(self.callback_map)
+        return self._http_only | (HTTP_ONLY_GLOBAL & registered)
+
     def _config(self) -> dict[str, Any]:
         config: dict[str, Any] = super()._config()
         socket = config.get("websocket")
         if socket is not None and self._websocket_callbacks:
             # Globally "enabled" makes the renderer ignore per-callback flags.
-            socket["enabled"] = not (self._http_only | HTTP_ONLY_GLOBAL)
+            socket["enabled"] = not self._http_only_outputs()
         # Where the page goes when the server ends its session (4401/4408).
         config["quartdash"] = {"login_url": self.login_url}
         # Where the page takes the cookies and headers a WebSocket callback set.

@@ -302,3 +302,26 @@ def test_callbacks_without_input_or_output_keep_distinct_names() -> None:
         for spec in _callback.GLOBAL_CALLBACK_LIST[before:]:
             _callback.GLOBAL_CALLBACK_MAP.pop(spec["output"], None)
         del _callback.GLOBAL_CALLBACK_LIST[before:]
+
+
+async def test_another_apps_http_only_global_callback_leaves_this_socket_on() -> None:
+    """A global ``@callback(websocket=False)`` belongs to the first app set up after it
+    is declared (Dash hands its global callbacks to that app); quartdash kept its output
+    process-wide, so every later app's page config said ``enabled: False`` and all of
+    that app's callbacks went over HTTP."""
+    from dash import Input, Output
+
+    import quartdash
+
+    @quartdash.callback(Output("elsewhere", "children"), Input("elsewhere-in", "value"),
+                        websocket=False)
+    def elsewhere(value: str) -> str:
+        return value
+
+    first = make_app()
+    async for _ in started(first):  # takes the global callback, as Dash does
+        assert "elsewhere.children" in first.callback_map
+        assert first._config()["websocket"]["enabled"] is False
+    second = make_app()
+    async for _ in started(second):
+        assert second._config()["websocket"]["enabled"] is True
