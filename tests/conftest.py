@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from dash import _callback
 from dash.testing.browser import Browser
 from selenium.webdriver.chrome.options import Options
 
@@ -29,6 +30,24 @@ def pytest_setup_options() -> Any:
     ):
         options.add_argument(flag)
     return options
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """No test module may leave ``dash.callback``s behind when it is imported.
+
+    Dash keeps such callbacks in a process-wide list until the next app sets up its
+    server, and that app takes them all. Imported at collection, they became callbacks
+    of whichever app a test started first, with ids missing from its layout (so
+    ``test_lcbc003`` failed in a full run, with 12 "ID not found in layout" console
+    errors, and passed alone). Import an app that uses ``dash.callback`` in the test
+    (or serve it from a subprocess), and its constants from a module of their own.
+    """
+    left = [str(spec["output"]) for spec in _callback.GLOBAL_CALLBACK_LIST]
+    if left:
+        raise pytest.UsageError(
+            f"collecting the tests registered {len(left)} dash.callback(s) "
+            f"({', '.join(left)}): the first app a test starts would take them"
+        )
 
 
 @pytest.fixture

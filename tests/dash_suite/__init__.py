@@ -70,6 +70,11 @@ Good to know
       tests/e2e/test_background_cancel.py checks that the job really stopped.
     - ``test_dvhr001_hot_reload`` serves on port 8050 (Dash's ``MultiProcessRunner``
       default) and rewrites hr_assets/ during the test, restoring the files after.
+    - ``test_lcbc003`` failed in a full run (12 "ID not found in layout" console
+      errors) and passed alone: test_error_parity.py imported errors_app.py, whose
+      ``dash.callback``s Dash then gave to the first app started, app3. Stock Dash does
+      the same on Flask and on Quart. tests/conftest.py now refuses a collection that
+      leaves ``dash.callback``s behind.
     - Dash's fixtures give every pytest process the same ports (58050 on): two
       ``dash_duo`` runs at once on one machine can reach each other's servers.
 """

@@ -17,7 +17,7 @@ import pytest
 from selenium.webdriver.support.ui import WebDriverWait
 
 from quartdash.dispatch import GENERIC_ERROR
-from tests.e2e.apps.errors_app import MARKUP, SECRET
+from tests.e2e.apps.errors_text import MARKUP, SECRET
 from tests.servers import Server, hypercorn
 
 APP = "tests.e2e.apps.errors_app:app"

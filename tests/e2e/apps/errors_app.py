@@ -14,11 +14,7 @@ from __future__ import annotations
 import os
 
 from quartdash import Input, Output, QuartDash, callback, html
-
-#: In an exception's text: HTML that must show as text, never run, and a secret the
-#: page must not see outside debug mode.
-SECRET = "postgres://app:hunter2@db/prod"
-MARKUP = "<b>bold</b> & <img src=x onerror=\"window.__xss=1\">"
+from tests.e2e.apps.errors_text import MARKUP, SECRET
 
 app = QuartDash(__name__, title="quartdash error checks")
 MODE = os.environ.get("ERRORS_APP_MODE", "debug")
