@@ -152,6 +152,9 @@ class RedisBackplane(Backplane):
         self._revoke_script: AsyncScript | None = None
         #: This process, as ``ConnectionInfo.worker`` names it: host and pid.
         self.worker = WORKER
+        #: True while the subscription is up: a failed command alone (the subscription
+        #: intact) is recovered by the presence refresh, not by a new subscription.
+        self._subscribed = False
         #: Set once handovers stayed on this worker in an outage (logged once per outage).
         self._handovers_unshared = False
 
@@ -221,11 +224,9 @@ class RedisBackplane(Backplane):
             pubsub = self._redis.pubsub()
             try:
                 await pubsub.subscribe(self._commands, self._key("replies", self.worker))
+                self._subscribed = True
                 await self._resync()
-                if not self.healthy:
-                    log.info("quartdash: cluster connected: Redis at %s", _safe(self.url))
-                self.healthy = True
-                self._ready.set()
+                self._connected()
                 delay = 0.1
                 async for message in pubsub.listen():
                     if message.get("type") == "message":
@@ -233,10 +234,18 @@ class RedisBackplane(Backplane):
             except _DOWN as exc:
                 self._degraded(exc)
             finally:
+                self._subscribed = False
                 with contextlib.suppress(*_DOWN):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
+
+    def _connected(self) -> None:
+        """Redis holds what this worker knows again: serve from the cluster."""
+        if not self.healthy:
+            log.info("quartdash: cluster connected: Redis at %s", _safe(self.url))
+        self.healthy = True
+        self._ready.set()
 
     async def _resync(self) -> None:
         """After (re)subscribing: make Redis hold what this worker knows, tell the
@@ -336,12 +345,19 @@ class RedisBackplane(Backplane):
     async def _refresh_forever(self) -> None:
         while True:
             await asyncio.sleep(self.presence_ttl / 3)
-            if not self.healthy:
+            if not self.healthy and not self._subscribed:
                 continue  # the subscription's recovery re-publishes
             try:
+                if not self.healthy:
+                    # A command failed (Redis out of memory, say) while the subscription
+                    # stayed up: nothing would resubscribe, so recover here, or this
+                    # worker would refuse new sockets until the subscription broke.
+                    await self._resync()
                 await self._publish_presence()
             except _DOWN as exc:
                 self._degraded(exc)
+            else:
+                self._connected()
 
     async def _publish_presence(self) -> None:
         """Replace this worker's presence with its sockets as they are now."""

@@ -154,6 +154,39 @@ async def test_redis_outage_degrades_then_recovers_by_itself(
             assert "Traceback" not in server.log
 
 
+async def test_a_failed_command_alone_recovers_by_itself(
+        redis: RedisServer, tmp_path: Path) -> None:
+    """Redis refuses writes (out of memory) while the subscription stays up: the worker
+    degrades (new sockets 1013), and once writes work again it recovers by itself.
+    Before, only a broken subscription brought a worker back, so it kept refusing every
+    new socket until then."""
+    import redis as redis_py
+
+    env = {"QUARTDASH_SECRET_KEY": SECRET, "QUARTDASH_ADMIN_TOKEN": TOKEN,
+           "QUARTDASH_BACKPLANE": f"{redis.url}?presence_ttl={PRESENCE_TTL}"}
+    control = redis_py.Redis.from_url(redis.url, socket_timeout=5)
+    try:
+        with hypercorn("examples.auth_admin:app", tmp_path, env=env,
+                       ready_path="/login") as server:
+            await wait_for(lambda: "cluster connected" in server.log)
+            cookie = login(server.url, "frank")
+            control.config_set("maxmemory-policy", "noeviction")
+            control.config_set("maxmemory", 1)  # every write: OOM
+            try:
+                await wait_for(lambda: "cluster degraded" in server.log)
+                async with session_socket(server.url, cookie) as ws:
+                    assert (await closed_code(ws))[0] == CloseCode.TRY_AGAIN_LATER
+            finally:
+                control.config_set("maxmemory", 0)
+            await wait_for(lambda: "cluster connected" in server.log.split(
+                "cluster degraded", 1)[1], timeout=PRESENCE_TTL * 3)
+            async with session_socket(server.url, cookie) as ws:
+                assert await who(ws) == "Signed in as frank"
+            assert "Traceback" not in server.log
+    finally:
+        control.close()
+
+
 def test_backplane_settings_from_the_url() -> None:
     from quartdash.backplane import LocalBackplane, backplane_from_url
     from quartdash.redis_backplane import RedisBackplane, _safe
