@@ -105,8 +105,23 @@ def _table(infos: list[dict[str, Any]]) -> str:
     )
 
 
+#: What ``quartdash --help`` says: plain text, not the module's reStructuredText.
+DESCRIPTION = "The admin API from the command line: list or close an app's WebSocket connections."
+EPILOG = """examples:
+  quartdash connections list --url http://127.0.0.1:8050/ [--user U] [--session S] [--json]
+  quartdash connections close ID --url URL
+  quartdash connections close --session S | --user U | --everyone [--reason TEXT] --url URL
+
+The admin token comes from the environment variable QUARTDASH_ADMIN_TOKEN (never from
+the command line, where other users of the machine could read it); the URL from --url or
+QUARTDASH_URL. Exit status: 0 done, 1 the server refused or could not be reached, 2 a
+usage error."""
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="quartdash", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="quartdash", description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     groups = parser.add_subparsers(dest="group", required=True)
     connections = groups.add_parser("connections", help="list or close WebSocket connections")
     actions = connections.add_subparsers(dest="action", required=True)

@@ -150,3 +150,17 @@ def test_which_addresses_are_warned(
 ) -> None:
     cli._warn_if_plain_http(url)
     assert ("warning" in capsys.readouterr().err) is warned
+
+
+def test_help_is_plain_text() -> None:
+    """``quartdash --help`` printed the module's reStructuredText (````quartdash
+    connections list|close````); it says what the command does, with examples, in
+    plain text."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "quartdash", "--help"], capture_output=True,
+                         text=True, timeout=30, check=True).stdout
+    assert "``" not in out, out
+    assert "list or close an app's WebSocket connections" in out
+    assert "QUARTDASH_ADMIN_TOKEN" in out and "quartdash connections close ID" in out
