@@ -64,8 +64,7 @@ class QuartDashServer(_DashQuartServer):  # type: ignore[misc]
             client = http_client(app, session_id)
             size = request.content_length
             if size is not None and size > app.max_message_bytes:
-                return _json_error(413, f"callback request larger than "
-                                        f"{app.max_message_bytes} bytes")
+                return _too_large(app.max_message_bytes)
             # Counted in flight from here, while its body is still arriving: a client
             # that sends bodies slowly holds at most this many requests open.
             if in_flight.get(client, 0) >= app.max_callbacks_in_flight:
@@ -83,14 +82,10 @@ class QuartDashServer(_DashQuartServer):  # type: ignore[misc]
                          session_id: str | None) -> Any:
             """The rest of ``_dispatch``, once the request counts in flight."""
             if size is None:  # a chunked body: its length is known once read, bounded
-                cap_body(request.body, app.max_message_bytes)
-                try:
-                    size = len(await request.get_data(cache=True))
-                except RequestEntityTooLarge:
-                    size = app.max_message_bytes + 1
-                if size > app.max_message_bytes:
-                    return _json_error(413, f"callback request larger than "
-                                            f"{app.max_message_bytes} bytes")
+                data = await _bounded_body(app.max_message_bytes, cache=True)
+                if data is None:
+                    return _too_large(app.max_message_bytes)
+                size = len(data)
             if not app.http_limits.take(client, size):
                 return _json_error(429, "rate limit exceeded", **{"Retry-After": "1"})
             try:
@@ -140,10 +135,6 @@ def http_client(app: QuartDash, session_id: str | None) -> str:
                                  app.origin_policy.trust_proxy_headers)
 
 
-#: Misses of the handover route logged so far; one line says the rest are not.
-_misses = [0]
-
-
 def handover_view(app: QuartDash) -> Callable[[], Any]:
     """``POST {prefix}_quartdash/handover``, body ``{"token": ...}``: 204 with the
     headers a WebSocket callback set (``handover.py``); 403 from another site, 413 for
@@ -151,15 +142,16 @@ def handover_view(app: QuartDash) -> Callable[[], Any]:
     malformed body, 404 for a token unknown (to this worker and to the backplane),
     used, expired or of another session."""
 
+    misses = 0  # logged so far; one line says the rest are not
+
     async def quartdash_handover() -> Response:
+        nonlocal misses
         refusal = app.cross_site_refusal()
         if refusal is not None:
             return refusal
-        size = request.content_length
-        if size is not None and size > MAX_REDEEM_BYTES:
+        data = await _bounded_body(MAX_REDEEM_BYTES, cache=False)
+        if data is None:
             return _json_error(413, f"body larger than {MAX_REDEEM_BYTES} bytes")
-        request.max_content_length = MAX_REDEEM_BYTES
-        data = await request.get_data(cache=False)
         _user, session_id = await app.identity()
         if not app.http_limits.take(http_client(app, session_id), len(data)):
             return _json_error(429, "rate limit exceeded", **{"Retry-After": "1"})
@@ -171,11 +163,11 @@ def handover_view(app: QuartDash) -> Callable[[], Any]:
             return _json_error(400, 'the body must be {"token": "<handover token>"}')
         headers = await redeem(app.handovers, app.backplane, token, session_id)
         if headers is None:
-            _misses[0] += 1
-            if _misses[0] <= 5:
+            misses += 1
+            if misses <= 5:
                 log.warning("quartdash: handover not found: unknown, used, expired or of "
                             "another session (address=%s)%s", request.remote_addr,
-                            "; no more such lines are logged" if _misses[0] == 5 else "")
+                            "; no more such lines are logged" if misses == 5 else "")
             return _json_error(404, "no such handover")
         response = Response(status=204, headers={"Cache-Control": "no-store"})
         for name, value in headers:
@@ -183,6 +175,25 @@ def handover_view(app: QuartDash) -> Callable[[], Any]:
         return response
 
     return quartdash_handover
+
+
+async def _bounded_body(limit: int, *, cache: bool) -> bytes | None:
+    """The request's body, or None past ``limit`` bytes, read no further than that
+    whether it came with a length or chunked (``request.max_content_length`` set in a
+    view never reaches the body Quart already built: ``_compat.quart.cap_body``)."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    cap_body(request.body, limit)
+    try:
+        data = await request.get_data(cache=cache, as_text=False)
+    except RequestEntityTooLarge:
+        return None
+    assert isinstance(data, bytes)  # as_text=False
+    return data if len(data) <= limit else None
+
+
+def _too_large(limit: int) -> Response:
+    return _json_error(413, f"callback request larger than {limit} bytes")
 
 
 def _json_error(status: int, message: str, **headers: str) -> Response:

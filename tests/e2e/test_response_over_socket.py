@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +67,7 @@ def test_a_cookie_set_over_the_socket_is_in_the_jar_and_sent_next(
     assert dash_br.get_logs() == []
 
 
-def redeem(server: Server, body: bytes, origin: str | None) -> int:
+def redeem(server: Server, body: bytes | Iterable[bytes], origin: str | None) -> int:
     headers = {"Content-Type": "application/json"}
     if origin is not None:
         headers["Origin"] = origin
@@ -94,6 +94,7 @@ def test_a_handover_is_single_use_and_same_origin_only(dash_br: Any, server: Ser
     assert redeem(server, body.encode(), None) == 403  # neither Origin nor Sec-Fetch-Site
     assert redeem(server, b'{"token": 5}', server.url) == 400
     assert redeem(server, b"x" * 2000, server.url) == 413
+    assert redeem(server, iter([b"x" * 1000] * 3), server.url) == 413  # chunked
     # The token is in no URL and no log line.
     assert token not in server.log
     assert posts(dash_br, token) == 0
