@@ -1,4 +1,4 @@
-"""The admin HTTP API (API.md section 5): list and force-close connections and sessions.
+"""The admin HTTP API: list and force-close connections and sessions.
 
 Mounted at ``{routes_pathname_prefix}_quartdash/admin/`` only when the app has an admin
 predicate or an admin token. Who may call it:

@@ -180,7 +180,7 @@ def check_server(
 class QuartDash(dash.Dash):  # type: ignore[misc]
     """A Dash app served by Quart, with safe and fast WebSocket callbacks.
 
-    Accepts every ``dash.Dash`` keyword, plus those of the contract (API.md section 2).
+    Accepts every ``dash.Dash`` keyword, plus quartdash's own below.
     ``websocket_max_workers`` sizes the one thread pool that runs sync callbacks, over
     HTTP and WebSocket alike (default: ``min(32, cpus + 4)``). ``admin_token`` stands
     for env ``QUARTDASH_ADMIN_TOKEN``; ``session_check_interval`` is how often live
@@ -322,7 +322,7 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
             on_end=self._session_ended,
             on_renew=self._session_renewed,
         )
-        #: The connection registry (API.md section 4).
+        #: The connection registry (list, close, admin API).
         self.connections = ConnectionRegistry(
             self,
             self.backplane,

@@ -55,7 +55,7 @@ TOO_MANY_FROM_ADDRESS = "too many connections from this address"
 
 @dataclass(frozen=True, slots=True)
 class ConnectionInfo:
-    """A snapshot of one socket, as ``list`` and the admin API report it (API.md 4)."""
+    """A snapshot of one socket, as ``list`` and the admin API report it."""
 
     id: str
     user: str | None

@@ -1,4 +1,4 @@
-// What the browser does after its socket closes, per close code (API.md section 6).
+// What the browser does after its socket closes, per close code (the README's "The browser side" and `quartdash.CloseCode`).
 // Pure: no timers, no sockets, no DOM, so every rule is tested under Node.
 
 /** Version of quartdash's additions to Dash's protocol (quartdash/protocol.py). */
