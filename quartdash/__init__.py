@@ -23,13 +23,12 @@ from dash import (
 )
 from dash.exceptions import PreventUpdate
 
-from . import signals
-from .app import QuartDash, callback
-from .connection import CallbackSocket
-from .context import callback_context, ctx
-from .props import set_props
-from .protocol import CloseCode
-from .registry import ConnectionInfo
+from quartdash import signals
+from quartdash.app import QuartDash, callback
+from quartdash.callbacks.context import callback_context, ctx, set_props
+from quartdash.callbacks.socket import CallbackSocket
+from quartdash.cluster.registry import ConnectionInfo
+from quartdash.transport.protocol import CloseCode
 
 __version__ = "0.1.0.dev0"
 

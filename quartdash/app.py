@@ -37,38 +37,28 @@ from quart import Quart, has_request_context
 from quart.logging import default_handler, has_level_handler
 from quart_auth import AuthUser, QuartAuth
 
-from . import csrf, signals
-from ._compat import dash_background
-from ._compat import hypercorn as hypercorn_compat
-from .admin import AdminPredicate, admin_blueprint
-from .backplane import Backplane, backplane_from_url
-from .browser import BrowserFiles, session_tag
-from .connection import (
-    DEFAULT_MAX_PENDING_BYTES,
-    DEFAULT_MAX_PENDING_FRAMES,
-    DEFAULT_SEND_TIMEOUT,
-)
-from .encoding import encode_json
-from .handover import DEFAULT_HANDOVER_SECONDS, DEFAULT_MAX_HANDOVERS, Handovers
-from .limits import (
-    DEFAULT_BYTE_RATE_LIMIT,
-    DEFAULT_MAX_CALLBACKS_IN_FLIGHT,
-    DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
-    DEFAULT_MAX_MESSAGE_BYTES,
-    DEFAULT_RATE_LIMIT,
-    ClientLimits,
-)
-from .origin import OriginPolicy
-from .registry import (
-    DEFAULT_MAX_CONNECTIONS_PER_SESSION,
-    DEFAULT_SESSION_CHECK_SECONDS,
+from quartdash import signals
+from quartdash._compat import dash as dash_compat
+from quartdash._compat import hypercorn as hypercorn_compat
+from quartdash.auth import csrf
+from quartdash.auth.admin import AdminPredicate, admin_blueprint
+from quartdash.auth.origin import OriginPolicy
+from quartdash.auth.secret_key import check_secret_keys
+from quartdash.auth.sessions import Sessions, SessionToken
+from quartdash.browser import BrowserFiles, session_tag
+from quartdash.callbacks.encoding import encode_json
+from quartdash.callbacks.threads import FairPool
+from quartdash.cluster.backplane import Backplane, backplane_from_url
+from quartdash.cluster.registry import (
     ConnectionRegistry,
 )
-from .resume import DEFAULT_RESUME_GRACE, Parking
-from .secret_key import check_secret_keys
-from .server import QuartDashServer, handover_view
-from .sessions import Sessions, SessionToken
-from .threads import FairPool, default_share
+from quartdash.config import Settings
+from quartdash.transport.handover import Handovers
+from quartdash.transport.http import QuartDashServer, handover_view
+from quartdash.transport.limits import (
+    ClientLimits,
+)
+from quartdash.transport.resume import Parking
 
 if TYPE_CHECKING:
     from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
@@ -80,7 +70,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 HTTP_ONLY_GLOBAL: set[str] = set()
 
 # Dash's callback wrapper serialises each response with ``dash._callback.to_json``
-# (plotly's encoder). ``encode_json`` gives the same text (tests/test_encoding.py) in a
+# (plotly's encoder). ``encode_json`` gives the same text (tests/callbacks/test_encoding.py) in a
 # fraction of the time when the response holds components or figures, so swapping the
 # name is invisible to any app in the process except for speed.
 _callback.to_json = encode_json
@@ -97,23 +87,6 @@ def _is_flat(indices: Any) -> bool:
         flat = isinstance(indices, list) and indices == list(range(len(indices)))
         entry = _FLAT[id(indices)] = (indices, flat)
     return entry[1]
-
-
-def _env_list(name: str) -> list[str] | None:
-    value = os.environ.get(name)
-    if value is None:
-        return None
-    return [item.strip() for item in value.split(",") if item.strip()]
-
-
-def _env_number(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    return default if value is None else float(value)
-
-
-def _setting(value: float | None, env: str, default: float) -> float:
-    """A limit: the keyword if given, else the environment variable, else the default."""
-    return _env_number(env, default) if value is None else value
 
 
 def _seen_by_dash_as_its_own(func: F) -> F:
@@ -135,10 +108,6 @@ def _show_logs() -> None:
         logger.setLevel(logging.INFO)
     if not has_level_handler(logger):
         logger.addHandler(default_handler)
-
-
-def _default_threads() -> int:
-    return min(32, (os.cpu_count() or 1) + 4)
 
 
 #: Where a Flask app's code finds its Quart equivalents (in the quartdash repository).
@@ -212,7 +181,7 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
         admin_token: str | None = None,
         backplane: str | Backplane | None = None,
         max_connections_per_session: int | None = None,
-        session_check_interval: float = DEFAULT_SESSION_CHECK_SECONDS,
+        session_check_interval: float | None = None,
         resume_grace: float | None = None,
         send_timeout: float | None = None,
         max_pending_frames: int | None = None,
@@ -233,50 +202,32 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
             backend = backend.lower()
         if backend not in (None, "quart", QuartDashServer, get_backend("quart")):
             raise ValueError("QuartDash runs on Quart only; leave `backend` unset")
-        if max_message_bytes is None:
-            max_message_bytes = int(
-                _env_number("QUARTDASH_MAX_MESSAGE_BYTES", DEFAULT_MAX_MESSAGE_BYTES)
-            )
-        if rate_limit is None:
-            rate_limit = _env_number("QUARTDASH_RATE_LIMIT", DEFAULT_RATE_LIMIT)
-        if resume_grace is None:
-            resume_grace = _env_number("QUARTDASH_RESUME_GRACE", DEFAULT_RESUME_GRACE)
-        if send_timeout is None:
-            send_timeout = _env_number("QUARTDASH_SEND_TIMEOUT", DEFAULT_SEND_TIMEOUT)
-        if max_message_bytes <= 0 or rate_limit <= 0 or send_timeout <= 0:
-            raise ValueError("max_message_bytes, rate_limit and send_timeout must be positive")
-        max_pending_frames = int(_setting(
-            max_pending_frames, "QUARTDASH_MAX_PENDING_FRAMES", DEFAULT_MAX_PENDING_FRAMES))
-        if resume_grace < 0 or max_pending_frames < 2:
-            raise ValueError("resume_grace must be >= 0 and max_pending_frames >= 2")
-        self.max_pending_frames = max_pending_frames
-        #: Bytes a socket may have waiting to be sent before it is closed with 1013.
-        self.max_pending_bytes = int(_setting(
-            max_pending_bytes, "QUARTDASH_MAX_PENDING_BYTES", DEFAULT_MAX_PENDING_BYTES))
-        #: Inbound bytes per second per socket (and per HTTP client) before 4429 / 429.
-        self.byte_rate_limit = _setting(
-            byte_rate_limit, "QUARTDASH_BYTE_RATE_LIMIT", DEFAULT_BYTE_RATE_LIMIT)
-        #: Callbacks one socket (or one HTTP client) may have running at once.
-        self.max_callbacks_in_flight = int(_setting(
-            max_callbacks_in_flight, "QUARTDASH_MAX_CALLBACKS_IN_FLIGHT",
-            DEFAULT_MAX_CALLBACKS_IN_FLIGHT))
-        per_session = int(_setting(
-            max_connections_per_session, "QUARTDASH_MAX_CONNECTIONS_PER_SESSION",
-            DEFAULT_MAX_CONNECTIONS_PER_SESSION))
-        per_address = int(_setting(
-            max_connections_per_address, "QUARTDASH_MAX_CONNECTIONS_PER_ADDRESS",
-            DEFAULT_MAX_CONNECTIONS_PER_ADDRESS))
-        if min(self.max_pending_bytes, self.byte_rate_limit, self.max_callbacks_in_flight) <= 0:
-            raise ValueError("max_pending_bytes, byte_rate_limit and max_callbacks_in_flight "
-                             "must be positive")
-        hypercorn_compat.install(max_message_bytes, rate_limit)
-        allowed = list(allowed_origins) if allowed_origins is not None else (
-            _env_list("QUARTDASH_ALLOWED_ORIGINS") or []
+        #: Every limit and switch, read and checked once (``config.py``).
+        self.settings = settings = Settings.load(
+            {
+                "allowed_origins": allowed_origins, "trust_proxy_headers": trust_proxy_headers,
+                "max_message_bytes": max_message_bytes, "rate_limit": rate_limit,
+                "byte_rate_limit": byte_rate_limit,
+                "max_callbacks_in_flight": max_callbacks_in_flight,
+                "max_connections_per_session": max_connections_per_session,
+                "max_connections_per_address": max_connections_per_address,
+                "max_pending_frames": max_pending_frames,
+                "max_pending_bytes": max_pending_bytes, "send_timeout": send_timeout,
+                "resume_grace": resume_grace, "handover_seconds": handover_seconds,
+                "max_handovers": max_handovers,
+                "session_check_interval": session_check_interval,
+                "websocket_max_workers": websocket_max_workers,
+                "max_threads_per_client": max_threads_per_client,
+                "admin_token": admin_token or None,
+                "backplane": backplane if isinstance(backplane, str) else None,
+            },
+            server.config if isinstance(server, Quart) else None,
         )
-        allowed += list(kwargs.get("websocket_allowed_origins") or [])
+        hypercorn_compat.install(settings.max_message_bytes, settings.rate_limit)
+        allowed = [*settings.allowed_origins, *(kwargs.get("websocket_allowed_origins") or [])]
         # Everything the routes read is set before Dash's constructor mounts them.
         self.origin_policy = OriginPolicy.from_config(
-            allowed, trust_proxy_headers=trust_proxy_headers
+            allowed, trust_proxy_headers=settings.trust_proxy_headers
         )
         if self.origin_policy.allow_any:
             # Dash's "*": browsers attach the user's cookies to a socket any page opens.
@@ -289,32 +240,29 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
                 'allowed origins "*": a page on any site may open this app\'s WebSocket',
                 stacklevel=2,
             )
-        self.max_message_bytes = max_message_bytes
-        self.rate_limit = rate_limit
-        threads = websocket_max_workers or _default_threads()
+        threads = settings.threads()
         self.executor = ThreadPoolExecutor(threads, thread_name_prefix="quartdash-callback")
         #: The thread pool, at most ``max_threads_per_client`` threads per socket,
-        #: session or (without auth) address at once (``threads.py``).
-        self.pool = FairPool(self.executor, int(_setting(
-            max_threads_per_client, "QUARTDASH_MAX_THREADS_PER_CLIENT", default_share(threads))))
+        #: session or (without auth) address at once (``callbacks/threads.py``).
+        self.pool = FairPool(self.executor, settings.threads_per_client())
         #: Cookies and headers set by WebSocket callbacks, until the page takes them
-        #: (handover.py).
-        self.handovers = Handovers(
-            _setting(handover_seconds, "QUARTDASH_HANDOVER_SECONDS", DEFAULT_HANDOVER_SECONDS),
-            int(_setting(max_handovers, "QUARTDASH_MAX_HANDOVERS", DEFAULT_MAX_HANDOVERS)))
+        #: (``transport/handover.py``).
+        self.handovers = Handovers(settings.handover_seconds, settings.max_handovers)
         #: Message and byte budgets of HTTP callbacks, per session or address.
-        self.http_limits = ClientLimits(rate_limit, self.byte_rate_limit, max_message_bytes)
+        self.http_limits = ClientLimits(
+            settings.rate_limit, settings.byte_rate_limit, settings.max_message_bytes)
         self._http_only: set[str] = set()
         self.auth = QuartAuth() if auth is True else (auth or None)
         if admin is not None and self.auth is None:
             raise ValueError("admin= admits logged-in users: it needs auth=")
         self.login_url = login_url
         self._admin = admin
-        self._admin_token = admin_token or os.environ.get("QUARTDASH_ADMIN_TOKEN") or None
+        self._admin_token = settings.admin_token
         if self._admin_token is not None and len(self._admin_token) < 16:
             warnings.warn("QUARTDASH_ADMIN_TOKEN is shorter than 16 characters: easy to guess",
                           stacklevel=2)
-        self.backplane = backplane_from_url(backplane or os.environ.get("QUARTDASH_BACKPLANE"))
+        self.backplane = (backplane if isinstance(backplane, Backplane)
+                          else backplane_from_url(settings.backplane))
         self.sessions = None if self.auth is None else Sessions(
             self.auth,
             self.backplane.revocations,
@@ -326,14 +274,17 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
         self.connections = ConnectionRegistry(
             self,
             self.backplane,
-            max_per_session=per_session if per_session > 0 else None,
+            max_per_session=settings.max_connections_per_session or None,
             # With auth every socket has a session, bounded by the limit above.
-            max_per_address=per_address if per_address > 0 and self.auth is None else None,
-            check_interval=session_check_interval,
-            send_timeout=send_timeout,
+            max_per_address=(settings.max_connections_per_address or None
+                             if self.auth is None else None),
+            check_interval=settings.session_check_interval,
+            send_timeout=settings.send_timeout,
         )
-        #: Dropped sockets kept for a resume (resume.py); None when resume_grace is 0.
-        self.parking = Parking(resume_grace, self.connections) if resume_grace else None
+        #: Dropped sockets kept for a resume (``transport/resume.py``); None when
+        #: resume_grace is 0.
+        self.parking = (Parking(settings.resume_grace, self.connections)
+                        if settings.resume_grace else None)
 
         user_server = server if isinstance(server, Quart) else None
         super().__init__(
@@ -390,7 +341,7 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
         super()._setup_server()
         # Dash's hidden cancel callbacks (``cancel=`` of background callbacks) read the
         # jobs to stop from the HTTP query string: they stay on HTTP.
-        self._http_only |= dash_background.cancel_outputs(self.callback_map)
+        self._http_only |= dash_compat.cancel_outputs(self.callback_map)
         # Mark each server-side callback with the transport it uses, so the renderer
         # routes it (per-callback flags) and the socket refuses what is HTTP-only.
         http_only = self._http_only_outputs()
@@ -494,7 +445,7 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
         usual ``app.server.secret_key = ...``) and the fallbacks that still verify."""
         server = self.server
         signs_logins = self.auth is not None
-        key = server.secret_key or os.environ.get("QUARTDASH_SECRET_KEY")
+        key = server.secret_key or self.settings.secret_key
         if key:
             # Warnings point at the app's ``QuartDash(...)`` line (through Dash's
             # constructor, which calls init_app).

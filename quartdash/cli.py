@@ -27,12 +27,10 @@ import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
+from quartdash.exceptions import AdminError
+
 #: Every request to the server gives up after this many seconds.
 TIMEOUT_SECONDS = 10.0
-
-
-class AdminError(Exception):
-    """The server refused, or could not be reached."""
 
 
 def _call(base: str, token: str, method: str, path: str, query: dict[str, str] | None = None,

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from blinker import Namespace, Signal
 
 if TYPE_CHECKING:
-    from .app import QuartDash
+    from quartdash.app import QuartDash
 
 log = logging.getLogger("quartdash")
 

@@ -16,7 +16,7 @@ from quartdash import QuartDash
 
 
 def test_debug_run_leaves_quartdash_loggers_alone(dash_thread_server: Any) -> None:
-    ours = logging.getLogger("quartdash.wsroute")  # exists before the server starts
+    ours = logging.getLogger("quartdash.transport.route")  # exists before the server starts
     app = QuartDash(__name__)
     app.layout = html.Div([html.Div("x", id="a"), html.Div(id="b")])
 

@@ -21,6 +21,17 @@ same for both transports. Two things are read from Dash for it:
   ``disable_existing_loggers`` defaults to True: every logger made before it goes
   silent, quartdash's refusals and security lines included, for the whole process.
   quartdash raises the same logger's level itself and turns Dash's switch off first.
+
+Background callbacks (``cancel_outputs``):
+
+Dash's background callbacks, as far as quartdash must know them (Dash 4.4).
+
+``cancel=`` works through a callback Dash adds itself (``Dash._setup_server``, one per
+cancel input, named ``cancel_call``): it reads the jobs to stop from the HTTP query
+string (``cancelJob``, with the page's signed ``endId``), which Dash's renderer writes
+only on an HTTP callback request; over the socket it would have nothing to stop. So
+quartdash serves these callbacks over HTTP, and must recognise them: by the qualified
+name of Dash's function, which ``functools.wraps`` keeps on the registered wrapper.
 """
 
 from __future__ import annotations
@@ -29,6 +40,7 @@ import html as _html
 import logging
 import re
 import traceback
+from collections.abc import Mapping
 from typing import Any
 
 #: ``error_handling_mode`` values in which Dash sends the traceback to the page.
@@ -172,3 +184,47 @@ def quiet_routes(dash_app: Any) -> None:
     if dev_tools is not None and dev_tools.get("silence_routes_logging"):
         logging.getLogger("quart.app").setLevel(logging.ERROR)
         dev_tools["silence_routes_logging"] = False
+
+
+# --- background callbacks ------------------------------------------------------------
+#: ``__qualname__`` of the function Dash 4.4 registers for each cancel input.
+CANCEL_QUALNAME = "Dash._setup_server.<locals>.cancel_call"
+
+
+def cancel_outputs(callback_map: Mapping[str, Any]) -> set[str]:
+    """The outputs (``callback_map`` keys) of Dash's hidden cancel callbacks."""
+    found = set()
+    for output, entry in callback_map.items():
+        func = entry.get("callback") if isinstance(entry, Mapping) else None
+        if getattr(func, "__qualname__", None) == CANCEL_QUALNAME:
+            found.add(output)
+    return found
+
+
+# --- WebSocket hooks and batching -----------------------------------------------------
+#: The reason of a hook's refusal that gives none, as Dash words it.
+_HOOK_DEFAULTS = {"websocket_connect": "Connection rejected",
+                  "websocket_message": "Message rejected"}
+
+
+def has_ws_hooks(app: Any, name: str) -> bool:
+    """The app registered Dash hooks called ``name`` (``websocket_connect``,
+    ``websocket_message``): a socket without them skips the call per message."""
+    # pylint: disable=protected-access
+    return bool(app._hooks.get_hooks(name))
+
+
+async def run_ws_hooks(app: Any, name: str, ws: Any, *args: Any) -> tuple[int, str] | None:
+    """Run the app's Dash hooks called ``name`` on ``ws`` as Dash's own route does
+    (``dash.backends._quart``): None if they let it through, else the close code and
+    reason they chose."""
+    # pylint: disable=protected-access
+    rejection = await app.backend._run_ws_hooks(
+        app._hooks.get_hooks(name), ws, *args, default_reason=_HOOK_DEFAULTS[name])
+    return None if rejection is None else (int(rejection[0]), str(rejection[1]))
+
+
+def batch_delay(app: Any) -> float:
+    """How long Dash batches ``set_props`` into one frame (``websocket_batch_delay``)."""
+    # pylint: disable=protected-access
+    return float(app._websocket_batch_delay or 0)

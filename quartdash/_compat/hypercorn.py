@@ -36,6 +36,23 @@ So, once ``install`` has run (``QuartDash(...)`` calls it with its
 With several QuartDash apps in one process the largest ``max_message_bytes`` applies to
 all of them (hypercorn's stream does not know which app it serves); each app still
 checks its own limit on every message. Other ASGI servers are left as they are.
+
+The server-stop watch (``watch_server_stop``):
+
+Closing every socket with 1001 as soon as the server begins to stop.
+
+ASGI tells an app that its server stops only through the lifespan "shutdown" event, and
+hypercorn sends that after it has waited (``graceful_timeout``, 3 s by default) for the
+open connections to end by themselves. WebSockets never end by themselves, so hypercorn
+drops them when the wait is over and the browser sees a close without a code (1006).
+
+So quartdash acts when the stop begins. Each hypercorn worker (asyncio) runs
+``hypercorn.utils.raise_shutdown`` tasks that finish at that moment; the watcher finds
+them once the server is up and, when one finishes, closes this worker's sockets with
+1001 (GOING_AWAY): the pages reconnect with backoff, and hypercorn's wait ends as soon
+as the sockets are closed instead of after the whole timeout. Under a server without
+those tasks the watcher gives up quietly and the lifespan shutdown is the fallback
+(uvicorn, for its part, closes WebSockets itself, with 1012).
 """
 
 from __future__ import annotations
@@ -54,8 +71,8 @@ from wsproto.events import CloseConnection, Message, Ping, Pong, TextMessage
 from wsproto.extensions import PerMessageDeflate
 from wsproto.frame_protocol import CloseReason, Opcode, RsvBits
 
-from ..limits import TokenBucket
-from ..protocol import CloseCode, close_notice
+from quartdash.transport.limits import TokenBucket
+from quartdash.transport.protocol import CloseCode, close_notice, close_reason
 
 log = logging.getLogger("quartdash")
 _limits: set[int] = set()
@@ -289,6 +306,7 @@ async def _fail(stream: Any, code: int, reason: str | None = None) -> None:
     if reason is None:
         reason = (f"frame larger than {stream.buffer.max_length} bytes"
                   if code == CloseReason.MESSAGE_TOO_BIG else "malformed frame")
+    reason = close_reason(reason)
     client = stream.client[0] if stream.client else "-"
     log.warning("quartdash: closing WebSocket with %d: %s (address=%s)", code, reason, client)
     # pylint: disable=protected-access
@@ -327,3 +345,24 @@ def stop_triggers() -> list[asyncio.Task[object]]:
         ):
             found.append(task)
     return found
+
+
+# --- the server-stop watch ----------------------------------------------------------
+#: How long after the lifespan startup the watcher looks for the server's tasks.
+FIND_SECONDS = 10.0
+_POLL_SECONDS = 0.05
+
+
+async def watch_server_stop(on_stop: Callable[[], object]) -> None:
+    """Call ``on_stop`` once, when the ASGI server (hypercorn) begins to stop."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + FIND_SECONDS
+    triggers = stop_triggers()
+    while not triggers:
+        if loop.time() > deadline:
+            log.debug("quartdash: no hypercorn stop signal found; 1001 at lifespan shutdown")
+            return
+        await asyncio.sleep(_POLL_SECONDS)
+        triggers = stop_triggers()
+    await asyncio.wait(triggers, return_when=asyncio.FIRST_COMPLETED)
+    on_stop()

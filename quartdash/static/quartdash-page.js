@@ -93,7 +93,7 @@ function deliverErrorsAsHttp(port) {
 // response, this redeems the token with a same-origin POST whose answer carries the
 // headers (Set-Cookie among them): the cookie is in the browser's jar before the
 // callback's outputs reach the page, as over HTTP. Messages that arrive meanwhile wait
-// behind it, so nothing overtakes anything. (Server side: quartdash/handover.py.)
+// behind it, so nothing overtakes anything. (Server side: quartdash/transport/handover.py.)
 
 /** The field of a callback_response that holds the token. */
 const HANDOVER_FIELD = "quartdash_handover";
@@ -172,7 +172,7 @@ function gatePort(port, url, fetchImpl = null, log = console) {
 // What the browser does after its socket closes, per close code (the README's "The browser side" and `quartdash.CloseCode`).
 // Pure: no timers, no sockets, no DOM, so every rule is tested under Node.
 
-/** Version of quartdash's additions to Dash's protocol (quartdash/protocol.py). */
+/** Version of quartdash's additions to Dash's protocol (quartdash/transport/protocol.py). */
 const PROTOCOL_VERSION = 1;
 
 /** The close codes the worker tells apart; the server's side is quartdash.CloseCode. */
@@ -264,7 +264,7 @@ function effectiveClose(event, announced) {
 }
 
 /**
- * The reasons of a 4401 that mean something else than "signed out" (quartdash/protocol.py).
+ * The reasons of a 4401 that mean something else than "signed out" (quartdash/transport/protocol.py).
  * 4401 closes every socket that must not come back by itself, so the code alone cannot
  * say whether the login still holds; the reason can.
  */

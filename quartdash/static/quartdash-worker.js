@@ -5,7 +5,7 @@
 // What the browser does after its socket closes, per close code (the README's "The browser side" and `quartdash.CloseCode`).
 // Pure: no timers, no sockets, no DOM, so every rule is tested under Node.
 
-/** Version of quartdash's additions to Dash's protocol (quartdash/protocol.py). */
+/** Version of quartdash's additions to Dash's protocol (quartdash/transport/protocol.py). */
 const PROTOCOL_VERSION = 1;
 
 /** The close codes the worker tells apart; the server's side is quartdash.CloseCode. */
@@ -97,7 +97,7 @@ function effectiveClose(event, announced) {
 }
 
 /**
- * The reasons of a 4401 that mean something else than "signed out" (quartdash/protocol.py).
+ * The reasons of a 4401 that mean something else than "signed out" (quartdash/transport/protocol.py).
  * 4401 closes every socket that must not come back by itself, so the code alone cannot
  * say whether the login still holds; the reason can.
  */

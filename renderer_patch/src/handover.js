@@ -4,7 +4,7 @@
 // response, this redeems the token with a same-origin POST whose answer carries the
 // headers (Set-Cookie among them): the cookie is in the browser's jar before the
 // callback's outputs reach the page, as over HTTP. Messages that arrive meanwhile wait
-// behind it, so nothing overtakes anything. (Server side: quartdash/handover.py.)
+// behind it, so nothing overtakes anything. (Server side: quartdash/transport/handover.py.)
 
 /** The field of a callback_response that holds the token. */
 export const HANDOVER_FIELD = "quartdash_handover";

@@ -101,9 +101,9 @@ test("an administrator's close of the connection alone: no 'signed out', no logi
   assert.match(closeNotice(1008, Reason.CONNECTION_CLOSED).text, /\(1008: connection closed/);
 });
 
-test("the reasons match the server's (quartdash/protocol.py)", async () => {
+test("the reasons match the server's (quartdash/transport/protocol.py)", async () => {
   const { readFileSync } = await import("node:fs");
-  const protocol = readFileSync(new URL("../../quartdash/protocol.py", import.meta.url), "utf8");
+  const protocol = readFileSync(new URL("../../quartdash/transport/protocol.py", import.meta.url), "utf8");
   assert.ok(protocol.includes(`CONNECTION_CLOSED = "${Reason.CONNECTION_CLOSED}"`));
   assert.ok(protocol.includes(`SIGNED_OUT = "${Reason.SIGNED_OUT}"`));
   assert.ok(protocol.includes(`NOT_LOGGED_IN = "${Reason.NOT_LOGGED_IN}"`));

@@ -1,5 +1,5 @@
 """A WebSocket callback that sets cookies, behind a login, for handovers across
-servers sharing a backplane (``tests/test_handover_cluster.py``). Served by hypercorn:
+servers sharing a backplane (``tests/transport/test_handover_cluster.py``). Served by hypercorn:
 ``QUARTDASH_SECRET_KEY=... QUARTDASH_BACKPLANE=redis://... hypercorn tests.apps.handover_app:app``.
 ``POST /login`` (form field ``username``) signs in."""
 

@@ -10,7 +10,6 @@ a dead server, ``cancel=``).
 import dash
 import pytest
 
-
 # The fixture below is copied from Dash's test suite: tests/conftest.py (plotly/dash, the
 # Dash 4.4 line; see __init__.py), MIT License, Copyright (c) 2015-2024 Plotly Technologies
 # Inc. (LICENSE-dash beside this file). Only `clear_pages_state` and `init_pages_state`

@@ -95,7 +95,7 @@ def test_a_callback_queued_while_the_socket_comes_back_in_time_is_served(
                 proxy.cut()
             else:
                 proxy.upstream = int(successor.url.rsplit(":", 1)[1])
-                # To its main process, as an orchestrator stops it (tests/test_shutdown.py).
+                # To its main process, as an orchestrator stops it (tests/transport/test_shutdown.py).
                 first.proc.send_signal(signal.SIGTERM)
             wait_until(dash_br, lambda: js(dash_br, "return window.quartdash.closes.length") >= 1)
             close = js(dash_br, "return window.quartdash.closes[0]")

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from selenium.webdriver.support.ui import WebDriverWait
 
-from quartdash.dispatch import GENERIC_ERROR
+from quartdash.callbacks.runner import GENERIC_ERROR
 from tests.e2e.apps.errors_text import MARKUP, SECRET
 from tests.servers import Server, hypercorn
 
@@ -166,7 +166,7 @@ def test_unpruned_traceback_over_the_socket_keeps_every_frame(
         # dev_tools_prune_errors=False: the server's frames too, as Dash shows them.
         assert "_callback.py" in page and "callback invoked" in page
         assert f"in {name}" in page and "in connect_to_database" in page
-    assert "quartdash/wsroute.py" in ws["html"] and "quartdash/server.py" in http["html"]
+    assert "quartdash/transport/route.py" in ws["html"] and "quartdash/transport/http.py" in http["html"]
 
 
 @pytest.mark.parametrize("mode", ["ui", "off"])

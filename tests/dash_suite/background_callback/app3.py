@@ -2,9 +2,10 @@
 # see tests/dash_suite/__init__.py for the exact source), MIT License,
 # Copyright (c) 2015-2024 Plotly Technologies Inc. (tests/dash_suite/LICENSE-dash).
 # Changes for quartdash are marked "# quartdash:".
+import time
+
 from dash import Input, Output, State, dcc, html
 from quartdash import QuartDash as Dash  # quartdash: was `Dash` in the line above
-import time
 
 from tests.dash_suite.background_callback.utils import (  # quartdash: was tests.background_callback.utils
     get_background_callback_manager,

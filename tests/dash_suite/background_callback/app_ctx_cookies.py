@@ -2,7 +2,7 @@
 # see tests/dash_suite/__init__.py for the exact source), MIT License,
 # Copyright (c) 2015-2024 Plotly Technologies Inc. (tests/dash_suite/LICENSE-dash).
 # Changes for quartdash are marked "# quartdash:".
-from dash import Input, Output, html, callback, ctx
+from dash import Input, Output, callback, ctx, html
 from quartdash import QuartDash as Dash  # quartdash: was `Dash` in the line above
 
 from tests.dash_suite.background_callback.utils import (  # quartdash: was tests.background_callback.utils

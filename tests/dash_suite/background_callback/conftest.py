@@ -4,7 +4,6 @@
 # Changes for quartdash are marked "# quartdash:".
 import pytest
 
-
 # quartdash: diskcache only; Dash adds "celery" when REDIS_URL is set (Celery is no
 # dependency of this project, and these tests need no broker).
 managers = ["diskcache"]

@@ -3,16 +3,15 @@
 # Copyright (c) 2015-2024 Plotly Technologies Inc. (tests/dash_suite/LICENSE-dash).
 # Changes for quartdash are marked "# quartdash:".
 import os
-import sys
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from contextlib import contextmanager
 
 import psutil
 import redis
-
 from dash.background_callback import DiskcacheManager
 
 manager = None
@@ -40,9 +39,9 @@ def get_background_callback_manager():
     Get the long callback mangaer configured by environment variables
     """
     if os.environ.get("LONG_CALLBACK_MANAGER", None) == "celery":
-        from dash.background_callback import CeleryManager
-        from celery import Celery
         import redis
+        from celery import Celery
+        from dash.background_callback import CeleryManager
 
         celery_app = Celery(
             __name__,

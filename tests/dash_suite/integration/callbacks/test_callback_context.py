@@ -3,7 +3,7 @@
 # Copyright (c) 2015-2024 Plotly Technologies Inc. (tests/dash_suite/LICENSE-dash).
 # Only test_cbcx001_modified_response of that file is copied, with the imports it uses.
 # Changes for quartdash are marked "# quartdash:".
-from dash import Input, Output, html, dcc, callback_context
+from dash import Input, Output, callback_context, dcc, html
 from quartdash import QuartDash as Dash  # quartdash: was `Dash` in the line above
 
 

@@ -5,12 +5,10 @@
 import os
 from time import sleep
 
-from dash.testing.wait import until
-
 from dash import Input, Output, html
-from quartdash import QuartDash as Dash  # quartdash: was `Dash` in the line above
 from dash.exceptions import PreventUpdate
-
+from dash.testing.wait import until
+from quartdash import QuartDash as Dash  # quartdash: was `Dash` in the line above
 
 RED_BG = """
 #hot-reload-content {

@@ -2,8 +2,8 @@
 # see tests/dash_suite/__init__.py for the exact source), MIT License,
 # Copyright (c) 2015-2024 Plotly Technologies Inc. (tests/dash_suite/LICENSE-dash).
 # Changes for quartdash are marked "# quartdash:".
-from dash import html
 import dash
+from dash import html
 
 dash.register_page(__name__, path="/404", id="not_found_404")
 

@@ -3,8 +3,7 @@
 # Copyright (c) 2015-2024 Plotly Technologies Inc. (tests/dash_suite/LICENSE-dash).
 # Changes for quartdash are marked "# quartdash:".
 import dash
-from dash import html, Input, Output, callback
-
+from dash import Input, Output, callback, html
 
 dash.register_page(__name__, id="page1")
 

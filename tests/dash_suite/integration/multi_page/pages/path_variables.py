@@ -5,7 +5,6 @@
 import dash
 from dash import html
 
-
 dash.register_page(__name__, path_template="/a/<id_a>/b/<id_b>", id="register_page")
 
 

@@ -1,0 +1,116 @@
+"""The admin HTTP API: list and force-close connections and sessions.
+
+Mounted at ``{routes_pathname_prefix}_quartdash/admin/`` only when the app has an admin
+predicate or an admin token. Who may call it:
+
+* a bearer token equal to ``QUARTDASH_ADMIN_TOKEN`` (compared in constant time), for
+  scripts and the ``quartdash`` command; or
+* a logged-in user (quart-auth) whom the ``admin`` predicate admits.
+
+No credentials answer 401; wrong ones, or a user who is no admin, 403. A state-changing
+call authenticated by the cookie must come from a page the origin policy allows (an
+``Origin`` or ``Sec-Fetch-Site`` that says so): the cookie rides along on any site's
+form post, the token does not (``csrf.py``, the check apps use too).
+"""
+
+from __future__ import annotations
+
+import hmac
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from quart import Blueprint, Response, request
+from werkzeug.exceptions import HTTPException
+
+from quartdash.auth.csrf import cross_site_refusal
+
+if TYPE_CHECKING:
+    from quart_auth import AuthUser
+
+    from quartdash.app import QuartDash
+
+AdminPredicate = Callable[["AuthUser"], "bool | Awaitable[bool]"]
+
+
+def _json(data: Any, status: int = 200, **headers: str) -> Response:
+    # Who is connected is nobody's to cache.
+    return Response(orjson.dumps(data), status=status, content_type="application/json",
+                    headers={"Cache-Control": "no-store", **headers})
+
+
+def _error(status: int, message: str, **headers: str) -> Response:
+    return _json({"error": message}, status, **headers)
+
+
+async def _is_admin(predicate: AdminPredicate, user: AuthUser) -> bool:
+    verdict = predicate(user)
+    if inspect.isawaitable(verdict):
+        verdict = await verdict
+    return bool(verdict)
+
+
+def admin_blueprint(
+    app: QuartDash, predicate: AdminPredicate | None, token: str | None
+) -> Blueprint:
+    """The admin API for ``app``."""
+    prefix = app.config.routes_pathname_prefix.rstrip("/") + "/_quartdash/admin"
+    api = Blueprint("quartdash_admin", __name__, url_prefix=prefix)
+
+    async def authorize() -> Response | None:
+        """None if the caller is an admin, else the JSON refusal."""
+        header = request.headers.get("Authorization")
+        if header is not None:
+            scheme, _, credential = header.partition(" ")
+            if not token or scheme.lower() != "bearer" or not hmac.compare_digest(
+                credential.strip().encode(), token.encode()
+            ):
+                return _error(403, "invalid credentials")
+            return cross_site_refusal(app.origin_policy, by_cookie=False)
+        user, _ = await app.identity()
+        if user is None:
+            return _error(401, "authentication required",
+                          **{"WWW-Authenticate": 'Bearer realm="quartdash"'})
+        if predicate is None or not await _is_admin(predicate, user):
+            return _error(403, "not an administrator")
+        return cross_site_refusal(app.origin_policy, by_cookie=True)
+
+    api.before_request(authorize)
+
+    @api.errorhandler(HTTPException)
+    async def http_error(exc: HTTPException) -> Response:
+        return _error(exc.code or 500, exc.description or exc.name)
+
+    @api.get("/connections")
+    async def list_connections() -> Response:
+        infos = await app.connections.list(
+            user=request.args.get("user") or None, session=request.args.get("session") or None
+        )
+        return _json([info.to_json() for info in infos])
+
+    @api.post("/connections/<connection_id>/close")
+    async def close_connection(connection_id: str) -> Response:
+        return _json({"closed": await app.connections.close(connection_id, reason=await _reason())})
+
+    @api.post("/connections/close")
+    async def close_everyone() -> Response:
+        return _json({"closed": await app.connections.close(everyone=True, reason=await _reason())})
+
+    @api.post("/sessions/<session_id>/close")
+    async def close_session(session_id: str) -> Response:
+        closed = await app.connections.close(session=session_id, reason=await _reason())
+        return _json({"closed": closed})
+
+    @api.post("/users/<user>/close")
+    async def close_user(user: str) -> Response:
+        return _json({"closed": await app.connections.close(user=user, reason=await _reason())})
+
+    return api
+
+
+async def _reason() -> str | None:
+    """An optional ``{"reason": "..."}`` body: the close reason the browser is told."""
+    body = await request.get_json(force=True, silent=True)
+    reason = body.get("reason") if isinstance(body, dict) else None
+    return reason[:200] if isinstance(reason, str) and reason else None

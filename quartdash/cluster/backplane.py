@@ -1,0 +1,139 @@
+"""The backplane: what workers share, behind one small interface.
+
+The registry (``registry.py``) talks only to this interface, so going from one process
+to many hosts changes the backplane and nothing else. A backplane carries:
+
+* commands (``Close``, ``Extend``) to every worker, returning how many sockets acted;
+* listings of every worker's sockets;
+* presence, for the per-session connection limit across workers;
+* the revocation list, mirrored in each worker so the cookie check stays synchronous;
+* the cookies and headers WebSocket callbacks set, until their page redeems them on
+  whichever worker its request reaches (``handover.py``).
+
+``LocalBackplane`` is the in-process implementation: everything is this worker.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from quartdash.auth.sessions import Revocation, Revocations
+
+if TYPE_CHECKING:
+    from quartdash.cluster.registry import Command, ConnectionInfo, Selector
+    from quartdash.transport.handover import Headers
+
+
+class CommandHandler(Protocol):
+    """A worker's side of the backplane: its registry."""
+
+    def local_list(self, selector: Selector) -> list[ConnectionInfo]: ...
+
+    def apply(self, command: Command) -> int: ...
+
+
+class Backplane(ABC):
+    """What every worker sharing an app must agree on."""
+
+    def __init__(self) -> None:
+        #: This worker's copy of the revocation list (read synchronously, on every login
+        #: check); ``revoke`` updates every worker's copy.
+        self.revocations = Revocations()
+
+    @abstractmethod
+    async def start(self, handler: CommandHandler) -> None:
+        """Begin serving ``handler``'s commands and listings."""
+
+    @abstractmethod
+    async def stop(self) -> None:
+        """Stop serving; this worker's sockets leave the shared view."""
+
+    @abstractmethod
+    async def announce(self, info: ConnectionInfo, session_limit: int | None) -> bool:
+        """A socket of this worker opened; False if its session is at ``session_limit``
+        across all workers (the socket is then not counted). Raises
+        ``BackplaneUnavailable`` when that cannot be known now."""
+
+    @abstractmethod
+    async def withdraw(self, info: ConnectionInfo) -> None:
+        """A socket announced by this worker closed."""
+
+    @abstractmethod
+    async def list(self, selector: Selector) -> list[ConnectionInfo]:
+        """Every worker's sockets that ``selector`` matches."""
+
+    @abstractmethod
+    async def send(self, command: Command) -> int:
+        """Carry out ``command`` in every worker; the sum of what each affected."""
+
+    @abstractmethod
+    async def revoke(self, entry: Revocation) -> None:
+        """Add ``entry`` to every worker's revocation list."""
+
+    async def share_handover(self, token: str, binding: str | None, headers: Headers,
+                             seconds: float) -> bool:
+        """Keep ``headers`` (with the session ``binding`` that may redeem them) for one
+        ``take_handover(token)`` by any worker, for ``seconds``. False when they are not
+        kept (this backplane is one process, or its store cannot be reached now): the
+        issuing worker then keeps them itself. Never raises."""
+        return False
+
+    async def handovers_waiting(self, tokens: Sequence[str]) -> set[str]:
+        """Which of ``tokens`` (shared by this worker) are still kept, not yet taken
+        nor expired; when that cannot be known now, all of them. Never raises."""
+        return set(tokens)
+
+    async def take_handover(self, token: str) -> tuple[str | None, Headers] | None:
+        """The binding and headers kept for ``token``, removed in the same step, so
+        only one take in the whole cluster gets them; None if none are kept (unknown,
+        taken, expired, or the store cannot be reached now). Never raises."""
+        return None
+
+
+class LocalBackplane(Backplane):
+    """One process: commands and listings go straight to this worker's registry."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._handler: CommandHandler | None = None
+
+    async def start(self, handler: CommandHandler) -> None:
+        self._handler = handler
+
+    async def stop(self) -> None:
+        self._handler = None
+
+    async def announce(self, info: ConnectionInfo, session_limit: int | None) -> bool:
+        return True  # the registry already counted this worker's sockets
+
+    async def withdraw(self, info: ConnectionInfo) -> None:
+        return None
+
+    async def list(self, selector: Selector) -> list[ConnectionInfo]:
+        # Not started means not serving: no socket can be open.
+        return [] if self._handler is None else self._handler.local_list(selector)
+
+    async def send(self, command: Command) -> int:
+        return 0 if self._handler is None else self._handler.apply(command)
+
+    async def revoke(self, entry: Revocation) -> None:
+        self.revocations.add(entry)
+
+
+def backplane_from_url(url: str | Backplane | None) -> Backplane:
+    """The backplane a ``backplane=`` setting names: None or ``"local"`` is in-process,
+    ``redis://`` (or ``rediss://``, ``unix://``) is Redis; a ``Backplane`` is itself."""
+    if isinstance(url, Backplane):
+        return url
+    if not url or url == "local":
+        return LocalBackplane()
+    if url.split("://", 1)[0] in {"redis", "rediss", "unix"}:
+        try:
+            from quartdash.cluster.redis import RedisBackplane  # pylint: disable=import-outside-toplevel
+        except ImportError as exc:
+            raise ValueError("backplane=redis://... needs redis-py: "
+                             "pip install 'quartdash[redis]'") from exc
+        return RedisBackplane(url)
+    raise ValueError(f"unsupported backplane {url!r}: use redis://host:port/db")

@@ -1,0 +1,606 @@
+"""The Redis backplane: every worker on every host acts as one (``backplane="redis://..."``).
+
+What lives in Redis (all keys under ``prefix``, default ``quartdash``):
+
+* presence: one hash per worker, ``conns:<worker>``, socket id -> ``ConnectionInfo``
+  JSON, with a TTL the worker refreshes every third of it by rewriting the whole hash.
+  A worker killed with SIGKILL stops refreshing, and its sockets leave every listing
+  when the TTL runs out. ``workers`` is the set of worker names, cleaned lazily.
+* the per-session limit across workers: ``session:<id>``, a sorted set of socket ids
+  scored by when their presence runs out; admitting a socket counts and adds in one
+  script, so two workers cannot both take the last place.
+* revocations: four keys however many there are. ``revoked:sessions``, a sorted set of
+  session ids scored by when every token they can match has expired (``inf`` when
+  tokens never expire); ``revoked:users`` the same for users closed as a whole, with
+  each one's cutoff time in the hash ``revoked:before``. Every write first removes what
+  expired (ZREMRANGEBYSCORE: it costs what it removes) and merges, keeping the later
+  time, so any worker may write any entry again. ``revoked:generation`` is set once the
+  list is whole: a worker that finds it gone or changed after a reconnect knows Redis
+  lost data and writes back what it holds; otherwise it writes only the revocations it
+  made while away. Each worker keeps a mirror (the cookie check is synchronous): read
+  with cursors when it (re)subscribes, then kept current by the ``revoke`` messages.
+* handovers (the cookies and headers a WebSocket callback set, until its page redeems
+  them, ``handover.py``): ``handover:<sha256 of the token>``, the binding and headers as
+  JSON, set with the token's lifetime (``PX``) and taken with ``GETDEL`` (Redis 6.2 or
+  later), so any worker redeems a token, and only one. The key names no secret: a key
+  listing or a keyspace notification shows neither a token nor a value.
+* commands: published on ``commands``; every other worker carries them out on its own
+  sockets and answers on ``replies:<worker>`` with how many it closed. PUBLISH says how
+  many subscribers got the message, so the caller knows how many answers to wait for.
+
+Redis outage: nothing raises out of here into a request. Closes still act on this
+worker's sockets, listings show this worker's, revocations are kept and written when
+Redis is back, handovers are kept by the worker that issued them (logged once per
+outage). While the worker cannot be sure its revocation mirror is current, new
+sockets are refused with 1013 (``fail_open=True`` admits them). The log says once that
+the cluster is degraded, and once that it recovered; recovery (re-subscribing,
+reloading revocations, re-publishing presence) needs nothing from anyone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import secrets
+import time
+from collections.abc import Iterable, Sequence
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import orjson
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+from redis.exceptions import RedisError
+
+from quartdash.auth.sessions import Revocation
+from quartdash.cluster.backplane import Backplane, CommandHandler
+from quartdash.cluster.registry import (
+    WORKER,
+    Command,
+    ConnectionInfo,
+    Selector,
+    command_from_json,
+    command_to_json,
+)
+from quartdash.exceptions import BackplaneUnavailable
+from quartdash.transport.handover import Headers
+
+log = logging.getLogger("quartdash.cluster.backplane")
+
+_ANNOUNCE = """
+-- KEYS: this worker's presence hash, the session's sorted set (or the hash again)
+-- ARGV: id, now, expiry, limit (-1: none), has_session (1/0), info JSON
+if ARGV[5] == '1' then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
+  local limit = tonumber(ARGV[4])
+  if limit >= 0 and redis.call('ZCARD', KEYS[2]) >= limit then return 0 end
+  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+  redis.call('PEXPIREAT', KEYS[2], ARGV[3])
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[6])
+redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+return 1
+"""
+
+_REVOKE = """
+-- KEYS: revoked sessions (sorted set), revoked users (sorted set), users' cutoffs (hash)
+-- ARGV: now, then triples: member, until ('inf' allowed), before ('' for a session)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+for _, user in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])) do
+  redis.call('HDEL', KEYS[3], user)
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
+for i = 2, #ARGV, 3 do
+  local member, untl, before = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local set = KEYS[1]
+  if before ~= '' then set = KEYS[2] end
+  local old = redis.call('ZSCORE', set, member)
+  if not old or tonumber(old) < tonumber(untl) then
+    redis.call('ZADD', set, untl, member)
+  end
+  if before ~= '' then
+    local was = redis.call('HGET', KEYS[3], member)
+    if not was or tonumber(was) < tonumber(before) then
+      redis.call('HSET', KEYS[3], member, before)
+    end
+  end
+end
+return 0
+"""
+
+#: Revocations per script call, and per cursor step when reading them back.
+_BATCH = 1000
+
+#: Errors that mean "Redis is not answering": the backplane degrades, never raises them.
+_DOWN = (RedisError, OSError, asyncio.TimeoutError)
+
+
+class RedisBackplane(Backplane):
+    """The backplane over one Redis: ``redis://host:port/db``, optionally with
+    ``?fail_open=true`` and ``&presence_ttl=<seconds>`` (default 10)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        fail_open: bool = False,
+        presence_ttl: float = 10.0,
+        reply_timeout: float = 1.0,
+        prefix: str = "quartdash",
+    ) -> None:
+        super().__init__()
+        parts = urlsplit(url)
+        query = dict(parse_qsl(parts.query))
+        fail_open = fail_open or query.pop("fail_open", "").lower() in {"1", "true", "yes"}
+        presence_ttl = float(query.pop("presence_ttl", presence_ttl))
+        self.url = urlunsplit(parts._replace(query=urlencode(query)))
+        self.fail_open = fail_open
+        self.presence_ttl = presence_ttl
+        self.reply_timeout = reply_timeout
+        self._prefix = prefix
+        self._handler: CommandHandler | None = None
+        self._redis: Redis | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        #: True while subscribed with a freshly loaded revocation mirror.
+        self.healthy = False
+        self._ready = asyncio.Event()
+        self._replies: dict[str, list[int]] = {}
+        self._reply_waiters: dict[str, asyncio.Event] = {}
+        self._unsent: list[Revocation] = []
+        #: The ``revoked:generation`` this worker last saw with the list whole in Redis.
+        self._generation: bytes | str | None = None
+        self._revoke_script: AsyncScript | None = None
+        #: This process, as ``ConnectionInfo.worker`` names it: host and pid.
+        self.worker = WORKER
+        #: True while the subscription is up: a failed command alone (the subscription
+        #: intact) is recovered by the presence refresh, not by a new subscription.
+        self._subscribed = False
+        #: Set once handovers stayed on this worker in an outage (logged once per outage).
+        self._handovers_unshared = False
+
+    # --- keys -------------------------------------------------------------------------
+    def _key(self, *parts: str) -> str:
+        return ":".join((self._prefix, *parts))
+
+    @property
+    def _commands(self) -> str:
+        return self._key("commands")
+
+    def _conns(self, worker: str) -> str:
+        return self._key("conns", worker)
+
+    @property
+    def _revocation_keys(self) -> list[str]:
+        """The revoked sessions, the revoked users, and the users' cutoffs."""
+        return [self._key("revoked", name) for name in ("sessions", "users", "before")]
+
+    # --- lifecycle --------------------------------------------------------------------
+    async def start(self, handler: CommandHandler) -> None:
+        self._handler = handler
+        self._redis = Redis.from_url(
+            self.url, socket_timeout=2.0, socket_connect_timeout=2.0, health_check_interval=5
+        )
+        self._revoke_script = self._redis.register_script(_REVOKE)
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._listen_forever()),
+                       loop.create_task(self._refresh_forever())]
+        # The first sockets should not be refused only because the subscription is a
+        # few milliseconds behind; an unreachable Redis costs at most this wait.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(2.0):
+                await self._ready.wait()
+
+    async def stop(self) -> None:
+        tasks, self._tasks = list(self._tasks), []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._redis is not None:
+            with contextlib.suppress(*_DOWN):
+                async with asyncio.timeout(1.0):
+                    await self._redis.delete(self._conns(self.worker))
+                    await self._redis.srem(self._key("workers"), self.worker)
+            await self._redis.aclose()
+        self._handler = None
+
+    def _degraded(self, exc: BaseException) -> None:
+        if self.healthy or not self._ready.is_set():
+            log.warning(
+                "quartdash: cluster degraded: Redis at %s is unreachable (%s): closes act "
+                "on this worker only, listings show this worker only, new sockets are %s",
+                _safe(self.url), type(exc).__name__,
+                "admitted (fail_open)" if self.fail_open else "refused with 1013",
+            )
+        self.healthy = False
+        self._ready.set()  # stop waiting in start(): the answer is "degraded"
+
+    # --- the subscription ------------------------------------------------------------
+    async def _listen_forever(self) -> None:
+        assert self._redis is not None
+        delay = 0.1
+        while True:
+            pubsub = self._redis.pubsub()
+            try:
+                await pubsub.subscribe(self._commands, self._key("replies", self.worker))
+                self._subscribed = True
+                await self._resync()
+                self._connected()
+                delay = 0.1
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        self._on_message(message["channel"], message["data"])
+            except _DOWN as exc:
+                self._degraded(exc)
+            finally:
+                self._subscribed = False
+                with contextlib.suppress(*_DOWN):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    def _connected(self) -> None:
+        """Redis holds what this worker knows again: serve from the cluster."""
+        if not self.healthy:
+            log.info("quartdash: cluster connected: Redis at %s", _safe(self.url))
+        self.healthy = True
+        self._ready.set()
+
+    async def _resync(self) -> None:
+        """After (re)subscribing: make Redis hold what this worker knows, tell the
+        others of revocations made while it was away, reload the list, publish this
+        worker's presence.
+
+        The whole list is written back only if Redis lost data since this worker last
+        saw it whole: the generation marker is then gone (a restart, a flush) or another
+        one (a worker refilled Redis after a loss, perhaps without this worker's
+        entries). Otherwise only what this worker revoked while away is written."""
+        assert self._redis is not None
+        unsent = list(self._unsent)
+        marker = self._key("revoked", "generation")
+        generation = await self._redis.get(marker)
+        if generation is None or generation != self._generation:
+            if generation is None:
+                await self._import_legacy()
+            await self._store(self.revocations.entries())
+            await self._redis.set(marker, secrets.token_hex(8), nx=True)  # once whole
+            generation = await self._redis.get(marker)
+        else:
+            await self._store(unsent)
+        self._generation = generation
+        if unsent:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for entry in unsent:
+                    message = {"from": self.worker, "revoke": entry.to_json()}
+                    pipe.publish(self._commands, orjson.dumps(message))
+                await pipe.execute()
+            del self._unsent[:len(unsent)]
+        await self._load_revocations()
+        await self._publish_presence()
+
+    async def _load_revocations(self) -> None:
+        """Read the whole list into the mirror (this worker may have missed ``revoke``
+        messages while away), with cursors: each Redis command, and each step of this
+        loop between awaits, stays short however long the list."""
+        assert self._redis is not None
+        sessions, users, befores = self._revocation_keys
+        now = time.time()
+        cutoffs = {field.decode(): float(value) async for field, value
+                   in self._redis.hscan_iter(befores, count=_BATCH)}
+        async for member, until in self._redis.zscan_iter(users, count=_BATCH):
+            before = cutoffs.get(member.decode())
+            if before is not None and until > now:
+                self.revocations.add(Revocation(until, user=member.decode(), before=before))
+        async for member, until in self._redis.zscan_iter(sessions, count=_BATCH):
+            if until > now:
+                self.revocations.add(Revocation(until, session=member.decode()))
+
+    async def _import_legacy(self) -> None:
+        """Revocations stored by quartdash before the sorted sets, one key each
+        (``revoked:session:<id>``, ``revoked:user:<user>:<before>``, with TTLs), read
+        into the mirror so an upgrade revives no logged-out cookie; the next write
+        stores them the new way. Only when the marker is missing: after an upgrade,
+        or a restart that left Redis (nearly) empty, so the keyspace scan is cheap
+        or once."""
+        assert self._redis is not None
+        for kind in ("session", "user"):
+            pattern = self._key("revoked", kind, "*")
+            keys = [key async for key in self._redis.scan_iter(pattern, count=_BATCH)]
+            for start in range(0, len(keys), _BATCH):
+                for raw in await self._redis.mget(keys[start:start + _BATCH]):
+                    if raw:
+                        self.revocations.add(Revocation.from_json(orjson.loads(raw)))
+
+    def _on_message(self, channel: bytes, data: bytes) -> None:
+        try:
+            message = orjson.loads(data)
+            if channel.decode() != self._commands:
+                waiter = self._reply_waiters.get(message["id"])
+                if waiter is not None:
+                    self._replies[message["id"]].append(int(message["count"]))
+                    waiter.set()
+                return
+            if message["from"] == self.worker:
+                return  # carried out already, by send()
+            if "revoke" in message:
+                self.revocations.add(Revocation.from_json(message["revoke"]))
+                return
+            count = self._handler.apply(command_from_json(message["command"])) \
+                if self._handler is not None else 0
+            reply = orjson.dumps({"id": message["id"], "count": count})
+            task = asyncio.get_running_loop().create_task(self._reply(message["from"], reply))
+            self._tasks.append(task)
+            task.add_done_callback(
+                lambda done: self._tasks.remove(done) if done in self._tasks else None)
+        except Exception:  # pylint: disable=broad-exception-caught
+            log.warning("quartdash: ignored a malformed backplane message", exc_info=True)
+
+    async def _reply(self, worker: str, reply: bytes) -> None:
+        assert self._redis is not None
+        with contextlib.suppress(*_DOWN):
+            await self._redis.publish(self._key("replies", worker), reply)
+
+    # --- presence ---------------------------------------------------------------------
+    async def _refresh_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.presence_ttl / 3)
+            if not self.healthy and not self._subscribed:
+                continue  # the subscription's recovery re-publishes
+            try:
+                if not self.healthy:
+                    # A command failed (Redis out of memory, say) while the subscription
+                    # stayed up: nothing would resubscribe, so recover here, or this
+                    # worker would refuse new sockets until the subscription broke.
+                    await self._resync()
+                await self._publish_presence()
+            except _DOWN as exc:
+                self._degraded(exc)
+            else:
+                self._connected()
+
+    async def _publish_presence(self) -> None:
+        """Replace this worker's presence with its sockets as they are now."""
+        assert self._redis is not None and self._handler is not None
+        infos = self._handler.local_list(Selector())
+        ttl_ms = int(self.presence_ttl * 1000)
+        expiry = int(time.time() * 1000) + ttl_ms
+        conns = self._conns(self.worker)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(conns)
+            if infos:
+                pipe.hset(conns, mapping={i.id: orjson.dumps(i.to_json()) for i in infos})
+                pipe.pexpire(conns, ttl_ms)
+            pipe.sadd(self._key("workers"), self.worker)
+            for info in infos:
+                if info.session is not None:
+                    session = self._key("session", info.session)
+                    pipe.zadd(session, {info.id: expiry})
+                    pipe.pexpireat(session, expiry)
+            await pipe.execute()
+
+    async def announce(self, info: ConnectionInfo, session_limit: int | None) -> bool:
+        if not self.healthy:
+            if self.fail_open:
+                return True
+            raise BackplaneUnavailable("the cluster's revocations cannot be checked")
+        assert self._redis is not None
+        now = int(time.time() * 1000)
+        conns = self._conns(self.worker)
+        session = self._key("session", info.session) if info.session else conns
+        try:
+            admitted = await self._redis.eval(
+                _ANNOUNCE, 2, conns, session, info.id, now,
+                now + int(self.presence_ttl * 1000),
+                -1 if session_limit is None else session_limit,
+                "1" if info.session else "0", orjson.dumps(info.to_json()),
+            )
+        except _DOWN as exc:
+            self._degraded(exc)
+            if self.fail_open:
+                return True
+            raise BackplaneUnavailable("the cluster is unreachable") from exc
+        return bool(admitted)
+
+    async def withdraw(self, info: ConnectionInfo) -> None:
+        if self._redis is None or not self.healthy:
+            return  # the next presence refresh leaves it out
+        with contextlib.suppress(*_DOWN):
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.hdel(self._conns(self.worker), info.id)
+                if info.session is not None:
+                    pipe.zrem(self._key("session", info.session), info.id)
+                await pipe.execute()
+
+    async def list(self, selector: Selector) -> list[ConnectionInfo]:
+        local = [] if self._handler is None else self._handler.local_list(selector)
+        if self._redis is None or not self.healthy:
+            return local
+        try:
+            members = await self._redis.smembers(self._key("workers"))
+            workers = sorted(w.decode() if isinstance(w, bytes) else w for w in members)
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for worker in workers:
+                    pipe.hgetall(self._conns(worker))
+                tables = await pipe.execute()
+        except _DOWN as exc:
+            self._degraded(exc)
+            return local
+        found: dict[str, ConnectionInfo] = {info.id: info for info in local}
+        gone = []
+        for worker, table in zip(workers, tables, strict=True):
+            if not table:
+                gone.append(worker)
+                continue
+            if worker == self.worker:
+                continue  # this worker's own sockets are listed as they are now
+            for raw in table.values():
+                info = ConnectionInfo.from_json(orjson.loads(raw))
+                if selector.matches(info):
+                    found.setdefault(info.id, info)
+        if gone:
+            with contextlib.suppress(*_DOWN):
+                await self._redis.srem(self._key("workers"), *gone)
+        return list(found.values())
+
+    # --- commands and revocations ------------------------------------------------------
+    async def send(self, command: Command) -> int:
+        local = self._handler.apply(command) if self._handler is not None else 0
+        if self._redis is None or not self.healthy:
+            return local
+        request = secrets.token_hex(8)
+        self._replies[request] = []
+        arrived = self._reply_waiters[request] = asyncio.Event()
+        message = {"id": request, "from": self.worker, "command": command_to_json(command)}
+        try:
+            receivers = int(await self._redis.publish(self._commands, orjson.dumps(message)))
+            others = receivers - 1  # this worker is subscribed too, and ignores its own
+            async with asyncio.timeout(self.reply_timeout):
+                while len(self._replies[request]) < others:
+                    arrived.clear()
+                    await arrived.wait()
+        except TimeoutError:
+            log.warning("quartdash: %d of %d workers did not answer a close in %.1f s",
+                        others - len(self._replies[request]), others, self.reply_timeout)
+        except _DOWN as exc:
+            self._degraded(exc)
+        finally:
+            replies = self._replies.pop(request)
+            self._reply_waiters.pop(request, None)
+        return local + sum(replies)
+
+    async def revoke(self, entry: Revocation) -> None:
+        self.revocations.add(entry)
+        if self._redis is None or not self.healthy:
+            self._unsent.append(entry)
+            return
+        try:
+            await self._store([entry])
+            message = {"from": self.worker, "revoke": entry.to_json()}
+            await self._redis.publish(self._commands, orjson.dumps(message))
+        except _DOWN as exc:
+            self._unsent.append(entry)
+            self._degraded(exc)
+
+    async def _store(self, entries: Iterable[Revocation]) -> None:
+        """Merge the entries into Redis's sets, after removing what expired there:
+        one script call per ``_BATCH`` entries (a worker may write back many after a
+        Redis restart), and at least one, so a call with none still purges. Times go
+        as ``repr`` floats (``inf`` included): never through ``int()``."""
+        assert self._revoke_script is not None
+        now = time.time()
+        args: list[str | float] = []
+        called = False
+        for entry in entries:
+            if entry.until <= now:
+                continue
+            if entry.session is not None:
+                args += [entry.session, entry.until, ""]
+            if entry.user is not None and entry.before is not None:
+                args += [entry.user, entry.until, entry.before]
+            if len(args) >= 3 * _BATCH:
+                await self._revoke_script(keys=self._revocation_keys, args=[now, *args])
+                args, called = [], True
+        if args or not called:
+            await self._revoke_script(keys=self._revocation_keys, args=[now, *args])
+
+    # --- handovers ----------------------------------------------------------------------
+    def _handover(self, token: str) -> str:
+        return self._key("handover", hashlib.sha256(token.encode()).hexdigest())
+
+    async def share_handover(self, token: str, binding: str | None, headers: Headers,
+                             seconds: float) -> bool:
+        if self._redis is not None and self.healthy:
+            value = orjson.dumps({"binding": binding, "headers": headers})
+            try:
+                await self._redis.set(self._handover(token), value,
+                                      px=max(1, int(seconds * 1000)))
+            except _DOWN as exc:
+                self._unshared(exc)
+                return False
+            self._handovers_unshared = False
+            return True
+        self._unshared(None)
+        return False
+
+    def _unshared(self, exc: BaseException | None) -> None:
+        """A handover stays on this worker: say so once per outage. Not ``_degraded``:
+        one failed write need not mean the subscription (and the revocation mirror) is
+        lost, which is what refuses new sockets."""
+        if not self._handovers_unshared:
+            self._handovers_unshared = True
+            log.warning(
+                "quartdash: Redis at %s is unreachable%s: the cookies and headers of "
+                "WebSocket callbacks are kept by the worker that ran them, and a page "
+                "whose redeem reaches another worker gets 404 (logged once until Redis "
+                "takes them again)",
+                _safe(self.url), f" ({type(exc).__name__})" if exc is not None else "")
+
+    async def handovers_waiting(self, tokens: Sequence[str]) -> set[str]:
+        if self._redis is None or not self.healthy:
+            return set(tokens)
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for token in tokens:
+                    pipe.exists(self._handover(token))
+                found = await pipe.execute()
+        except _DOWN as exc:
+            self._unshared(exc)
+            return set(tokens)
+        return {token for token, kept in zip(tokens, found, strict=True) if kept}
+
+    async def take_handover(self, token: str) -> tuple[str | None, Headers] | None:
+        if self._redis is None or not self.healthy:
+            return None
+        try:
+            raw = await self._redis.getdel(self._handover(token))
+        except _DOWN as exc:
+            self._unshared(exc)
+            return None
+        if raw is None:
+            return None
+        try:
+            kept = orjson.loads(raw)
+            binding = kept["binding"]
+            headers = [(str(name), str(value)) for name, value in kept["headers"]]
+            if binding is not None and not isinstance(binding, str):
+                raise TypeError("binding")  # never read as "any session may redeem"
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            log.warning("quartdash: ignored a malformed handover in Redis")
+            return None
+        return binding, headers
+
+
+#: Query parameters whose values are secrets, by any part of their name: redis-py takes
+#: ``password`` (and ``ssl_password``) from the query as readily as from the user info.
+_SECRET_PARAMS = ("pass", "pwd", "token", "secret", "auth", "credential")
+
+
+def _safe(url: str) -> str:
+    """The URL for logs: every password masked, wherever it was given (the user info's
+    ``:password@`` or a query parameter such as ``?password=``), in ``redis://``,
+    ``rediss://`` and ``unix://`` URLs alike; the user name, host, port, path and the
+    other parameters stay, as they are what an operator needs to see. The text is
+    masked as written, never re-parsed into host and port, so a URL redis-py would
+    refuse is still logged without its secret."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "*** (an unparseable URL)"
+    if "@" not in parts.netloc and "@" in url.partition("://")[2]:
+        # A password with a raw "/", "?" or "#" ends the host early: its rest is not
+        # where a password is looked for, so nothing of this URL can be shown safely.
+        return f"{parts.scheme}://*** (user info not percent-encoded)"
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    user, colon, _password = userinfo.partition(":")
+    netloc = f"{user}{colon}{'***' if colon else ''}{at}{hostport}"
+    query = [
+        (name, "***" if any(word in name.lower() for word in _SECRET_PARAMS) else value)
+        for name, value in parse_qsl(parts.query, keep_blank_values=True)
+    ]
+    text = f"{parts.scheme}://{netloc}{parts.path}"  # urlunsplit would drop unix:///'s "//"
+    if query:
+        text += "?" + urlencode(query, safe="*")
+    return text + (f"#{parts.fragment}" if parts.fragment else "")
+

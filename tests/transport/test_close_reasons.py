@@ -1,0 +1,87 @@
+"""The close reason of each kind of administrator's close, in process (real quart-auth,
+real Dash, Quart's test client). All of them close with 4401; the reason is what tells
+the page whether the login still holds (renderer_patch/src/policy.js ``closeNotice``):
+a close of one connection or of everyone's leaves it, a close by session or user ends it."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+from quart.testing.connections import WebsocketDisconnectError
+
+from quartdash import CloseCode, QuartDash
+from quartdash.transport.limits import printable
+from quartdash.transport.protocol import (
+    CONNECTION_CLOSED,
+    MAX_REASON_BYTES,
+    SIGNED_OUT,
+    admin_reason,
+    close_reason,
+)
+from tests.auth.test_sessions import ORIGIN, WS, app, ask_identity, browser
+from tests.wsclient import messages
+
+__all__ = ["app"]  # the fixture, used by name
+
+
+async def announced_close(ws: Any) -> tuple[int, str]:
+    """The code and reason of the ``quartdash_close`` message the server sends before
+    closing, checked against the close frame's code."""
+    announced: list[tuple[int, str]] = []
+    try:
+        async with asyncio.timeout(5):
+            while True:
+                announced += [(m["code"], m["reason"]) for m in messages(await ws.receive())
+                              if m.get("type") == "quartdash_close"]
+    except WebsocketDisconnectError as closed:
+        assert [code for code, _ in announced] == [int(closed.args[0])]
+    return announced[0]
+
+
+def test_the_reason_names_the_kind_first_then_the_administrators_words() -> None:
+    assert admin_reason(CONNECTION_CLOSED, None) == "connection closed by an administrator"
+    assert admin_reason(CONNECTION_CLOSED, "") == CONNECTION_CLOSED
+    assert admin_reason(SIGNED_OUT, "locked") == "signed out by an administrator: locked"
+
+
+async def test_each_kind_of_close_says_whether_the_session_ended(app: QuartDash) -> None:
+    clients = [browser(app) for _ in range(4)]
+    for n, client in enumerate(clients):
+        await client.post(f"/login/user{n}")
+    async with clients[0].websocket(WS, headers=ORIGIN) as ws0, \
+            clients[1].websocket(WS, headers=ORIGIN) as ws1, \
+            clients[2].websocket(WS, headers=ORIGIN) as ws2, \
+            clients[3].websocket(WS, headers=ORIGIN) as ws3:
+        session = [(await ask_identity(ws)).split("|")[1] for ws in (ws0, ws1, ws2, ws3)]
+        [conn] = await app.connections.list(user="user0")
+        assert await app.connections.close(conn.id) == 1
+        assert await announced_close(ws0) == (CloseCode.SESSION_ENDED, CONNECTION_CLOSED)
+        assert await app.connections.close(session=session[1], reason="locked") == 1
+        assert await announced_close(ws1) == (CloseCode.SESSION_ENDED, f"{SIGNED_OUT}: locked")
+        assert await app.connections.close(user="user2") == 1
+        assert await announced_close(ws2) == (CloseCode.SESSION_ENDED, SIGNED_OUT)
+        assert await app.connections.close(everyone=True, reason="maintenance") == 1
+        assert await announced_close(ws3) == (CloseCode.SESSION_ENDED,
+                                              f"{CONNECTION_CLOSED}: maintenance")
+    # Only the closes by session and user ended the login.
+    assert [(await client.get("/whoami")).status_code for client in clients] == [200, 401, 401, 200]
+
+
+@given(st.text(max_size=300))
+def test_every_close_reason_fits_a_close_frame_and_shows_what_it_can(text: str) -> None:
+    reason = close_reason(text)
+    assert len(reason.encode()) <= MAX_REASON_BYTES
+    shown = printable(text, MAX_REASON_BYTES)
+    if len(shown.encode()) <= MAX_REASON_BYTES:
+        assert reason == shown
+    else:
+        assert reason.endswith("...") and shown.startswith(reason[:-3])
+    assert reason.isprintable()
+
+
+def test_a_hook_s_long_reason_is_cut_on_a_character_boundary() -> None:
+    reason = close_reason("é" * 100)  # 200 bytes
+    assert reason == "é" * 60 + "..." and len(reason.encode()) == 123
