@@ -6,23 +6,31 @@ a close of one connection or of everyone's leaves it, a close by session or user
 from __future__ import annotations
 
 import asyncio
+import json
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from quart.testing.connections import WebsocketDisconnectError
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from quartdash import CloseCode, QuartDash
 from quartdash.transport.limits import printable
 from quartdash.transport.protocol import (
     CONNECTION_CLOSED,
     MAX_REASON_BYTES,
+    PROTOCOL_VERSION,
     SIGNED_OUT,
     admin_reason,
     close_reason,
 )
 from tests.auth.test_sessions import ORIGIN, WS, app, ask_identity, browser
-from tests.wsclient import messages
+from tests.servers import hypercorn
+from tests.wsclient import messages, ws_url
 
 __all__ = ["app"]  # the fixture, used by name
 
@@ -85,3 +93,22 @@ def test_every_close_reason_fits_a_close_frame_and_shows_what_it_can(text: str) 
 def test_a_hook_s_long_reason_is_cut_on_a_character_boundary() -> None:
     reason = close_reason("é" * 100)  # 200 bytes
     assert reason == "é" * 60 + "..." and len(reason.encode()) == 123
+
+
+@pytest.mark.parametrize("reason", ["refused", "é" * 100, "line one\nline two " + "x" * 200])
+async def test_a_hooks_reason_of_any_length_reaches_the_page_with_its_code(
+    tmp_path: Path, reason: str
+) -> None:
+    """A close frame takes 123 bytes of reason. A longer one from the app's hook was
+    cut by the server's WebSocket layer in the frame but went whole (and unescaped)
+    into the ``quartdash_close`` notice: the page saw two different reasons. Both now
+    carry ``close_reason``'s text."""
+    with hypercorn("tests.apps.hook_app:app", tmp_path) as server:
+        async with connect(ws_url(server.url), origin=server.url, open_timeout=10,  # type: ignore[arg-type]
+                           additional_headers={"X-Reason": quote(reason)}) as ws:
+            notice = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 10)
+    assert notice == {"type": "quartdash_close", "v": PROTOCOL_VERSION, "code": 4999,
+                      "reason": close_reason(reason)}
+    assert ws.close_code == 4999 and ws.close_reason == close_reason(reason)
