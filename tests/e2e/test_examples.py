@@ -262,7 +262,9 @@ def test_life(example: Callable[..., Page]) -> None:
                                ".getAttribute('aria-valuenow')") == "30")
     fastest, _ = page.rate(count, seconds=3)
     page.record(generations_at_30=fastest)
-    assert fastest >= 20, fastest
+    # The slider's effect, not the machine's speed: 30 a second asked, at least half
+    # again the default's rate delivered (a loaded 2-core machine drew 19 of 30).
+    assert fastest >= max(15, 1.5 * normal), (normal, fastest)
     page.click("#run")  # pause: the count stops for good
     paused = page.steady(generation, quiet=1.0)
     board = lambda: page.js("return JSON.stringify(document.querySelector("  # noqa: E731
