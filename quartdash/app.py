@@ -283,7 +283,7 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
         )
         #: Dropped sockets kept for a resume (``transport/resume.py``); None when
         #: resume_grace is 0.
-        self.parking = (Parking(settings.resume_grace, self.connections)
+        self.parking = (Parking(settings.resume_grace, self.connections.retire)
                         if settings.resume_grace else None)
 
         user_server = server if isinstance(server, Quart) else None
