@@ -264,15 +264,16 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
                           else backplane_from_url(settings.backplane))
         # The signals go out with this app as sender, run as its server runs receivers.
         emit = signals.Emitter(self, lambda receiver: self.server.ensure_async(receiver))
-        #: Every start, renewal and end of a session, and their signals (``auth/sessions.py``).
-        self.session_lifecycle = SessionLifecycle(self.backplane, emit, self.auth)
+        # Every start, renewal and end of a session, and their signals: with auth, logins
+        # and logouts (``Sessions``); with or without, the registry's closes and checks.
+        lifecycle = SessionLifecycle(self.backplane, emit, self.auth)
         self.sessions = None if self.auth is None else Sessions(
-            self.auth, self.backplane.revocations, self.session_lifecycle
+            self.auth, self.backplane.revocations, lifecycle
         )
         #: The connection registry (list, close, admin API).
         self.connections = ConnectionRegistry(
             self.backplane,
-            self.session_lifecycle,
+            lifecycle,
             emit,
             max_per_session=settings.max_connections_per_session or None,
             # With auth every socket has a session, bounded by the limit above.
