@@ -27,7 +27,7 @@ from quartdash import signals
 from quartdash.app import QuartDash, callback
 from quartdash.callbacks.context import callback_context, ctx, set_props
 from quartdash.callbacks.socket import CallbackSocket
-from quartdash.cluster.registry import ConnectionInfo
+from quartdash.cluster.models import ConnectionInfo
 from quartdash.transport.protocol import CloseCode
 
 __version__ = "0.1.0.dev0"

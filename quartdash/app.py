@@ -44,14 +44,13 @@ from quartdash.auth import csrf
 from quartdash.auth.admin import AdminPredicate, admin_blueprint
 from quartdash.auth.origin import OriginPolicy
 from quartdash.auth.secret_key import check_secret_keys
-from quartdash.auth.sessions import Sessions, SessionToken
+from quartdash.auth.sessions import SessionLifecycle, Sessions
 from quartdash.browser import BrowserFiles, session_tag
 from quartdash.callbacks.encoding import encode_json
 from quartdash.callbacks.threads import FairPool
-from quartdash.cluster.backplane import Backplane, backplane_from_url
-from quartdash.cluster.registry import (
-    ConnectionRegistry,
-)
+from quartdash.cluster.backplane import Backplane
+from quartdash.cluster.factory import backplane_from_url
+from quartdash.cluster.registry import ConnectionRegistry
 from quartdash.config import Settings
 from quartdash.transport.handover import Handovers
 from quartdash.transport.http import QuartDashServer, handover_view
@@ -263,17 +262,19 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
                           stacklevel=2)
         self.backplane = (backplane if isinstance(backplane, Backplane)
                           else backplane_from_url(settings.backplane))
+        # The signals go out with this app as sender, run as its server runs receivers.
+        emit = signals.Emitter(self, lambda receiver: self.server.ensure_async(receiver))
+        # Every start, renewal and end of a session, and their signals: with auth, logins
+        # and logouts (``Sessions``); with or without, the registry's closes and checks.
+        lifecycle = SessionLifecycle(self.backplane, emit, self.auth)
         self.sessions = None if self.auth is None else Sessions(
-            self.auth,
-            self.backplane.revocations,
-            on_start=self._session_started,
-            on_end=self._session_ended,
-            on_renew=self._session_renewed,
+            self.auth, self.backplane.revocations, lifecycle
         )
         #: The connection registry (list, close, admin API).
         self.connections = ConnectionRegistry(
-            self,
             self.backplane,
+            lifecycle,
+            emit,
             max_per_session=settings.max_connections_per_session or None,
             # With auth every socket has a session, bounded by the limit above.
             max_per_address=(settings.max_connections_per_address or None
@@ -283,7 +284,7 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
         )
         #: Dropped sockets kept for a resume (``transport/resume.py``); None when
         #: resume_grace is 0.
-        self.parking = (Parking(settings.resume_grace, self.connections)
+        self.parking = (Parking(settings.resume_grace, self.connections.retire)
                         if settings.resume_grace else None)
 
         user_server = server if isinstance(server, Quart) else None
@@ -325,7 +326,10 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
         if self.sessions is not None:
             self.sessions.init_app(server)
         if self._admin is not None or self._admin_token is not None:
-            server.register_blueprint(admin_blueprint(self, self._admin, self._admin_token))
+            server.register_blueprint(admin_blueprint(
+                self.config.routes_pathname_prefix, self.connections,
+                origin_policy=self.origin_policy, sessions=self.sessions,
+                predicate=self._admin, admin_token=self._admin_token))
 
     async def register_callbacks(self) -> None:
         """Register every callback now (idempotent): at server start in every worker,
@@ -418,20 +422,6 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
         ``(None, None)`` when it has no valid session (or the app has no ``auth``)."""
         found = await self.sessions.identify() if self.sessions is not None else None
         return (found[0], found[1].session_id) if found is not None else (None, None)
-
-    async def _session_started(self, token: SessionToken) -> None:
-        await signals.emit(
-            signals.session_started, self, session_id=token.session_id, user=token.user
-        )
-
-    async def _session_ended(self, token: SessionToken, reason: str) -> None:
-        text = "logged out" if reason == "logout" else "signed in as another user"
-        await self.connections.end_session(
-            token.session_id, token.user, reason, until=token.expires_at, text=text
-        )
-
-    async def _session_renewed(self, token: SessionToken) -> None:
-        await self.connections.renew_session(token)
 
     def _ensure_secret_key(self) -> None:
         """The signing secret: the server's, else env ``QUARTDASH_SECRET_KEY``, else a

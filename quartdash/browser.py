@@ -21,8 +21,9 @@ from pathlib import Path
 from quart import Quart, Response, request
 
 STATIC = Path(__file__).resolve().parent / "static"
-WORKER = "quartdash-worker.js"
-PAGE = "quartdash-page.js"
+#: The SharedWorker's file (not a server worker: ``cluster.models.THIS_WORKER``).
+WORKER_SCRIPT = "quartdash-worker.js"
+PAGE_SCRIPT = "quartdash-page.js"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +54,7 @@ class BrowserFiles:
     differ behind a proxy that strips a path)."""
 
     def __init__(self, route_prefix: str, url_prefix: str) -> None:
-        self.assets = {name: Asset.load(name) for name in (WORKER, PAGE)}
+        self.assets = {name: Asset.load(name) for name in (WORKER_SCRIPT, PAGE_SCRIPT)}
         self.route = f"{route_prefix}_quartdash/static/<name>"
         self.base = f"{url_prefix}_quartdash/static/"
 
@@ -62,10 +63,10 @@ class BrowserFiles:
 
     def worker_url(self, tag: str | None) -> str:
         """The worker for one session (``tag``), or for every page without a session."""
-        return self.url(WORKER) + (f"&s={tag}" if tag else "")
+        return self.url(WORKER_SCRIPT) + (f"&s={tag}" if tag else "")
 
     def page_script_tag(self) -> str:
-        return f'<script src="{self.url(PAGE)}"></script>'
+        return f'<script src="{self.url(PAGE_SCRIPT)}"></script>'
 
     def register(self, server: Quart) -> None:
         server.add_url_rule(

@@ -4,12 +4,13 @@
     quartdash connections close ID --url URL
     quartdash connections close --session S | --user U | --everyone  [--reason TEXT] --url URL
 
-The token comes from env ``QUARTDASH_ADMIN_TOKEN`` (never from the command line, where
-other users of the machine could read it); the URL from ``--url`` or env ``QUARTDASH_URL``
-and is the app's own address (its ``routes_pathname_prefix`` included). The token goes to
-that address only: never along a redirect (whose target the server, or whoever answers in
-its place, chooses), and a plain ``http://`` address off this machine is warned about,
-since the token would cross the network readable. Exit status: 0 done, 1 the server
+The admin token comes from env ``QUARTDASH_ADMIN_TOKEN`` (the app's own setting, named by
+``config.key_of``; never from the command line, where other users of the machine could
+read it); the URL from ``--url`` or env ``QUARTDASH_URL`` and is the app's own address
+(its ``routes_pathname_prefix`` included). The admin token goes to that address only:
+never along a redirect (whose target the server, or whoever answers in its place,
+chooses), and a plain ``http://`` address off this machine is warned about, since the
+token would cross the network readable. Exit status: 0 done, 1 the server
 refused or could not be reached, 2 a usage error.
 """
 
@@ -27,14 +28,18 @@ import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
+from quartdash.config import key_of
 from quartdash.exceptions import AdminError
 
 #: Every request to the server gives up after this many seconds.
 TIMEOUT_SECONDS = 10.0
 
+#: Where the admin token is read from: the variable the app reads its own from.
+ADMIN_TOKEN_ENV = key_of("admin_token")
 
-def _call(base: str, token: str, method: str, path: str, query: dict[str, str] | None = None,
-          body: dict[str, Any] | None = None) -> Any:
+
+def _call(base: str, admin_token: str, method: str, path: str,
+          query: dict[str, str] | None = None, body: dict[str, Any] | None = None) -> Any:
     url = base.rstrip("/") + "/_quartdash/admin/" + path
     if query:
         url += "?" + urllib.parse.urlencode(query)
@@ -45,7 +50,7 @@ def _call(base: str, token: str, method: str, path: str, query: dict[str, str] |
     req = urllib.request.Request(url, data=data, headers=headers, method=method)
     # urllib copies a request's headers onto the request a redirect makes, but never its
     # unredirected ones: a redirect, to this host or any other, goes without the token.
-    req.add_unredirected_header("Authorization", f"Bearer {token}")
+    req.add_unredirected_header("Authorization", f"Bearer {admin_token}")
     try:
         with urllib.request.urlopen(req, timeout=TIMEOUT_SECONDS) as response:
             return json.loads(response.read() or b"null")
@@ -105,12 +110,12 @@ def _table(infos: list[dict[str, Any]]) -> str:
 
 #: What ``quartdash --help`` says: plain text, not the module's reStructuredText.
 DESCRIPTION = "The admin API from the command line: list or close an app's WebSocket connections."
-EPILOG = """examples:
+EPILOG = f"""examples:
   quartdash connections list --url http://127.0.0.1:8050/ [--user U] [--session S] [--json]
   quartdash connections close ID --url URL
   quartdash connections close --session S | --user U | --everyone [--reason TEXT] --url URL
 
-The admin token comes from the environment variable QUARTDASH_ADMIN_TOKEN (never from
+The admin token comes from the environment variable {ADMIN_TOKEN_ENV} (never from
 the command line, where other users of the machine could read it); the URL from --url or
 QUARTDASH_URL. Exit status: 0 done, 1 the server refused or could not be reached, 2 a
 usage error."""
@@ -145,16 +150,16 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    token = os.environ.get("QUARTDASH_ADMIN_TOKEN")
-    if not token:
-        parser.error("set QUARTDASH_ADMIN_TOKEN to the app's admin token")
+    admin_token = os.environ.get(ADMIN_TOKEN_ENV)
+    if not admin_token:
+        parser.error(f"set {ADMIN_TOKEN_ENV} to the app's admin token")
     if not args.url:
         parser.error("--url (or env QUARTDASH_URL) is required")
     _warn_if_plain_http(args.url)
     try:
         if args.action == "list":
             query = {k: v for k, v in (("user", args.user), ("session", args.session)) if v}
-            infos = _call(args.url, token, "GET", "connections", query)
+            infos = _call(args.url, admin_token, "GET", "connections", query)
             print(json.dumps(infos, indent=2) if args.json else _table(infos))
             return 0
         targets = [args.id is not None, args.session is not None, args.user is not None,
@@ -169,8 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             path = f"users/{_quote(args.user)}/close"
         else:
             path = "connections/close"
-        result = _call(args.url, token, "POST", path, body={"reason": args.reason} if args.reason
-                       else {})
+        result = _call(args.url, admin_token, "POST", path,
+                       body={"reason": args.reason} if args.reason else {})
         print(f"closed {result['closed']}")
         return 0
     except AdminError as exc:

@@ -25,12 +25,10 @@ A receiver that raises is logged and does not disturb the connection or the othe
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from blinker import Namespace, Signal
-
-if TYPE_CHECKING:
-    from quartdash.app import QuartDash
 
 log = logging.getLogger("quartdash")
 
@@ -41,12 +39,28 @@ session_ended = _signals.signal("quartdash-session-ended")
 connection_opened = _signals.signal("quartdash-connection-opened")
 connection_closed = _signals.signal("quartdash-connection-closed")
 
+#: Quart's ``app.ensure_async``: a sync receiver runs in a thread, an async one as is.
+EnsureAsync = Callable[[Callable[..., Any]], Callable[..., Coroutine[Any, Any, Any]]]
 
-async def emit(signal: Signal, app: QuartDash, **kwargs: Any) -> None:
-    """Send ``signal`` from ``app``; a failing receiver is logged, never raised."""
-    if not signal.receivers:
-        return
-    try:
-        await signal.send_async(app, _sync_wrapper=app.server.ensure_async, **kwargs)
-    except Exception:  # pylint: disable=broad-exception-caught
-        log.exception("quartdash: a receiver of %s raised", getattr(signal, "name", signal))
+
+class Emitter:
+    """Sends quartdash's signals from one sender, the ``QuartDash`` app: what the
+    registry and the session lifecycle are given instead of the app itself.
+
+    ``ensure_async`` is called at each send: the app's reads ``app.server`` then,
+    since ``init_app`` may replace the server after the modules that send were built."""
+
+    __slots__ = ("_ensure_async", "sender")
+
+    def __init__(self, sender: object, ensure_async: EnsureAsync) -> None:
+        self.sender = sender
+        self._ensure_async = ensure_async
+
+    async def __call__(self, signal: Signal, /, **kwargs: Any) -> None:
+        """Send ``signal``; a failing receiver is logged, never raised."""
+        if not signal.receivers:
+            return
+        try:
+            await signal.send_async(self.sender, _sync_wrapper=self._ensure_async, **kwargs)
+        except Exception:  # pylint: disable=broad-exception-caught
+            log.exception("quartdash: a receiver of %s raised", getattr(signal, "name", signal))

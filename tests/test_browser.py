@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from quartdash import QuartDash, html
-from quartdash.browser import PAGE, WORKER
+from quartdash.browser import PAGE_SCRIPT, WORKER_SCRIPT
 from tests.auth.test_sessions import browser, make_app
 from tests.servers import ROOT
 
@@ -42,11 +42,11 @@ async def test_the_page_loads_our_worker_and_page_script() -> None:
         client = test_app.test_client()
         text, config = await index(client)
         worker_url = config["websocket"]["worker_url"]
-        assert worker_url == app.browser.url(WORKER), "no session: one worker for all pages"
+        assert worker_url == app.browser.url(WORKER_SCRIPT), "no session: one worker for all pages"
         assert "dash-ws-worker" not in text
         assert config["quartdash"] == {"login_url": "/signin",
                                        "handover_url": "/_quartdash/handover"}
-        page_url = app.browser.url(PAGE)
+        page_url = app.browser.url(PAGE_SCRIPT)
         # the page script comes after the renderer's bundle and before it starts
         assert text.index(page_url) < text.index('id="_dash-renderer"')
         for url, marker in ((worker_url, "self.onconnect"), (page_url, "window.quartdash")):
@@ -108,7 +108,7 @@ def test_worker_unit_tests_pass_under_node() -> None:
     assert re.search(r"^# fail 0$", result.stdout, re.M)
 
 
-@pytest.mark.parametrize("name", [WORKER, PAGE])
+@pytest.mark.parametrize("name", [WORKER_SCRIPT, PAGE_SCRIPT])
 def test_built_files_parse(name: str) -> None:
     result = _node("--check", str(ROOT / "quartdash" / "static" / name))
     assert result.returncode == 0, result.stderr

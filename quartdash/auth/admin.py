@@ -29,7 +29,9 @@ from quartdash.auth.csrf import cross_site_refusal
 if TYPE_CHECKING:
     from quart_auth import AuthUser
 
-    from quartdash.app import QuartDash
+    from quartdash.auth.origin import OriginPolicy
+    from quartdash.auth.sessions import Sessions
+    from quartdash.cluster.registry import ConnectionRegistry
 
 AdminPredicate = Callable[["AuthUser"], "bool | Awaitable[bool]"]
 
@@ -52,10 +54,19 @@ async def _is_admin(predicate: AdminPredicate, user: AuthUser) -> bool:
 
 
 def admin_blueprint(
-    app: QuartDash, predicate: AdminPredicate | None, token: str | None
+    route_prefix: str,
+    connections: ConnectionRegistry,
+    *,
+    origin_policy: OriginPolicy,
+    sessions: Sessions | None,
+    predicate: AdminPredicate | None,
+    admin_token: str | None,
 ) -> Blueprint:
-    """The admin API for ``app``."""
-    prefix = app.config.routes_pathname_prefix.rstrip("/") + "/_quartdash/admin"
+    """The admin API over ``connections``, mounted under ``route_prefix`` (Dash's
+    ``routes_pathname_prefix``). A logged-in user is read from ``sessions`` (None
+    without ``auth``: only ``admin_token`` is then admitted); a cookie-borne call must
+    pass ``origin_policy``."""
+    prefix = route_prefix.rstrip("/") + "/_quartdash/admin"
     api = Blueprint("quartdash_admin", __name__, url_prefix=prefix)
 
     async def authorize() -> Response | None:
@@ -63,18 +74,19 @@ def admin_blueprint(
         header = request.headers.get("Authorization")
         if header is not None:
             scheme, _, credential = header.partition(" ")
-            if not token or scheme.lower() != "bearer" or not hmac.compare_digest(
-                credential.strip().encode(), token.encode()
+            if not admin_token or scheme.lower() != "bearer" or not hmac.compare_digest(
+                credential.strip().encode(), admin_token.encode()
             ):
                 return _error(403, "invalid credentials")
-            return cross_site_refusal(app.origin_policy, by_cookie=False)
-        user, _ = await app.identity()
-        if user is None:
+            return cross_site_refusal(origin_policy, by_cookie=False)
+        found = await sessions.identify() if sessions is not None else None
+        if found is None:
             return _error(401, "authentication required",
                           **{"WWW-Authenticate": 'Bearer realm="quartdash"'})
+        user, _session_token = found
         if predicate is None or not await _is_admin(predicate, user):
             return _error(403, "not an administrator")
-        return cross_site_refusal(app.origin_policy, by_cookie=True)
+        return cross_site_refusal(origin_policy, by_cookie=True)
 
     api.before_request(authorize)
 
@@ -84,27 +96,27 @@ def admin_blueprint(
 
     @api.get("/connections")
     async def list_connections() -> Response:
-        infos = await app.connections.list(
+        infos = await connections.list(
             user=request.args.get("user") or None, session=request.args.get("session") or None
         )
         return _json([info.to_json() for info in infos])
 
     @api.post("/connections/<connection_id>/close")
     async def close_connection(connection_id: str) -> Response:
-        return _json({"closed": await app.connections.close(connection_id, reason=await _reason())})
+        return _json({"closed": await connections.close(connection_id, reason=await _reason())})
 
     @api.post("/connections/close")
     async def close_everyone() -> Response:
-        return _json({"closed": await app.connections.close(everyone=True, reason=await _reason())})
+        return _json({"closed": await connections.close(everyone=True, reason=await _reason())})
 
     @api.post("/sessions/<session_id>/close")
     async def close_session(session_id: str) -> Response:
-        closed = await app.connections.close(session=session_id, reason=await _reason())
+        closed = await connections.close(session=session_id, reason=await _reason())
         return _json({"closed": closed})
 
     @api.post("/users/<user>/close")
     async def close_user(user: str) -> Response:
-        return _json({"closed": await app.connections.close(user=user, reason=await _reason())})
+        return _json({"closed": await connections.close(user=user, reason=await _reason())})
 
     return api
 

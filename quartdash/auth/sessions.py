@@ -18,6 +18,19 @@ so every worker sees the same list.
 
 Logout and login are noticed after the route that did them, in an ``after_request`` hook:
 plain ``quart_auth.logout_user()`` anywhere is enough.
+
+The whole lifecycle is here (``SessionLifecycle``): a session starts, is renewed and ends
+by login and logout, is closed by the registry's ``close(session=|user=)`` (the admin
+API), or expires on a live socket (the registry's sweep notices); each end revokes the
+session in every worker and closes its sockets through the backplane, and the
+``session_started`` and ``session_ended`` signals are sent from here alone.
+
+The session id is no credential: it names a session in log lines, listings, the admin
+API and the CLI. What proves one is the cookie, whose signature needs the server's
+secret; the id only lets an administrator close that session (``POST
+sessions/<id>/close``). A handover is redeemed by a request whose own signed cookie
+names the session it is bound to, a resume needs the resume token and that cookie too,
+and the SharedWorker's URL carries an HMAC of the id, never the id.
 """
 
 from __future__ import annotations
@@ -28,14 +41,25 @@ import math
 import secrets
 import time
 import warnings
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from quart import Quart, Response, g, has_request_context, has_websocket_context, request, websocket
 from quart_auth import Action, AuthUser, QuartAuth
+
+from quartdash import signals
+from quartdash.cluster.models import (
+    Close,
+    Command,
+    ConnectionInfo,
+    Extend,
+    Revocation,
+    Selector,
+)
+from quartdash.transport.protocol import CloseCode
 
 _TOKEN_MEMO = "_quartdash_session_token"
 _LOGIN_MEMO = "_quartdash_login_session"
@@ -46,13 +70,6 @@ def new_session_id() -> str:
     """A fresh session id: 128 random bits in hex (it appears in admin URLs and on
     command lines, where a leading ``-`` would read as an option)."""
     return secrets.token_hex(16)
-
-
-def session_hash(session_id: str | None) -> str:
-    """A short, stable digest of a session id for log lines (never the id or the cookie)."""
-    if session_id is None:
-        return "-"
-    return hashlib.sha256(session_id.encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,32 +83,6 @@ class SessionToken:
     session_id: str
     issued_at: float
     expires_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class Revocation:
-    """One entry of the revocation list, kept until ``until`` (when every token it can
-    match has expired anyway; infinite when tokens never expire). Either one session,
-    or every token of ``user`` issued at or before ``before``."""
-
-    until: float
-    session: str | None = None
-    user: str | None = None
-    before: float | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON has no infinity (orjson would write ``null`` silently, ``json`` a
-        non-standard ``Infinity``): an entry kept forever says ``"until": null``."""
-        data = asdict(self)
-        if math.isinf(self.until):
-            data["until"] = None
-        return data
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Revocation:
-        until = math.inf if data["until"] is None else float(data["until"])
-        return cls(until, data.get("session"), data.get("user"),
-                   None if data.get("before") is None else float(data["before"]))
 
 
 class Revocations:
@@ -128,14 +119,14 @@ class Revocations:
                 if was is None or until > was[1]:
                     _schedule(self._user_expiry, until, entry.user)
 
-    def revoked(self, token: SessionToken) -> bool:
+    def revoked(self, session_token: SessionToken) -> bool:
         """True if this token may no longer be used."""
-        if token.session_id in self._sessions:
+        if session_token.session_id in self._sessions:
             return True
-        user = self._users.get(token.user)
+        user = self._users.get(session_token.user)
         # A cookie of older quartdash has a whole-second issue time, floored: issued in
         # the second of a user-wide revocation, it counts as issued before it.
-        return user is not None and token.issued_at <= user[0]
+        return user is not None and session_token.issued_at <= user[0]
 
     def purge(self, now: float) -> int:
         """Forget entries whose tokens have all expired (``until <= now``); how many."""
@@ -234,24 +225,114 @@ def session_serializer(
     return SessionSerializer
 
 
+def token_lifetime(auth: QuartAuth | None) -> float:
+    """How long a session token lives (quart-auth's ``QUART_AUTH_DURATION``), in seconds:
+    infinite when it is None (tokens that never expire), 0 without ``auth`` (no token).
+    Read at each use: ``auth.duration`` may be set after the app was built."""
+    if auth is None:
+        return 0.0
+    return math.inf if auth.duration is None else float(auth.duration)
+
+
+class Cluster(Protocol):
+    """What the lifecycle needs of the cluster (``cluster.backplane.Backplane`` is
+    one): revoke in every worker, act on every worker's sockets, list them."""
+
+    async def revoke(self, entry: Revocation) -> None: ...
+
+    async def send(self, command: Command) -> int: ...
+
+    async def list(self, selector: Selector) -> list[ConnectionInfo]: ...
+
+
+class SessionLifecycle:
+    """Every start, renewal and end of a session, and the signals that tell the app.
+
+    Built with or without ``auth``: without it no socket has a session, yet the
+    registry's ``close(session=...)`` still revokes that id and says so."""
+
+    def __init__(self, cluster: Cluster, emit: signals.Emitter, auth: QuartAuth | None) -> None:
+        self._cluster = cluster
+        self._emit = emit
+        self._auth = auth
+
+    def revoke_until(self) -> float:
+        """Until when a revocation made now must be kept: as long as a token issued now
+        can live; forever (infinite) when tokens never expire (``QUART_AUTH_DURATION``
+        None), else such a cookie would pass again once the entry is purged."""
+        return time.time() + token_lifetime(self._auth) + 1  # inf + 1 is inf: never int() it
+
+    # --- by login and logout (``Sessions``) -------------------------------------------
+    async def started(self, session_token: SessionToken) -> None:
+        await self._emit(signals.session_started, session_id=session_token.session_id,
+                         user=session_token.user)
+
+    async def renewed(self, session_token: SessionToken) -> None:
+        """A renewed login: the session's sockets live until the new token expires."""
+        await self._cluster.send(Extend(session_token.session_id, session_token.expires_at))
+
+    async def ended(self, session_token: SessionToken, reason: str) -> None:
+        """A logout (``reason`` "logout") or a login as another user ("login") ended
+        the session: its cookie is revoked until it would have expired."""
+        text = "logged out" if reason == "logout" else "signed in as another user"
+        await self.end(session_token.session_id, session_token.user, reason,
+                       until=session_token.expires_at, text=text)
+
+    # --- by the registry (the admin API) ----------------------------------------------
+    async def close(self, session_id: str, text: str, code: int) -> int:
+        """End one session by its id; how many sockets closed."""
+        owners = {info.user for info in await self._cluster.list(Selector(session=session_id))}
+        owner = owners.pop() if len(owners) == 1 else None
+        return await self.end(session_id, owner, "closed", until=None, text=text, code=code)
+
+    async def close_user(self, user: str, text: str, code: int) -> int:
+        """End every session of ``user``: every token issued until now is revoked."""
+        now = time.time()
+        sessions = {info.session for info in await self._cluster.list(Selector(user=user))}
+        await self._cluster.revoke(Revocation(self.revoke_until(), user=user, before=now))
+        closed = await self._cluster.send(Close(Selector(user=user), code, text))
+        for session_id in sorted(s for s in sessions if s is not None):
+            await self._emit(signals.session_ended, session_id=session_id, user=user,
+                             reason="closed")
+        return closed
+
+    async def end(
+        self,
+        session_id: str,
+        user: str | None,
+        reason: str,
+        *,
+        until: float | None,
+        text: str,
+        code: int = CloseCode.SESSION_ENDED,
+    ) -> int:
+        """Revoke one session (until ``until``, else as long as any token can live),
+        close its sockets everywhere and send ``session_ended``."""
+        await self._cluster.revoke(Revocation(until or self.revoke_until(), session=session_id))
+        closed = await self._cluster.send(Close(Selector(session=session_id), code, text))
+        await self._emit(signals.session_ended, session_id=session_id, user=user, reason=reason)
+        return closed
+
+    # --- by the registry's sweep -----------------------------------------------------
+    async def expired(self, session_id: str, user: str | None) -> None:
+        """A live socket's session expired (the sweep closed it with 4408)."""
+        await self._emit(signals.session_ended, session_id=session_id, user=user,
+                         reason="expired")
+
+
 class Sessions:
     """quart-auth, made session-aware: installs the serializer and the login/logout hook,
-    and reads the current request's or websocket's session."""
+    and reads the current request's or websocket's session. What a login or logout
+    starts, renews or ends is ``lifecycle``'s."""
 
     def __init__(
-        self,
-        auth: QuartAuth,
-        revocations: Revocations,
-        *,
-        on_start: Callable[[SessionToken], Awaitable[None]],
-        on_end: Callable[[SessionToken, str], Awaitable[None]],
-        on_renew: Callable[[SessionToken], Awaitable[None]],
+        self, auth: QuartAuth, revocations: Revocations, lifecycle: SessionLifecycle
     ) -> None:
         if auth.mode not in (None, "cookie"):
             raise ValueError("quartdash sessions need QuartAuth(mode='cookie'): "
                              "a browser cannot put a bearer token on a WebSocket")
         self.auth = auth
-        self._on_start, self._on_end, self._on_renew = on_start, on_end, on_renew
+        self.lifecycle = lifecycle
         auth.serializer_class = session_serializer(  # type: ignore[assignment]
             auth.serializer_class, revocations, self._login_session
         )
@@ -275,10 +356,8 @@ class Sessions:
 
     @property
     def duration(self) -> float:
-        """How long a token lives (quart-auth's ``QUART_AUTH_DURATION``), in seconds:
-        infinite when it is None (tokens that never expire)."""
-        duration = self.auth.duration
-        return math.inf if duration is None else float(duration)
+        """How long a token lives (``token_lifetime``)."""
+        return token_lifetime(self.auth)
 
     # --- reading --------------------------------------------------------------------------
     def current_token(self) -> SessionToken | None:
@@ -345,18 +424,18 @@ class Sessions:
         old = self.current_token()
         if user.action is Action.DELETE:
             if old is not None:
-                await self._on_end(old, "logout")
+                await self.lifecycle.ended(old, "logout")
             return response
         auth_id = str(user.auth_id)
         session_id, issued_at = self._login_session(auth_id)
         signed_at = float(int(time.time()))  # itsdangerous's timestamp, which expiry counts from
-        token = SessionToken(auth_id, session_id, issued_at, signed_at + self.duration + 1)
+        new = SessionToken(auth_id, session_id, issued_at, signed_at + self.duration + 1)
         if old is not None and old.session_id == session_id:
-            await self._on_renew(token)
+            await self.lifecycle.renewed(new)
             return response
         if old is not None:
-            await self._on_end(old, "login")
-        await self._on_start(token)
+            await self.lifecycle.ended(old, "login")
+        await self.lifecycle.started(new)
         return response
 
 

@@ -8,22 +8,22 @@ to many hosts changes the backplane and nothing else. A backplane carries:
 * presence, for the per-session connection limit across workers;
 * the revocation list, mirrored in each worker so the cookie check stays synchronous;
 * the cookies and headers WebSocket callbacks set, until their page redeems them on
-  whichever worker its request reaches (``handover.py``).
+  whichever worker its request reaches (``transport/handover.py``).
 
-``LocalBackplane`` is the in-process implementation: everything is this worker.
+``LocalBackplane`` is the in-process implementation: everything is this worker. What
+crosses workers is the plain data of ``models.py``; how a shared backplane writes it,
+``wire.py``. The registry and a backplane know each other only as ``CommandHandler``
+and ``Backplane``: neither imports the other.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-from quartdash.auth.sessions import Revocation, Revocations
-
-if TYPE_CHECKING:
-    from quartdash.cluster.registry import Command, ConnectionInfo, Selector
-    from quartdash.transport.handover import Headers
+from quartdash.auth.sessions import Revocations
+from quartdash.cluster.models import Command, ConnectionInfo, Headers, Revocation, Selector
 
 
 class CommandHandler(Protocol):
@@ -72,21 +72,21 @@ class Backplane(ABC):
     async def revoke(self, entry: Revocation) -> None:
         """Add ``entry`` to every worker's revocation list."""
 
-    async def share_handover(self, token: str, binding: str | None, headers: Headers,
-                             seconds: float) -> bool:
+    async def share_handover(self, handover_token: str, binding: str | None,
+                             headers: Headers, seconds: float) -> bool:
         """Keep ``headers`` (with the session ``binding`` that may redeem them) for one
-        ``take_handover(token)`` by any worker, for ``seconds``. False when they are not
+        ``take_handover(handover_token)`` by any worker, for ``seconds``. False when they are not
         kept (this backplane is one process, or its store cannot be reached now): the
         issuing worker then keeps them itself. Never raises."""
         return False
 
-    async def handovers_waiting(self, tokens: Sequence[str]) -> set[str]:
-        """Which of ``tokens`` (shared by this worker) are still kept, not yet taken
-        nor expired; when that cannot be known now, all of them. Never raises."""
-        return set(tokens)
+    async def handovers_waiting(self, handover_tokens: Sequence[str]) -> set[str]:
+        """Which of ``handover_tokens`` (shared by this worker) are still kept, not yet
+        taken nor expired; when that cannot be known now, all of them. Never raises."""
+        return set(handover_tokens)
 
-    async def take_handover(self, token: str) -> tuple[str | None, Headers] | None:
-        """The binding and headers kept for ``token``, removed in the same step, so
+    async def take_handover(self, handover_token: str) -> tuple[str | None, Headers] | None:
+        """The binding and headers kept for ``handover_token``, removed in the same step, so
         only one take in the whole cluster gets them; None if none are kept (unknown,
         taken, expired, or the store cannot be reached now). Never raises."""
         return None
@@ -121,19 +121,3 @@ class LocalBackplane(Backplane):
     async def revoke(self, entry: Revocation) -> None:
         self.revocations.add(entry)
 
-
-def backplane_from_url(url: str | Backplane | None) -> Backplane:
-    """The backplane a ``backplane=`` setting names: None or ``"local"`` is in-process,
-    ``redis://`` (or ``rediss://``, ``unix://``) is Redis; a ``Backplane`` is itself."""
-    if isinstance(url, Backplane):
-        return url
-    if not url or url == "local":
-        return LocalBackplane()
-    if url.split("://", 1)[0] in {"redis", "rediss", "unix"}:
-        try:
-            from quartdash.cluster.redis import RedisBackplane  # pylint: disable=import-outside-toplevel
-        except ImportError as exc:
-            raise ValueError("backplane=redis://... needs redis-py: "
-                             "pip install 'quartdash[redis]'") from exc
-        return RedisBackplane(url)
-    raise ValueError(f"unsupported backplane {url!r}: use redis://host:port/db")

@@ -1,6 +1,7 @@
 """The Redis backplane: every worker on every host acts as one (``backplane="redis://..."``).
 
-What lives in Redis (all keys under ``prefix``, default ``quartdash``):
+What lives in Redis (all keys under ``prefix``, default ``quartdash``; every value
+written or published is encoded by ``wire.py``):
 
 * presence: one hash per worker, ``conns:<worker>``, socket id -> ``ConnectionInfo``
   JSON, with a TTL the worker refreshes every third of it by rewriting the whole hash.
@@ -20,7 +21,7 @@ What lives in Redis (all keys under ``prefix``, default ``quartdash``):
   made while away. Each worker keeps a mirror (the cookie check is synchronous): read
   with cursors when it (re)subscribes, then kept current by the ``revoke`` messages.
 * handovers (the cookies and headers a WebSocket callback set, until its page redeems
-  them, ``handover.py``): ``handover:<sha256 of the token>``, the binding and headers as
+  them, ``transport/handover.py``): ``handover:<sha256 of the token>``, the binding and headers as
   JSON, set with the token's lifetime (``PX``) and taken with ``GETDEL`` (Redis 6.2 or
   later), so any worker redeems a token, and only one. The key names no secret: a key
   listing or a keyspace notification shows neither a token nor a value.
@@ -48,23 +49,21 @@ import time
 from collections.abc import Iterable, Sequence
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import orjson
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
-from quartdash.auth.sessions import Revocation
+from quartdash.cluster import wire
 from quartdash.cluster.backplane import Backplane, CommandHandler
-from quartdash.cluster.registry import (
-    WORKER,
+from quartdash.cluster.models import (
+    THIS_WORKER,
     Command,
     ConnectionInfo,
+    Headers,
+    Revocation,
     Selector,
-    command_from_json,
-    command_to_json,
 )
 from quartdash.exceptions import BackplaneUnavailable
-from quartdash.transport.handover import Headers
 
 log = logging.getLogger("quartdash.cluster.backplane")
 
@@ -152,7 +151,7 @@ class RedisBackplane(Backplane):
         self._generation: bytes | str | None = None
         self._revoke_script: AsyncScript | None = None
         #: This process, as ``ConnectionInfo.worker`` names it: host and pid.
-        self.worker = WORKER
+        self.worker = THIS_WORKER
         #: True while the subscription is up: a failed command alone (the subscription
         #: intact) is recovered by the presence refresh, not by a new subscription.
         self._subscribed = False
@@ -273,8 +272,7 @@ class RedisBackplane(Backplane):
         if unsent:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for entry in unsent:
-                    message = {"from": self.worker, "revoke": entry.to_json()}
-                    pipe.publish(self._commands, orjson.dumps(message))
+                    pipe.publish(self._commands, wire.revoke_message(self.worker, entry))
                 await pipe.execute()
             del self._unsent[:len(unsent)]
         await self._load_revocations()
@@ -311,26 +309,27 @@ class RedisBackplane(Backplane):
             for start in range(0, len(keys), _BATCH):
                 for raw in await self._redis.mget(keys[start:start + _BATCH]):
                     if raw:
-                        self.revocations.add(Revocation.from_json(orjson.loads(raw)))
+                        self.revocations.add(wire.load_revocation(raw))
 
     def _on_message(self, channel: bytes, data: bytes) -> None:
         try:
-            message = orjson.loads(data)
             if channel.decode() != self._commands:
-                waiter = self._reply_waiters.get(message["id"])
+                request, count = wire.read_reply(data)
+                waiter = self._reply_waiters.get(request)
                 if waiter is not None:
-                    self._replies[message["id"]].append(int(message["count"]))
+                    self._replies[request].append(count)
                     waiter.set()
                 return
-            if message["from"] == self.worker:
+            sender, request_id, carried = wire.read_message(data)
+            if sender == self.worker:
                 return  # carried out already, by send()
-            if "revoke" in message:
-                self.revocations.add(Revocation.from_json(message["revoke"]))
+            if isinstance(carried, Revocation):
+                self.revocations.add(carried)
                 return
-            count = self._handler.apply(command_from_json(message["command"])) \
-                if self._handler is not None else 0
-            reply = orjson.dumps({"id": message["id"], "count": count})
-            task = asyncio.get_running_loop().create_task(self._reply(message["from"], reply))
+            assert request_id is not None  # read_message gives every command its id
+            count = self._handler.apply(carried) if self._handler is not None else 0
+            reply = wire.reply_message(request_id, count)
+            task = asyncio.get_running_loop().create_task(self._reply(sender, reply))
             self._tasks.append(task)
             task.add_done_callback(
                 lambda done: self._tasks.remove(done) if done in self._tasks else None)
@@ -370,7 +369,7 @@ class RedisBackplane(Backplane):
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(conns)
             if infos:
-                pipe.hset(conns, mapping={i.id: orjson.dumps(i.to_json()) for i in infos})
+                pipe.hset(conns, mapping={i.id: wire.dump_info(i) for i in infos})
                 pipe.pexpire(conns, ttl_ms)
             pipe.sadd(self._key("workers"), self.worker)
             for info in infos:
@@ -394,7 +393,7 @@ class RedisBackplane(Backplane):
                 _ANNOUNCE, 2, conns, session, info.id, now,
                 now + int(self.presence_ttl * 1000),
                 -1 if session_limit is None else session_limit,
-                "1" if info.session else "0", orjson.dumps(info.to_json()),
+                "1" if info.session else "0", wire.dump_info(info),
             )
         except _DOWN as exc:
             self._degraded(exc)
@@ -436,7 +435,7 @@ class RedisBackplane(Backplane):
             if worker == self.worker:
                 continue  # this worker's own sockets are listed as they are now
             for raw in table.values():
-                info = ConnectionInfo.from_json(orjson.loads(raw))
+                info = wire.load_info(raw)
                 if selector.matches(info):
                     found.setdefault(info.id, info)
         if gone:
@@ -452,9 +451,9 @@ class RedisBackplane(Backplane):
         request = secrets.token_hex(8)
         self._replies[request] = []
         arrived = self._reply_waiters[request] = asyncio.Event()
-        message = {"id": request, "from": self.worker, "command": command_to_json(command)}
+        message = wire.command_message(request, self.worker, command)
         try:
-            receivers = int(await self._redis.publish(self._commands, orjson.dumps(message)))
+            receivers = int(await self._redis.publish(self._commands, message))
             others = receivers - 1  # this worker is subscribed too, and ignores its own
             async with asyncio.timeout(self.reply_timeout):
                 while len(self._replies[request]) < others:
@@ -477,8 +476,7 @@ class RedisBackplane(Backplane):
             return
         try:
             await self._store([entry])
-            message = {"from": self.worker, "revoke": entry.to_json()}
-            await self._redis.publish(self._commands, orjson.dumps(message))
+            await self._redis.publish(self._commands, wire.revoke_message(self.worker, entry))
         except _DOWN as exc:
             self._unsent.append(entry)
             self._degraded(exc)
@@ -506,15 +504,15 @@ class RedisBackplane(Backplane):
             await self._revoke_script(keys=self._revocation_keys, args=[now, *args])
 
     # --- handovers ----------------------------------------------------------------------
-    def _handover(self, token: str) -> str:
-        return self._key("handover", hashlib.sha256(token.encode()).hexdigest())
+    def _handover(self, handover_token: str) -> str:
+        return self._key("handover", hashlib.sha256(handover_token.encode()).hexdigest())
 
-    async def share_handover(self, token: str, binding: str | None, headers: Headers,
-                             seconds: float) -> bool:
+    async def share_handover(self, handover_token: str, binding: str | None,
+                             headers: Headers, seconds: float) -> bool:
         if self._redis is not None and self.healthy:
-            value = orjson.dumps({"binding": binding, "headers": headers})
+            value = wire.dump_handover(binding, headers)
             try:
-                await self._redis.set(self._handover(token), value,
+                await self._redis.set(self._handover(handover_token), value,
                                       px=max(1, int(seconds * 1000)))
             except _DOWN as exc:
                 self._unshared(exc)
@@ -537,39 +535,34 @@ class RedisBackplane(Backplane):
                 "takes them again)",
                 _safe(self.url), f" ({type(exc).__name__})" if exc is not None else "")
 
-    async def handovers_waiting(self, tokens: Sequence[str]) -> set[str]:
+    async def handovers_waiting(self, handover_tokens: Sequence[str]) -> set[str]:
         if self._redis is None or not self.healthy:
-            return set(tokens)
+            return set(handover_tokens)
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
-                for token in tokens:
-                    pipe.exists(self._handover(token))
+                for name in handover_tokens:
+                    pipe.exists(self._handover(name))
                 found = await pipe.execute()
         except _DOWN as exc:
             self._unshared(exc)
-            return set(tokens)
-        return {token for token, kept in zip(tokens, found, strict=True) if kept}
+            return set(handover_tokens)
+        return {name for name, kept in zip(handover_tokens, found, strict=True) if kept}
 
-    async def take_handover(self, token: str) -> tuple[str | None, Headers] | None:
+    async def take_handover(self, handover_token: str) -> tuple[str | None, Headers] | None:
         if self._redis is None or not self.healthy:
             return None
         try:
-            raw = await self._redis.getdel(self._handover(token))
+            raw = await self._redis.getdel(self._handover(handover_token))
         except _DOWN as exc:
             self._unshared(exc)
             return None
         if raw is None:
             return None
         try:
-            kept = orjson.loads(raw)
-            binding = kept["binding"]
-            headers = [(str(name), str(value)) for name, value in kept["headers"]]
-            if binding is not None and not isinstance(binding, str):
-                raise TypeError("binding")  # never read as "any session may redeem"
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            return wire.load_handover(raw)
+        except (KeyError, TypeError, ValueError):  # orjson's JSONDecodeError included
             log.warning("quartdash: ignored a malformed handover in Redis")
             return None
-        return binding, headers
 
 
 #: Query parameters whose values are secrets, by any part of their name: redis-py takes

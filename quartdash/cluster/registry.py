@@ -3,11 +3,12 @@ session, user or everyone, across every worker that shares the backplane.
 
 Each worker keeps its own sockets (``Member``) and acts on commands; the backplane
 (``backplane.py``) carries commands, presence and revocations between workers, so the
-registry's callers never know whether there is one process or many. The command and
-record types here are plain data with a JSON form, for the same reason.
+registry's callers never know whether there is one process or many. What they carry is
+the plain data of ``models.py``.
 
-Closing by session or user also revokes, as logout does: the session's cookie can no
-longer open a socket or pass as a login anywhere.
+Closing by session or user ends the session as logout does, through the session
+lifecycle (``auth/sessions.py``): the session's cookie can no longer open a socket or
+pass as a login anywhere, and ``session_ended`` is sent.
 """
 
 from __future__ import annotations
@@ -15,18 +16,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
-import os
-import socket
 import time
 from collections import Counter
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from quartdash import signals
 from quartdash._compat.hypercorn import watch_server_stop
-from quartdash.auth.sessions import Revocation, SessionToken, session_hash
+from quartdash.cluster.models import THIS_WORKER, Close, Command, ConnectionInfo, Extend, Selector
 from quartdash.config import DEFAULTS
 from quartdash.transport.limits import printable
 from quartdash.transport.protocol import CONNECTION_CLOSED, SIGNED_OUT, CloseCode, admin_reason
@@ -34,7 +30,7 @@ from quartdash.transport.protocol import CONNECTION_CLOSED, SIGNED_OUT, CloseCod
 if TYPE_CHECKING:
     from quart_auth import AuthUser
 
-    from quartdash.app import QuartDash
+    from quartdash.auth.sessions import SessionLifecycle, SessionToken
     from quartdash.cluster.backplane import Backplane
     from quartdash.transport.connection import Connection
     from quartdash.transport.limits import TokenBucket
@@ -42,85 +38,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("quartdash.connections")
 
 
-WORKER = f"{socket.gethostname()}:{os.getpid()}"
 _TOO_MANY_FOR_SESSION = "too many connections for this session"
 TOO_MANY_FROM_ADDRESS = "too many connections from this address"
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionInfo:
-    """A snapshot of one socket, as ``list`` and the admin API report it."""
-
-    id: str
-    user: str | None
-    session: str | None
-    origin: str | None
-    remote_addr: str | None
-    user_agent: str | None
-    opened_at: float
-    last_seen: float
-    worker: str
-    callbacks_running: int
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> ConnectionInfo:
-        fields: dict[str, Any] = {name: data.get(name) for name in cls.__dataclass_fields__}
-        return cls(**fields)
-
-
-@dataclass(frozen=True, slots=True)
-class Selector:
-    """Which sockets a command or listing means. Empty selects every socket; the
-    fields that are set must all match."""
-
-    connection: str | None = None
-    session: str | None = None
-    user: str | None = None
-
-    def matches(self, info: ConnectionInfo | Member) -> bool:
-        return (
-            (self.connection is None or info.id == self.connection)
-            and (self.session is None or info.session == self.session)
-            and (self.user is None or info.user == self.user)
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Close:
-    """Close the selected sockets with ``code`` and ``reason``."""
-
-    selector: Selector
-    code: int
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Extend:
-    """A session was renewed: its sockets live until ``expires_at``."""
-
-    session: str
-    expires_at: float
-
-
-Command = Union[Close, Extend]
-
-
-def command_to_json(command: Command) -> dict[str, Any]:
-    if isinstance(command, Close):
-        return {"close": asdict(command.selector), "code": command.code, "reason": command.reason}
-    # JSON has no infinity: a session that never expires says null.
-    expires_at = None if math.isinf(command.expires_at) else command.expires_at
-    return {"extend": command.session, "expires_at": expires_at}
-
-
-def command_from_json(data: Mapping[str, Any]) -> Command:
-    if "close" in data:
-        return Close(Selector(**data["close"]), int(data["code"]), str(data["reason"]))
-    expires_at = data["expires_at"]
-    return Extend(str(data["extend"]), math.inf if expires_at is None else float(expires_at))
 
 
 class Member:
@@ -180,7 +99,8 @@ class Member:
     def info(self) -> ConnectionInfo:
         return ConnectionInfo(
             self.id, self.user, self.session, self.origin, self.remote_addr,
-            self.user_agent, self.opened_at, self.last_seen, WORKER, len(self.conn.running),
+            self.user_agent, self.opened_at, self.last_seen, THIS_WORKER,
+            len(self.conn.running),
         )
 
 
@@ -189,15 +109,19 @@ class ConnectionRegistry:
 
     def __init__(
         self,
-        app: QuartDash,
         backplane: Backplane,
+        sessions: SessionLifecycle,
+        emit: signals.Emitter,
         *,
         max_per_session: int | None = DEFAULTS.max_connections_per_session,
         max_per_address: int | None = None,
         check_interval: float = DEFAULTS.session_check_interval,
         send_timeout: float = DEFAULTS.send_timeout,
     ) -> None:
-        self._app = app
+        #: Ends sessions (``close(session=|user=)``) and hears of expired ones.
+        self._sessions = sessions
+        #: Sends ``connection_opened`` and ``connection_closed`` (with the app as sender).
+        self._emit = emit
         #: A socket whose send stays blocked this long is closed (1013).
         self.send_timeout = send_timeout
         #: Set once the server stops: dropped sockets are then not kept for a resume.
@@ -288,7 +212,7 @@ class ConnectionRegistry:
             self._remove(member)
             return _TOO_MANY_FOR_SESSION
         _log_event("connect", member)
-        await signals.emit(signals.connection_opened, self._app, info=info)
+        await self._emit(signals.connection_opened, info=info)
         return None
 
     def _add(self, member: Member) -> None:
@@ -350,7 +274,7 @@ class ConnectionRegistry:
         try:
             await self.backplane.withdraw(info)
         finally:
-            await signals.emit(signals.connection_closed, self._app, info=info, code=code)
+            await self._emit(signals.connection_closed, info=info, code=code)
 
     def local_list(self, selector: Selector) -> list[ConnectionInfo]:
         """This worker's sockets that ``selector`` matches (the backplane's side)."""
@@ -406,58 +330,12 @@ class ConnectionRegistry:
         ends_session = session is not None or user is not None
         text = admin_reason(SIGNED_OUT if ends_session else CONNECTION_CLOSED, reason)
         if session is not None:
-            owners = {info.user for info in await self.backplane.list(Selector(session=session))}
-            owner = owners.pop() if len(owners) == 1 else None
-            return await self.end_session(
-                session, owner, "closed", until=None, text=text, code=code
-            )
+            return await self._sessions.close(session, text, code)
         if user is not None:
-            return await self._end_user(user, text, code)
+            return await self._sessions.close_user(user, text, code)
         return await self.backplane.send(Close(Selector(connection=connection_id), code, text))
 
-    # --- sessions ---------------------------------------------------------------------------
-    async def end_session(
-        self,
-        session_id: str,
-        user: str | None,
-        reason: str,
-        *,
-        until: float | None,
-        text: str,
-        code: int = CloseCode.SESSION_ENDED,
-    ) -> int:
-        """Revoke one session (until ``until``, else as long as any token can live),
-        close its sockets everywhere and send ``session_ended``."""
-        await self.backplane.revoke(Revocation(until or self._revoke_until(), session=session_id))
-        closed = await self.backplane.send(Close(Selector(session=session_id), code, text))
-        await signals.emit(
-            signals.session_ended, self._app, session_id=session_id, user=user, reason=reason
-        )
-        return closed
-
-    async def _end_user(self, user: str, text: str, code: int) -> int:
-        now = time.time()
-        sessions = {info.session for info in await self.backplane.list(Selector(user=user))}
-        await self.backplane.revoke(Revocation(self._revoke_until(), user=user, before=now))
-        closed = await self.backplane.send(Close(Selector(user=user), code, text))
-        for session_id in sorted(s for s in sessions if s is not None):
-            await signals.emit(
-                signals.session_ended, self._app, session_id=session_id, user=user, reason="closed"
-            )
-        return closed
-
-    async def renew_session(self, token: SessionToken) -> None:
-        """A renewed login: the session's sockets live until the new token expires."""
-        await self.backplane.send(Extend(token.session_id, token.expires_at))
-
-    def _revoke_until(self) -> float:
-        """Until when a revocation made now must be kept: as long as a token issued now
-        can live; forever (infinite) when tokens never expire (``QUART_AUTH_DURATION``
-        None), else such a cookie would pass again once the entry is purged."""
-        sessions = self._app.sessions
-        duration = sessions.duration if sessions is not None else 0.0
-        return time.time() + duration + 1  # inf + 1 is inf: never int() it
-
+    # --- session checks ------------------------------------------------------------------
     async def _sweep_forever(self) -> None:
         """Close sockets whose session expired (4408) or was revoked while a command was
         missed (4401), and those whose peer stopped reading (1013); forget revocations
@@ -488,10 +366,7 @@ class ConnectionRegistry:
                     expired[member.token.session_id] = member.user
         revocations.purge(now)
         for session_id, user in expired.items():
-            await signals.emit(
-                signals.session_ended, self._app, session_id=session_id, user=user,
-                reason="expired",
-            )
+            await self._sessions.expired(session_id, user)
 
 
 def _held_by(member: Member) -> tuple[str, str | None]:
@@ -502,11 +377,13 @@ def _held_by(member: Member) -> tuple[str, str | None]:
 
 def _log_event(event: str, member: Member, **more: Any) -> None:
     """One structured line: ``event key=value ...``, the same fields in the record's
-    ``quartdash`` attribute. The session appears only as a hash."""
+    ``quartdash`` attribute. The session is named by its id, as listings and the admin
+    API name it, so an operator can match the two (an id is no credential: see
+    ``auth/sessions.py``)."""
     fields = {
         "id": member.id,
         "user": member.user,
-        "session": session_hash(member.session),
+        "session": member.session,
         "origin": member.origin,
         "address": member.remote_addr,
         **more,
@@ -514,4 +391,4 @@ def _log_event(event: str, member: Member, **more: Any) -> None:
     text = " ".join(f"{key}={'-' if value is None else printable(value)}"
                     for key, value in fields.items())
     log.info("%s %s", event, text,
-             extra={"quartdash": {"event": event, "worker": WORKER, **fields}})
+             extra={"quartdash": {"event": event, "worker": THIS_WORKER, **fields}})

@@ -67,6 +67,7 @@ from email.utils import parsedate_to_datetime
 from http.cookies import CookieError, SimpleCookie
 from typing import TYPE_CHECKING
 
+from quartdash.cluster.models import Headers
 from quartdash.config import DEFAULTS
 from quartdash.exceptions import HandoverRefused
 
@@ -88,8 +89,6 @@ FRAMING = frozenset({
     "content-type", "content-length", "content-encoding", "transfer-encoding",
     "connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade",
 })
-
-Headers = list[tuple[str, str]]
 
 
 def split_framing(headers: Iterable[tuple[str, str]]) -> tuple[Headers, list[str]]:

@@ -21,11 +21,12 @@ import asyncio
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from quartdash.cluster.registry import ConnectionRegistry, Member
+    from quartdash.cluster.registry import Member
     from quartdash.transport.connection import Connection
 
 log = logging.getLogger("quartdash")
@@ -44,9 +45,10 @@ class _Parked:
 class Parking:
     """This process's parked connections, by resume token."""
 
-    def __init__(self, grace: float, registry: ConnectionRegistry) -> None:
+    def __init__(self, grace: float, retire: Callable[[Member, int | None], None]) -> None:
         self.grace = grace
-        self._registry = registry
+        #: The registry's ``retire``: a connection not resumed in time is done for good.
+        self._retire = retire
         self._parked: dict[str, _Parked] = {}
 
     @staticmethod
@@ -73,7 +75,7 @@ class Parking:
             code = reason[0] if reason is not None else None
         finally:
             self._parked.pop(token, None)  # a token names one parking only
-        self._registry.retire(entry.member, code)
+        self._retire(entry.member, code)
         await asyncio.shield(entry.conn.shutdown())
 
     def claim(

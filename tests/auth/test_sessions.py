@@ -28,7 +28,8 @@ from quart_auth import (
 )
 
 from quartdash import CloseCode, Input, Output, QuartDash, ctx, dcc, html, set_props, signals
-from quartdash.auth.sessions import Revocation, Revocations, SessionToken, session_hash
+from quartdash.auth.sessions import Revocations, SessionToken
+from quartdash.cluster.models import Revocation
 from tests.wsclient import callback_request, inprocess_close, messages
 
 SECRET = "in-process-secret-key-0123456789abcdef"
@@ -55,17 +56,6 @@ def test_revoked_session_and_user_cutoff() -> None:
     assert len(revocations) == 1 and not revocations.revoked(token(session="s1"))
     revocations.purge(300)
     assert len(revocations) == 0
-
-
-def test_revocation_round_trips_through_json() -> None:
-    for entry in (Revocation(5.0, session="s"), Revocation(6.0, user="u", before=3.0)):
-        assert Revocation.from_json(json.loads(json.dumps(entry.to_json()))) == entry
-
-
-def test_session_hash_is_short_stable_and_not_the_id() -> None:
-    assert session_hash("abc") == session_hash("abc") != session_hash("abd")
-    assert len(session_hash("abc")) == 12 and "abc" not in session_hash("abc")
-    assert session_hash(None) == "-"
 
 
 # --- the app in process -------------------------------------------------------------------------

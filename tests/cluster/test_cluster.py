@@ -188,7 +188,8 @@ async def test_a_failed_command_alone_recovers_by_itself(
 
 
 def test_backplane_settings_from_the_url() -> None:
-    from quartdash.cluster.backplane import LocalBackplane, backplane_from_url
+    from quartdash.cluster.backplane import LocalBackplane
+    from quartdash.cluster.factory import backplane_from_url
     from quartdash.cluster.redis import RedisBackplane, _safe
 
     plain = backplane_from_url("redis://127.0.0.1:6379/0")
