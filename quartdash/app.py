@@ -14,10 +14,16 @@ What it changes in Dash, and why:
 * One bounded thread pool runs every sync callback, so none runs on the event loop.
 * Responses are serialised by ``encoding.encode_json`` (orjson, byte for byte Dash's
   output) in place of plotly's encoder, and the argument grouping Dash recomputes on
-  every call is decided once per callback (``_prepare_grouping``).
+  every call is decided once per callback.
 * With ``auth``, every socket belongs to a quart-auth session (``sessions.py``); the app
   sees and closes them through ``app.connections`` (``registry.py``), shared by every
   worker through the backplane, and through the admin API (``admin.py``).
+
+Dash's private methods and state are reached through ``_compat/dash.py`` only:
+``HookedDash`` (the base class) turns the private methods QuartDash changes into the
+plainly named hooks below (``callbacks_set_up``, ``renderer_config``, ``worker_url``,
+``scripts_html``), and ``install`` (run by the constructor, never at import) checks
+Dash's version and swaps the encoder.
 """
 
 from __future__ import annotations
@@ -26,12 +32,11 @@ import logging
 import os
 import sys
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import dash
-from dash import _callback
 from dash.backends import get_backend
 from quart import Quart, has_request_context
 from quart.logging import default_handler, has_level_handler
@@ -40,6 +45,7 @@ from quart_auth import AuthUser, QuartAuth
 from quartdash import signals
 from quartdash._compat import dash as dash_compat
 from quartdash._compat import hypercorn as hypercorn_compat
+from quartdash._compat.dash import HookedDash, seen_by_dash_as_its_own
 from quartdash.auth import csrf
 from quartdash.auth.admin import AdminPredicate, admin_blueprint
 from quartdash.auth.origin import OriginPolicy
@@ -63,41 +69,8 @@ if TYPE_CHECKING:
     from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
     from quart import Response
 
-F = TypeVar("F", bound=Callable[..., Any])
-
 #: Outputs of global ``@callback`` functions declared with ``websocket=False``.
 HTTP_ONLY_GLOBAL: set[str] = set()
-
-# Dash's callback wrapper serialises each response with ``dash._callback.to_json``
-# (plotly's encoder). ``encode_json`` gives the same text (tests/callbacks/test_encoding.py) in a
-# fraction of the time when the response holds components or figures, so swapping the
-# name is invisible to any app in the process except for speed.
-_callback.to_json = encode_json
-
-
-_FLAT: dict[int, tuple[Any, bool]] = {}
-
-
-def _is_flat(indices: Any) -> bool:
-    """A callback's ``indices`` declaration is flat (``[0, 1, ..., n-1]``): no grouping.
-    Remembered by the declaration object, which lives as long as its callback."""
-    entry = _FLAT.get(id(indices))
-    if entry is None or entry[0] is not indices:
-        flat = isinstance(indices, list) and indices == list(range(len(indices)))
-        entry = _FLAT[id(indices)] = (indices, flat)
-    return entry[1]
-
-
-def _seen_by_dash_as_its_own(func: F) -> F:
-    """Dash names a callback with no Input and no Output after its call site: the first
-    frame outside the dash package. Our wrappers of ``callback`` would be that frame for
-    every such callback, giving them all one name (the last one would replace the
-    others). So a wrapper's code claims a file inside the dash package, and Dash looks
-    past it to the app's own line."""
-    name = os.path.join(os.path.dirname(_callback.__file__), f"<quartdash {func.__qualname__}>")
-    func.__code__ = func.__code__.replace(co_filename=name)
-    return func
-
 
 def _show_logs() -> None:
     """As Quart does for its app logger: quartdash's lines (connects, disconnects,
@@ -145,7 +118,7 @@ def check_server(
     )
 
 
-class QuartDash(dash.Dash):  # type: ignore[misc]
+class QuartDash(HookedDash):
     """A Dash app served by Quart, with safe and fast WebSocket callbacks.
 
     Accepts every ``dash.Dash`` keyword, plus quartdash's own below.
@@ -222,6 +195,7 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
             },
             server.config if isinstance(server, Quart) else None,
         )
+        dash_compat.install(encode_json)
         hypercorn_compat.install(settings.max_message_bytes, settings.rate_limit)
         allowed = [*settings.allowed_origins, *(kwargs.get("websocket_allowed_origins") or [])]
         # Everything the routes read is set before Dash's constructor mounts them.
@@ -290,7 +264,7 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
         user_server = server if isinstance(server, Quart) else None
         super().__init__(
             name,
-            server=False if user_server is not None else server,
+            server=False if isinstance(server, Quart) else server,
             backend=QuartDashServer,
             websocket_callbacks=websocket_callbacks,
             websocket_max_workers=threads,
@@ -336,44 +310,28 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
         and again defensively at the first WebSocket in case the ASGI server skipped
         the lifespan startup. Runs in a request context so layout functions that read
         the request still work."""
-        if self._got_first_request["setup_server"]:
+        if self.callbacks_registered:
             return
         async with self.server.test_request_context(self.config.routes_pathname_prefix):
-            self._setup_server()
+            self.register_callbacks_now()
 
-    def _setup_server(self) -> None:
-        super()._setup_server()
-        # Dash's hidden cancel callbacks (``cancel=`` of background callbacks) read the
-        # jobs to stop from the HTTP query string: they stay on HTTP.
-        self._http_only |= dash_compat.cancel_outputs(self.callback_map)
-        # Mark each server-side callback with the transport it uses, so the renderer
-        # routes it (per-callback flags) and the socket refuses what is HTTP-only.
+    def callbacks_set_up(self, specs: list[dict[str, Any]], cancel_outputs: set[str]) -> None:
+        """Mark each server-side callback with the transport it uses, so the renderer
+        routes it (per-callback flags) and the socket refuses what is HTTP-only. Dash's
+        hidden cancel callbacks (``cancel_outputs``, of ``cancel=`` of background
+        callbacks) read the jobs to stop from the HTTP query string: they stay on HTTP."""
+        self._http_only |= cancel_outputs
         http_only = self._http_only_outputs()
-        for spec in self._callback_list:
+        for spec in specs:
             if spec.get("clientside_function") is not None or spec.get("background"):
                 continue
             entry = self.callback_map.get(spec["output"])
-            if self._websocket_callbacks:
+            if self.websocket_callbacks:
                 spec["websocket"] = spec["output"] not in http_only
             if entry is not None:
                 entry["websocket"] = bool(spec.get("websocket"))
                 # Dash keeps this flag in the spec only; the HTTP route refuses these.
                 entry["persistent"] = bool(spec.get("persistent"))
-
-    def _prepare_grouping(self, data_list: Any, indices: Any) -> tuple[Any, bool]:
-        """Dash's own, with the part that depends only on the callback decided once.
-
-        Whether a callback uses dict or nested grouping depends on its declaration
-        (``indices``), yet Dash works it out on every call, twice, by building and
-        comparing a ``range`` list. For the usual flat declaration the grouping is just
-        the values in order, which is what Dash's ``map_grouping`` would build."""
-        single = isinstance(indices, int)
-        if not single and not _is_flat(indices):
-            return super()._prepare_grouping(data_list, indices)  # type: ignore[no-any-return]
-        flat_data = data_list if isinstance(data_list, list) else [data_list]
-        if not flat_data:
-            return [], False
-        return (flat_data[indices] if single else flat_data[: len(indices)]), False
 
     def _http_only_outputs(self) -> set[str]:
         """This app's callbacks that stay on HTTP. Global ``@callback(websocket=False)``
@@ -382,10 +340,11 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
         registered: set[str] = set(self.callback_map)
         return self._http_only | (HTTP_ONLY_GLOBAL & registered)
 
-    def _config(self) -> dict[str, Any]:
-        config: dict[str, Any] = super()._config()
+    def renderer_config(self, config: dict[str, Any]) -> dict[str, Any]:
+        """Dash's page configuration, plus quartdash's: per-callback transports, and
+        where the page goes on a lost session and takes a WebSocket callback's cookies."""
         socket = config.get("websocket")
-        if socket is not None and self._websocket_callbacks:
+        if socket is not None and self.websocket_callbacks:
             # Globally "enabled" makes the renderer ignore per-callback flags.
             socket["enabled"] = not self._http_only_outputs()
         # Where the page goes when the server ends its session (4401/4408).
@@ -395,7 +354,7 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
             self.config.requests_pathname_prefix + "_quartdash/handover")
         return config
 
-    def _get_worker_url(self) -> str:
+    def worker_url(self) -> str:
         """quartdash's SharedWorker in place of Dash's, one per session (browser.py)."""
         token = None
         if self.sessions is not None and has_request_context():
@@ -403,17 +362,16 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
         tag = session_tag(self.server.secret_key, token.session_id) if token else None
         return self.browser.worker_url(tag)
 
-    def _generate_scripts_html(self) -> str:
+    def scripts_html(self, dash_scripts: str) -> str:
         """Dash's scripts, then quartdash's page script, before the renderer starts."""
-        scripts: str = super()._generate_scripts_html()
-        return scripts + "\n" + self.browser.page_script_tag()
+        return dash_scripts + "\n" + self.browser.page_script_tag()
 
-    @_seen_by_dash_as_its_own
+    @seen_by_dash_as_its_own
     def callback(self, *args: Any, **kwargs: Any) -> Any:
         """Dash's ``app.callback``; ``websocket=False`` keeps that callback on HTTP."""
         decorator = super().callback(*args, **kwargs)
         if kwargs.get("websocket") is False:
-            self._http_only.add(self._callback_list[-1]["output"])
+            self._http_only.add(self.last_callback_output())
         return decorator
 
     # --- sessions ---------------------------------------------------------------------
@@ -470,10 +428,10 @@ class QuartDash(dash.Dash):  # type: ignore[misc]
         return csrf.cross_site_refusal(self.origin_policy, by_cookie=by_cookie)
 
 
-@_seen_by_dash_as_its_own
+@seen_by_dash_as_its_own
 def callback(*args: Any, **kwargs: Any) -> Any:
     """Dash's global ``@callback``; ``websocket=False`` keeps that callback on HTTP."""
     decorator = dash.callback(*args, **kwargs)
     if kwargs.get("websocket") is False:
-        HTTP_ONLY_GLOBAL.add(_callback.GLOBAL_CALLBACK_LIST[-1]["output"])
+        HTTP_ONLY_GLOBAL.add(dash_compat.last_global_callback_output())
     return decorator

@@ -1,5 +1,7 @@
-"""Private shims: the only modules that touch other packages' internals.
+"""Private shims: the only modules that touch other packages' internals, one per package
+(``dash.py``, ``hypercorn.py`` with wsproto, ``quart.py``).
 
-Each one is installed by ``QuartDash(...)``, never at import, so importing quartdash
-leaves every other app in the process exactly as it was.
+Nothing here changes another package at import: what patches (``dash.install``,
+``hypercorn.install``) is run by ``QuartDash(...)``, so importing quartdash leaves every
+other app in the process exactly as it was (tests/compat/test_dash.py).
 """

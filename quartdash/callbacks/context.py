@@ -12,29 +12,29 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import dash
-from dash._callback_context import CallbackContext, _get_from_context, has_context
 
+from quartdash._compat.dash import CallbackContext, context_get, has_context
 from quartdash.callbacks.socket import CallbackSocket
 
 if TYPE_CHECKING:
     from quart_auth import AuthUser
 
 
-class QuartDashCallbackContext(CallbackContext):  # type: ignore[misc]
+class QuartDashCallbackContext(CallbackContext):
     """Dash's ``CallbackContext`` with the caller's identity."""
 
     @property
-    @has_context  # type: ignore[untyped-decorator]
+    @has_context
     def user(self) -> AuthUser | None:
         """The logged-in quart-auth user whose page made this call, or None."""
-        user: AuthUser | None = _get_from_context("quartdash_user", None)
+        user: AuthUser | None = context_get("quartdash_user")
         return user
 
     @property
-    @has_context  # type: ignore[untyped-decorator]
+    @has_context
     def session_id(self) -> str | None:
         """The id of the caller's session (one login in one browser), or None."""
-        session_id: str | None = _get_from_context("quartdash_session_id", None)
+        session_id: str | None = context_get("quartdash_session_id")
         return session_id
 
 
@@ -48,7 +48,7 @@ def set_props(component_id: str | dict[str, Any], props: dict[str, Any]) -> None
     message (Dash's own ``set_props`` sends one message per prop); over HTTP it is
     batched into the callback's response, exactly as in Dash.
     """
-    socket = _get_from_context("dash_websocket", None)
+    socket = context_get("dash_websocket")
     if isinstance(socket, CallbackSocket):
         socket.set_props(component_id, props)
     else:

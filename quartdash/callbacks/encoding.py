@@ -17,7 +17,8 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from dash._utils import to_json
+
+from quartdash._compat.dash import to_json
 
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 #: plotly's escapes (``plotly.io._json._swap_orjson``), applied after encoding.
@@ -42,7 +43,7 @@ def encode_json(value: Any) -> str:
     try:
         text = orjson.dumps(value, default=_default, option=_OPTIONS).decode()
     except TypeError:
-        return str(to_json(value))
+        return to_json(value)
     for unsafe, safe in _ESCAPES:
         if unsafe in text:
             text = text.replace(unsafe, safe)

@@ -6,8 +6,8 @@ or WebSocket, runs in one bounded pool shared fairly by the whole app (``threads
 with the caller's context (Quart's request or websocket, Dash's callback context)
 copied into the thread; async callbacks are awaited on the loop with no hop.
 
-Dash keeps the callback registry and does the work itself (``_prepare_callback``,
-``_inputs_to_vals``, ``_execute_callback``); this module only decides where it runs and
+Dash keeps the callback registry and does the work itself (``_compat/dash.py``:
+``ws_context``, ``bind_callback``); this module only decides where it runs and
 separates the client's mistakes (malformed inputs, unknown callbacks: a warning and an
 error response) from the app's (an exception in the callback: logged with traceback,
 and only a generic message to the page unless Dash's debug mode is on: an exception's
@@ -26,19 +26,18 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from dash._utils import AttributeDict, inputs_to_dict
-from dash.backends._quart import QuartResponseAdapter
-from dash.backends.base_server import ResponseAdapter
 from dash.exceptions import PreventUpdate, WebsocketDisconnected
-from quart import Response
 
 from quartdash._compat import dash as dash_compat
+from quartdash._compat.dash import LazyResponseAdapter as LazyResponseAdapter
+from quartdash._compat.dash import ws_context as ws_context
 from quartdash.exceptions import ClientError
 from quartdash.transport.limits import printable
 
 if TYPE_CHECKING:
     import dash
 
+    from quartdash._compat.dash import AttributeDict
     from quartdash.callbacks.threads import FairPool
 
 log = logging.getLogger("quartdash")
@@ -71,60 +70,6 @@ def callback_spec(dash_app: dash.Dash, output: str) -> dict[str, Any]:
     return spec
 
 
-class LazyResponseAdapter(QuartResponseAdapter):  # type: ignore[misc]
-    """Dash's Quart response adapter, minus a Quart ``Response`` built per call.
-
-    Over WebSocket the adapter only matters if a callback sets a cookie or a header
-    (``ctx.response``), which then reach the browser through ``handover.py``; building
-    the ``Response`` up front was the largest single cost of a WebSocket callback in
-    the profile (about 5 % of the server's time per round trip)."""
-
-    def __init__(self) -> None:  # pylint: disable=super-init-not-called
-        ResponseAdapter.__init__(self)
-
-    @functools.cached_property
-    def _quart_response(self) -> Response:
-        return Response(content_type=_DEFAULT_TYPE)
-
-    def changes(self) -> list[tuple[str, str]]:
-        """The headers the callback set (``Set-Cookie`` among them), in order; none
-        when it never touched the response."""
-        response: Response | None = self.__dict__.get("_quart_response")
-        if response is None:
-            return []
-        return [(name, value) for name, value in response.headers.items()
-                if not (name.lower() == "content-type" and value == _DEFAULT_TYPE)]
-
-
-_DEFAULT_TYPE = "application/json"
-
-
-def ws_context(
-    payload: Mapping[str, Any], websocket: Any, facts: Mapping[str, Any]
-) -> AttributeDict:
-    """Dash's ``create_ws_context`` built in one go: the same keys and values, without
-    a ``__setattr__`` per key and a ``Response`` per call (see ``LazyResponseAdapter``),
-    plus ``facts`` about the socket (its handshake's cookies and headers)."""
-    inputs = payload.get("inputs", [])
-    input_values = inputs_to_dict(inputs)
-    states = payload.get("state", [])
-    return AttributeDict(
-        inputs_list=inputs,
-        states_list=states,
-        outputs_list=payload.get("outputs", []),
-        input_values=input_values,
-        state_values=inputs_to_dict(states),
-        triggered_inputs=[
-            {"prop_id": x, "value": input_values.get(x)}
-            for x in payload.get("changedPropIds", [])
-        ],
-        dash_response=LazyResponseAdapter(),
-        updated_props={},
-        dash_websocket=websocket,
-        **facts,
-    )
-
-
 def _check_shape(spec: Mapping[str, Any], payload: Mapping[str, Any]) -> None:
     """The request carries as many inputs and states as the callback declares."""
     for key, declared in (("inputs", "inputs"), ("state", "state")):
@@ -151,10 +96,7 @@ def prepare(
         raise ClientError(f"callback '{output[:200]}' runs only over the WebSocket")
     _check_shape(spec, payload)
     try:
-        # pylint: disable=protected-access
-        func = dash_app._prepare_callback(g, payload)
-        args = dash_app._inputs_to_vals(g.inputs_list + g.states_list)
-        call = dash_app._execute_callback(func, args, g.outputs_list, g)
+        func, call = dash_compat.bind_callback(dash_app, g, payload)
     except Exception as exc:  # Dash's own checks of the request's shape
         raise ClientError(f"malformed callback request: {type(exc).__name__}") from None
     return Prepared(call, _is_async(func), output, persistent)

@@ -12,9 +12,9 @@ import concurrent.futures
 from typing import Any
 
 from dash import Patch
-from dash._utils import stringify_id
 from dash.exceptions import WebsocketDisconnected
 
+from quartdash._compat.dash import stringify_id
 from quartdash.callbacks.encoding import encode_json
 from quartdash.transport import protocol
 from quartdash.transport.connection import Connection

@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
-from dash.backends._quart import QuartDashServer as _DashQuartServer
-from dash.backends._quart import QuartRequestAdapter
 from quart import Response, request
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
-from quartdash._compat.dash import quiet_routes
+from quartdash._compat.dash import DashQuartServer, http_context, quiet_routes, request_json
 from quartdash._compat.quart import cap_body
 from quartdash.callbacks.runner import execute, outcome, prepare
 from quartdash.exceptions import ClientError
@@ -42,7 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("quartdash")
 
 
-class QuartDashServer(_DashQuartServer):  # type: ignore[misc]
+class QuartDashServer(DashQuartServer):
     """The backend ``QuartDash`` runs on."""
 
     def run(self, dash_app: dash.Dash, host: str, port: int, debug: bool,
@@ -54,7 +52,7 @@ class QuartDashServer(_DashQuartServer):  # type: ignore[misc]
 
     def serve_callback(self, dash_app: dash.Dash) -> Callable[[], Any]:
         """The ``_dash-update-component`` view: sync callbacks run in the thread pool."""
-        app: QuartDash = dash_app
+        app = cast("QuartDash", dash_app)
 
         in_flight: dict[str, int] = {}
 
@@ -90,16 +88,15 @@ class QuartDashServer(_DashQuartServer):  # type: ignore[misc]
             if not app.http_limits.take(client, size):
                 return _json_error(429, "rate limit exceeded", **{"Retry-After": "1"})
             try:
-                body = await QuartRequestAdapter().get_json()
+                body = await request_json()
             except BadRequest:  # not JSON: Quart's own 400 would be an HTML page
                 body = None
             if not isinstance(body, dict):
                 return _json_error(400, "callback request must be a JSON object")
             try:
                 # Dash reads the inputs and state lists here, trusting their shape.
-                # pylint: disable=protected-access
                 try:
-                    g = app._initialize_context(body)
+                    g = http_context(app, body)
                 except Exception:  # pylint: disable=broad-exception-caught
                     raise ClientError("malformed callback request: inputs and state must "
                                       "be lists of {id, property, value}") from None
@@ -119,7 +116,7 @@ class QuartDashServer(_DashQuartServer):  # type: ignore[misc]
 
     def serve_websocket_callback(self, dash_app: dash.Dash) -> None:
         """Mount quartdash's WebSocket route where Dash's renderer looks for it."""
-        app: QuartDash = dash_app
+        app = cast("QuartDash", dash_app)
         path = app.config.routes_pathname_prefix + "_dash-ws-callback"
 
         async def quartdash_websocket() -> Response | None:

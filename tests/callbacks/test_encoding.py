@@ -59,11 +59,3 @@ def _outcome(encode: Any, value: Any) -> str:
 @pytest.mark.parametrize("name", list(VALUES))
 def test_same_bytes_as_dash(name: str) -> None:
     assert _outcome(encode_json, VALUES[name]) == _outcome(to_json, VALUES[name])
-
-
-def test_dash_callbacks_respond_through_it() -> None:
-    import dash._callback
-
-    import quartdash.app  # noqa: F401 - importing quartdash swaps the encoder
-
-    assert dash._callback.to_json is encode_json
