@@ -110,7 +110,8 @@ app.layout = html.Div(
             [
                 html.Span(id="who"),
                 html.Form(html.Button("Log out", id="logout", type="submit"),
-                          action="/logout", method="POST", style={"display": "inline"}),
+                          action="/logout", method="POST",
+                          style={"display": "inline", "marginLeft": "1em"}),
             ]
         ),
         dcc.Dropdown(list(SENSORS), "boiler", id="sensor", clearable=False),
