@@ -196,6 +196,9 @@ async def test_the_command_line_lists_and_closes_with_the_admin_token(server: Se
         assert [info["user"] for info in infos] == ["bob"]
         table = await asyncio.to_thread(cli, "list", "--url", base)
         assert table.returncode == 0 and infos[0]["id"] in table.stdout
+        # The log line names the connection and the session as the listing does.
+        assert f"connect id={infos[0]['id']} user=bob session={infos[0]['session']} " \
+            in server.log
         wrong = await asyncio.to_thread(cli, "list", "--url", base, token="x" * 32)
         assert wrong.returncode == 1 and "403" in wrong.stderr
         missing = await asyncio.to_thread(cli, "list", "--url", base, token=None)
