@@ -403,6 +403,18 @@ def test_auth_admin(example: Callable[..., Page]) -> None:
     page.finish()
 
 
+def test_live_dashboard(example: Callable[..., Page]) -> None:
+    page = example("live_dashboard", path="/login", ready_path="/login",
+                   env={"QUARTDASH_SECRET_KEY": "4d1f8a2c6e0b9d3f7a5c1e8b2d6f0a4c",
+                        "QUART_AUTH_COOKIE_SECURE": "0"})
+    page.driver.find_element(By.ID, "username").send_keys("alice")
+    page.driver.find_element(By.ID, "password").send_keys("wonderland")
+    page.driver.find_element(By.ID, "sign-in").click()
+    page.until(lambda: page.text("#who") == "Signed in as alice")
+    page.until(lambda: page.text("#reading").startswith("boiler: "))
+    page.changes(lambda: page.text("#reading"))  # a reading a second
+    page.finish()
+
 def test_every_example_is_tested_and_indexed() -> None:
     """A new example needs a test here and a line with a screenshot in the index."""
     names = sorted(p.stem for p in (ROOT / "examples").glob("*.py") if p.stem != "__init__")
