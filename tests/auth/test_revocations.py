@@ -35,6 +35,7 @@ from quartdash import CloseCode, QuartDash
 from quartdash.auth.sessions import Revocation, Revocations, SessionToken
 from quartdash.cluster.redis import RedisBackplane
 from quartdash.cluster.registry import Extend, command_from_json, command_to_json
+from quartdash.testing.servers import RedisServer, Server, hypercorn, redis_server
 from tests.auth.test_sessions import ORIGIN, WS, ask_identity, browser, close_code, make_app
 from tests.authclient import (
     COOKIE,
@@ -47,7 +48,6 @@ from tests.authclient import (
     session_socket,
     who,
 )
-from tests.servers import RedisServer, Server, hypercorn, redis_server
 
 YEAR = 365 * 24 * 3600.0
 

@@ -29,7 +29,7 @@ from quart_auth import (
 
 from quartdash import CloseCode, Input, Output, QuartDash, ctx, dcc, html, set_props, signals
 from quartdash.auth.sessions import Revocation, Revocations, SessionToken, session_hash
-from tests.wsclient import callback_request, inprocess_close, messages
+from quartdash.testing.wsclient import callback_request, inprocess_close, messages
 
 SECRET = "in-process-secret-key-0123456789abcdef"
 ORIGIN = {"Origin": "http://localhost"}

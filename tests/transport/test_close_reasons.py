@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from quart.testing.connections import WebsocketDisconnectError
 
 from quartdash import CloseCode, QuartDash
+from quartdash.testing.wsclient import messages
 from quartdash.transport.limits import printable
 from quartdash.transport.protocol import (
     CONNECTION_CLOSED,
@@ -22,7 +23,6 @@ from quartdash.transport.protocol import (
     close_reason,
 )
 from tests.auth.test_sessions import ORIGIN, WS, app, ask_identity, browser
-from tests.wsclient import messages
 
 __all__ = ["app"]  # the fixture, used by name
 
