@@ -799,6 +799,8 @@ function onRendererMessage(tab, message) {
       return;
     }
     case Msg.DISCONNECT:
+      // From the renderer as it unmounts, or from the page script as its tab goes for
+      // good (page.js, leaveWhenGone): the last one out closes the socket with a goodbye.
       if (tab.rendererId) forget(tab.rendererId);
       tab.rendererId = null;
       if (router.size === 0) socket.disconnect();
