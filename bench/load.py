@@ -26,8 +26,8 @@ from typing import Any
 
 import psutil
 
-from tests.servers import Server, hypercorn
-from tests.wsclient import callback_request, open_socket
+from quartdash.testing.servers import Server, hypercorn
+from quartdash.testing.wsclient import callback_request, open_socket
 
 
 async def _client(server: Server, rate: float | None, latencies: list[float],

@@ -20,8 +20,15 @@ from pathlib import Path
 
 import psutil
 
-from tests.servers import Server, hypercorn
-from tests.wsclient import call, callback_request, echo_rtt, open_socket, post_slow, worst_rtt_while
+from quartdash.testing.servers import Server, hypercorn
+from quartdash.testing.wsclient import (
+    call,
+    callback_request,
+    echo_rtt,
+    open_socket,
+    post_slow,
+    worst_rtt_while,
+)
 
 TARGETS = {
     "quartdash": "examples.echo:app",

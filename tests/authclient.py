@@ -12,7 +12,7 @@ import requests
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from tests.wsclient import call, callback_request, open_socket
+from quartdash.testing.wsclient import call, callback_request, open_socket
 
 COOKIE = "QUART_AUTH"
 HTTP_TIMEOUT = 10.0

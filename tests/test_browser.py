@@ -14,8 +14,8 @@ import pytest
 
 from quartdash import QuartDash, html
 from quartdash.browser import PAGE_SCRIPT, WORKER_SCRIPT
+from tests import ROOT
 from tests.auth.test_sessions import browser, make_app
-from tests.servers import ROOT
 
 NODE = shutil.which("node")
 

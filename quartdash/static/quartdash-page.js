@@ -175,23 +175,31 @@ function gatePort(port, url, fetchImpl = null, log = console) {
 /** Version of quartdash's additions to Dash's protocol (quartdash/transport/protocol.py). */
 const PROTOCOL_VERSION = 1;
 
-/** The close codes the worker tells apart; the server's side is quartdash.CloseCode. */
-const Code = Object.freeze({
+/** The close codes the server sends: exactly `quartdash.CloseCode`, names and values
+ *  (test/policy.test.js reads quartdash/transport/protocol.py to check it). */
+const ServerCode = Object.freeze({
   NORMAL: 1000,
   GOING_AWAY: 1001,
   UNSUPPORTED_DATA: 1003,
-  NO_STATUS: 1005,
-  ABNORMAL: 1006,
   POLICY_VIOLATION: 1008,
   MESSAGE_TOO_BIG: 1009,
   INTERNAL_ERROR: 1011,
-  SERVICE_RESTART: 1012,
   TRY_AGAIN_LATER: 1013,
-  HEARTBEAT_TIMEOUT: 4000,
   INACTIVITY: 4001,
   SESSION_ENDED: 4401,
   SESSION_EXPIRED: 4408,
   RATE_LIMITED: 4429,
+});
+
+/** The close codes the worker tells apart: the server's, and those it meets without
+ *  the server choosing them: a close with no code (1005) or no close frame at all
+ *  (1006), a restart by another server (1012), and its own heartbeat timeout (4000). */
+const Code = Object.freeze({
+  ...ServerCode,
+  NO_STATUS: 1005,
+  ABNORMAL: 1006,
+  SERVICE_RESTART: 1012,
+  HEARTBEAT_TIMEOUT: 4000,
 });
 
 const DEFAULT_POLICY = Object.freeze({
@@ -516,6 +524,23 @@ function sameScript(url) {
   }
 }
 
+/**
+ * When this document goes for good (a closed tab or window, a reload, a navigation the
+ * browser does not cache), tell the worker, as Dash's renderer does when it unmounts
+ * (which a closing tab never does): "disconnect" on the renderer's port. When it was
+ * the last tab, the worker then says goodbye to the server (quartdash_bye) and closes
+ * with 1000 while it still can: the browser ends a SharedWorker whose last document is
+ * gone, and its socket with it, with no close frame, which the server could not tell
+ * from a network failure (it logged a drop and kept the connection for a resume no
+ * one would ask for). A page kept in the back/forward cache (`persisted`) may come
+ * back, so it stays connected.
+ */
+function leaveWhenGone(port) {
+  window.addEventListener("pagehide", (event) => {
+    if (!event.persisted) port.postMessage({ type: "disconnect" });
+  });
+}
+
 const NativeSharedWorker = window.SharedWorker;
 if (typeof NativeSharedWorker === "function") {
   window.SharedWorker = class extends NativeSharedWorker {
@@ -526,6 +551,7 @@ if (typeof NativeSharedWorker === "function") {
         gatePort(this.port, config.quartdash && config.quartdash.handover_url);
         this.port.addEventListener("message", onWorkerMessage);
         deliverErrorsAsHttp(this.port);
+        leaveWhenGone(this.port);
       }
     }
   };

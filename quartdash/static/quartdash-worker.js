@@ -8,23 +8,31 @@
 /** Version of quartdash's additions to Dash's protocol (quartdash/transport/protocol.py). */
 const PROTOCOL_VERSION = 1;
 
-/** The close codes the worker tells apart; the server's side is quartdash.CloseCode. */
-const Code = Object.freeze({
+/** The close codes the server sends: exactly `quartdash.CloseCode`, names and values
+ *  (test/policy.test.js reads quartdash/transport/protocol.py to check it). */
+const ServerCode = Object.freeze({
   NORMAL: 1000,
   GOING_AWAY: 1001,
   UNSUPPORTED_DATA: 1003,
-  NO_STATUS: 1005,
-  ABNORMAL: 1006,
   POLICY_VIOLATION: 1008,
   MESSAGE_TOO_BIG: 1009,
   INTERNAL_ERROR: 1011,
-  SERVICE_RESTART: 1012,
   TRY_AGAIN_LATER: 1013,
-  HEARTBEAT_TIMEOUT: 4000,
   INACTIVITY: 4001,
   SESSION_ENDED: 4401,
   SESSION_EXPIRED: 4408,
   RATE_LIMITED: 4429,
+});
+
+/** The close codes the worker tells apart: the server's, and those it meets without
+ *  the server choosing them: a close with no code (1005) or no close frame at all
+ *  (1006), a restart by another server (1012), and its own heartbeat timeout (4000). */
+const Code = Object.freeze({
+  ...ServerCode,
+  NO_STATUS: 1005,
+  ABNORMAL: 1006,
+  SERVICE_RESTART: 1012,
+  HEARTBEAT_TIMEOUT: 4000,
 });
 
 const DEFAULT_POLICY = Object.freeze({
@@ -460,7 +468,7 @@ class ServerSocket {
 
   /** Before closing on purpose: the server need not keep the connection for a resume. */
   sayBye(ws) {
-    ws.send(JSON.stringify({ type: Msg.BYE, v: 1 }));
+    ws.send(JSON.stringify({ type: Msg.BYE, v: PROTOCOL_VERSION }));
   }
 
   forgetResume() {
@@ -632,7 +640,7 @@ class ServerSocket {
   acknowledge() {
     if (!this.isOpen || this.frames === this.acked) return;
     this.acked = this.frames;
-    this.ws.send(JSON.stringify({ type: Msg.ACK, v: 1, received: this.frames }));
+    this.ws.send(JSON.stringify({ type: Msg.ACK, v: PROTOCOL_VERSION, received: this.frames }));
   }
 
   closed({ code, reason }) {
@@ -718,7 +726,7 @@ function now() {
 const router = new Router();
 
 function status(fields) {
-  return { type: Msg.STATUS, v: 1, ...fields };
+  return { type: Msg.STATUS, v: PROTOCOL_VERSION, ...fields };
 }
 
 /** The renderers told "connected" since the socket last went down. */
@@ -791,6 +799,8 @@ function onRendererMessage(tab, message) {
       return;
     }
     case Msg.DISCONNECT:
+      // From the renderer as it unmounts, or from the page script as its tab goes for
+      // good (page.js, leaveWhenGone): the last one out closes the socket with a goodbye.
       if (tab.rendererId) forget(tab.rendererId);
       tab.rendererId = null;
       if (router.size === 0) socket.disconnect();

@@ -190,6 +190,23 @@ function sameScript(url) {
   }
 }
 
+/**
+ * When this document goes for good (a closed tab or window, a reload, a navigation the
+ * browser does not cache), tell the worker, as Dash's renderer does when it unmounts
+ * (which a closing tab never does): "disconnect" on the renderer's port. When it was
+ * the last tab, the worker then says goodbye to the server (quartdash_bye) and closes
+ * with 1000 while it still can: the browser ends a SharedWorker whose last document is
+ * gone, and its socket with it, with no close frame, which the server could not tell
+ * from a network failure (it logged a drop and kept the connection for a resume no
+ * one would ask for). A page kept in the back/forward cache (`persisted`) may come
+ * back, so it stays connected.
+ */
+function leaveWhenGone(port) {
+  window.addEventListener("pagehide", (event) => {
+    if (!event.persisted) port.postMessage({ type: "disconnect" });
+  });
+}
+
 const NativeSharedWorker = window.SharedWorker;
 if (typeof NativeSharedWorker === "function") {
   window.SharedWorker = class extends NativeSharedWorker {
@@ -200,6 +217,7 @@ if (typeof NativeSharedWorker === "function") {
         gatePort(this.port, config.quartdash && config.quartdash.handover_url);
         this.port.addEventListener("message", onWorkerMessage);
         deliverErrorsAsHttp(this.port);
+        leaveWhenGone(this.port);
       }
     }
   };

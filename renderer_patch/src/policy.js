@@ -4,23 +4,31 @@
 /** Version of quartdash's additions to Dash's protocol (quartdash/transport/protocol.py). */
 export const PROTOCOL_VERSION = 1;
 
-/** The close codes the worker tells apart; the server's side is quartdash.CloseCode. */
-export const Code = Object.freeze({
+/** The close codes the server sends: exactly `quartdash.CloseCode`, names and values
+ *  (test/policy.test.js reads quartdash/transport/protocol.py to check it). */
+export const ServerCode = Object.freeze({
   NORMAL: 1000,
   GOING_AWAY: 1001,
   UNSUPPORTED_DATA: 1003,
-  NO_STATUS: 1005,
-  ABNORMAL: 1006,
   POLICY_VIOLATION: 1008,
   MESSAGE_TOO_BIG: 1009,
   INTERNAL_ERROR: 1011,
-  SERVICE_RESTART: 1012,
   TRY_AGAIN_LATER: 1013,
-  HEARTBEAT_TIMEOUT: 4000,
   INACTIVITY: 4001,
   SESSION_ENDED: 4401,
   SESSION_EXPIRED: 4408,
   RATE_LIMITED: 4429,
+});
+
+/** The close codes the worker tells apart: the server's, and those it meets without
+ *  the server choosing them: a close with no code (1005) or no close frame at all
+ *  (1006), a restart by another server (1012), and its own heartbeat timeout (4000). */
+export const Code = Object.freeze({
+  ...ServerCode,
+  NO_STATUS: 1005,
+  ABNORMAL: 1006,
+  SERVICE_RESTART: 1012,
+  HEARTBEAT_TIMEOUT: 4000,
 });
 
 export const DEFAULT_POLICY = Object.freeze({

@@ -139,7 +139,7 @@ export class ServerSocket {
 
   /** Before closing on purpose: the server need not keep the connection for a resume. */
   sayBye(ws) {
-    ws.send(JSON.stringify({ type: Msg.BYE, v: 1 }));
+    ws.send(JSON.stringify({ type: Msg.BYE, v: PROTOCOL_VERSION }));
   }
 
   forgetResume() {
@@ -311,7 +311,7 @@ export class ServerSocket {
   acknowledge() {
     if (!this.isOpen || this.frames === this.acked) return;
     this.acked = this.frames;
-    this.ws.send(JSON.stringify({ type: Msg.ACK, v: 1, received: this.frames }));
+    this.ws.send(JSON.stringify({ type: Msg.ACK, v: PROTOCOL_VERSION, received: this.frames }));
   }
 
   closed({ code, reason }) {

@@ -5,13 +5,14 @@
 // The page loads it from a URL that carries a tag of the session, so a new login in
 // the same browser gets a new worker and never shares the old one's socket.
 
+import { PROTOCOL_VERSION } from "./policy.js";
 import { Msg, Router, noResponse } from "./router.js";
 import { ServerSocket } from "./socket.js";
 
 const router = new Router();
 
 function status(fields) {
-  return { type: Msg.STATUS, v: 1, ...fields };
+  return { type: Msg.STATUS, v: PROTOCOL_VERSION, ...fields };
 }
 
 /** The renderers told "connected" since the socket last went down. */
@@ -84,6 +85,8 @@ function onRendererMessage(tab, message) {
       return;
     }
     case Msg.DISCONNECT:
+      // From the renderer as it unmounts, or from the page script as its tab goes for
+      // good (page.js, leaveWhenGone): the last one out closes the socket with a goodbye.
       if (tab.rendererId) forget(tab.rendererId);
       tab.rendererId = null;
       if (router.size === 0) socket.disconnect();

@@ -1,9 +1,15 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
+import { readdirSync, readFileSync } from "node:fs";
+
 import {
-  afterClose, backoff, closeNotice, Code, DEFAULT_POLICY, effectiveClose, noticeText, Reason,
+  afterClose, backoff, closeNotice, Code, DEFAULT_POLICY, effectiveClose, noticeText,
+  PROTOCOL_VERSION, Reason, ServerCode,
 } from "../src/policy.js";
+
+/** The server's side of the protocol, as text: quartdash/transport/protocol.py. */
+const PROTOCOL = readFileSync(new URL("../../quartdash/transport/protocol.py", import.meta.url), "utf8");
 
 const half = () => 0.5;
 
@@ -101,10 +107,42 @@ test("an administrator's close of the connection alone: no 'signed out', no logi
   assert.match(closeNotice(1008, Reason.CONNECTION_CLOSED).text, /\(1008: connection closed/);
 });
 
-test("the reasons match the server's (quartdash/transport/protocol.py)", async () => {
-  const { readFileSync } = await import("node:fs");
-  const protocol = readFileSync(new URL("../../quartdash/transport/protocol.py", import.meta.url), "utf8");
-  assert.ok(protocol.includes(`CONNECTION_CLOSED = "${Reason.CONNECTION_CLOSED}"`));
-  assert.ok(protocol.includes(`SIGNED_OUT = "${Reason.SIGNED_OUT}"`));
-  assert.ok(protocol.includes(`NOT_LOGGED_IN = "${Reason.NOT_LOGGED_IN}"`));
+test("the reasons match the server's (quartdash/transport/protocol.py)", () => {
+  assert.ok(PROTOCOL.includes(`CONNECTION_CLOSED = "${Reason.CONNECTION_CLOSED}"`));
+  assert.ok(PROTOCOL.includes(`SIGNED_OUT = "${Reason.SIGNED_OUT}"`));
+  assert.ok(PROTOCOL.includes(`NOT_LOGGED_IN = "${Reason.NOT_LOGGED_IN}"`));
+});
+
+/** `NAME = value` of each member of `class name(...)` in protocol.py, in order. */
+function pythonEnum(name) {
+  const start = PROTOCOL.indexOf(`\nclass ${name}(`);
+  assert.ok(start >= 0, `class ${name} not found in protocol.py`);
+  const body = PROTOCOL.slice(start + 1).split(/\n(?=\S)/)[0]; // up to the next unindented line
+  return Object.fromEntries(
+    Array.from(body.matchAll(/^ {4}([A-Z][A-Z0-9_]*) = (\d+)$/gm), ([, key, value]) => [key, Number(value)]));
+}
+
+test("the close codes the server sends are exactly quartdash.CloseCode's, names and values", () => {
+  const server = pythonEnum("CloseCode");
+  assert.ok(Object.keys(server).length >= 10, `CloseCode read as ${JSON.stringify(server)}`);
+  assert.deepEqual({ ...ServerCode }, server);
+  // The codes only the browser meets are not the server's, by name or by value.
+  const values = new Set(Object.values(server));
+  for (const [name, code] of Object.entries(Code)) {
+    if (name in server) assert.equal(code, server[name], name);
+    else assert.ok(!values.has(code), `${name} (${code}) is one of quartdash.CloseCode's values`);
+  }
+});
+
+test("one protocol version, the server's (quartdash.transport.protocol.PROTOCOL_VERSION)", () => {
+  const match = /^PROTOCOL_VERSION = (\d+)$/m.exec(PROTOCOL);
+  assert.ok(match, "PROTOCOL_VERSION not found in protocol.py");
+  assert.equal(PROTOCOL_VERSION, Number(match[1]));
+  // Every message the browser side builds takes its version from that constant.
+  const src = new URL("../src/", import.meta.url);
+  for (const file of readdirSync(src).filter((name) => name.endsWith(".js"))) {
+    const text = readFileSync(new URL(file, src), "utf8");
+    assert.doesNotMatch(text, /\bv\s*:\s*\d/, `${file} writes a protocol version as a literal`);
+    assert.doesNotMatch(text, /\.v\s*[<>=!]=*\s*\d/, `${file} compares a protocol version to a literal`);
+  }
 });

@@ -19,6 +19,8 @@ import pytest
 from websockets.asyncio.client import ClientConnection
 
 from quartdash import CloseCode
+from quartdash.testing.servers import Server, hypercorn, log_shows
+from tests import ROOT
 from tests.authclient import (
     SECRET,
     TOKEN,
@@ -29,7 +31,6 @@ from tests.authclient import (
     session_socket,
     who,
 )
-from tests.servers import ROOT, Server, hypercorn, log_shows
 
 ENV = {"QUARTDASH_SECRET_KEY": SECRET, "QUARTDASH_ADMIN_TOKEN": TOKEN}
 LOGOUT_BUDGET = 0.100  # seconds from the logout request to the last socket closed

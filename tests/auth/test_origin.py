@@ -14,8 +14,8 @@ from websockets.exceptions import InvalidStatus
 
 from quartdash import QuartDash, html
 from quartdash.auth.origin import Origin, OriginPolicy, parse_origin, wildcard_problem
-from tests.servers import Server, hypercorn
-from tests.wsclient import call, callback_request, open_socket
+from quartdash.testing.servers import Server, hypercorn
+from quartdash.testing.wsclient import call, callback_request, open_socket
 
 POLICY = OriginPolicy.from_config(["https://*.example.com", "http://localhost:3000"])
 SERVER = "127.0.0.1:8050"

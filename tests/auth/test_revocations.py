@@ -35,6 +35,7 @@ from quartdash.auth.sessions import Revocations, SessionToken
 from quartdash.cluster import wire
 from quartdash.cluster.models import Revocation
 from quartdash.cluster.redis import RedisBackplane
+from quartdash.testing.servers import RedisServer, Server, hypercorn, redis_server
 from tests.auth.test_sessions import ORIGIN, WS, ask_identity, browser, close_code, make_app
 from tests.authclient import (
     COOKIE,
@@ -47,7 +48,6 @@ from tests.authclient import (
     session_socket,
     who,
 )
-from tests.servers import RedisServer, Server, hypercorn, redis_server
 
 YEAR = 365 * 24 * 3600.0
 

@@ -16,7 +16,7 @@ from quart.testing.app import LifespanError
 
 from quartdash import QuartDash, html
 from quartdash.auth.secret_key import GENERATE, PLACEHOLDER_WORDS, weakness
-from tests.servers import free_port, hypercorn
+from quartdash.testing.servers import free_port, hypercorn
 
 WEAK = ["change-me", "changeme", "secret", "dev", "development", "test", "password",
         "your-secret-key", "0123456789abcde", "Your_Secret_Key_Here",

@@ -30,7 +30,7 @@ from quart_auth import (
 from quartdash import CloseCode, Input, Output, QuartDash, ctx, dcc, html, set_props, signals
 from quartdash.auth.sessions import Revocations, SessionToken
 from quartdash.cluster.models import Revocation
-from tests.wsclient import callback_request, inprocess_close, messages
+from quartdash.testing.wsclient import callback_request, inprocess_close, messages
 
 SECRET = "in-process-secret-key-0123456789abcdef"
 ORIGIN = {"Origin": "http://localhost"}

@@ -13,8 +13,8 @@ from dash.backends._utils import format_traceback_html
 from quartdash import Input, Output, QuartDash, html
 from quartdash._compat.dash import exception_text, traceback_html
 from quartdash.callbacks.runner import GENERIC_ERROR, debug_mode
+from quartdash.testing.wsclient import callback_request
 from tests.transport.test_inprocess import ORIGIN, WS, frames_until_response, started
-from tests.wsclient import callback_request
 
 
 def _lookup(key: str) -> str:

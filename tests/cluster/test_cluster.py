@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from quartdash import CloseCode
+from quartdash.testing.servers import RedisServer, Server, hypercorn, redis_server
 from tests.authclient import (
     SECRET,
     TOKEN,
@@ -27,7 +28,6 @@ from tests.authclient import (
     session_socket,
     who,
 )
-from tests.servers import RedisServer, Server, hypercorn, redis_server
 
 PRESENCE_TTL = 2.0
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from quartdash import QuartDash
 from quartdash.cluster.redis import RedisBackplane, _safe
-from tests.servers import free_port
+from quartdash.testing.servers import free_port
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,7 @@ import pytest
 import quartdash
 from quartdash import CallbackSocket, CloseCode, ConnectionInfo, QuartDash, cli, signals
 from quartdash.config import DEFAULTS, DOCS, KEYS, Settings
-from tests.servers import ROOT
+from tests import ROOT
 
 DOCS_DIR = ROOT / "docs"
 PAGES = sorted(DOCS_DIR.glob("*.md"))

@@ -31,9 +31,10 @@ from werkzeug.datastructures import FileStorage
 
 from quartdash import Input, Output, QuartDash, html
 from quartdash.app import MIGRATION_DOC
+from quartdash.testing.servers import Server, hypercorn, redis_server
+from quartdash.testing.wsclient import call, callback_request, open_socket
+from tests import ROOT
 from tests.authclient import closed_code, login, logout, session_socket, who
-from tests.servers import ROOT, Server, hypercorn, redis_server
-from tests.wsclient import call, callback_request, open_socket
 
 DOC = ROOT / MIGRATION_DOC
 SAMPLE = re.compile(r"<!-- sample: ([\w-]+) -->\n```python\n(.*?)```", re.S)

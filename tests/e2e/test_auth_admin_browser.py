@@ -16,8 +16,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from quartdash import CloseCode
+from quartdash.testing.servers import Server, hypercorn
+from tests import ROOT
 from tests.authclient import SECRET, TOKEN, admin, closed_code, login, session_socket, who
-from tests.servers import ROOT, Server, hypercorn
 
 WAIT = 15.0
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.servers import Server, hypercorn
+from quartdash.testing.servers import Server, hypercorn
 
 APP = "tests.e2e.apps.cancel_app:app"
 WAIT = 20.0

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.servers import Server, TcpProxy, free_port, hypercorn
+from quartdash.testing.servers import Server, TcpProxy, free_port, hypercorn
 
 APP = "tests.e2e.apps.browser_app:app"
 WAIT = 15.0

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
+from quartdash.testing.servers import TcpProxy, free_port, hypercorn
 from tests.e2e.test_error_parity import SPY, errors, js, open_page, wait_until
-from tests.servers import TcpProxy, free_port, hypercorn
 
 APP = "tests.e2e.apps.errors_app:app"
 DEBUG = {"ERRORS_APP_MODE": "debug"}

@@ -17,8 +17,8 @@ import pytest
 from selenium.webdriver.support.ui import WebDriverWait
 
 from quartdash.callbacks.runner import GENERIC_ERROR
+from quartdash.testing.servers import Server, hypercorn
 from tests.e2e.apps.errors_text import MARKUP, SECRET
-from tests.servers import Server, hypercorn
 
 APP = "tests.e2e.apps.errors_app:app"
 WAIT = 20.0

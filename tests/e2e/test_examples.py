@@ -25,7 +25,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.servers import ROOT, Server, hypercorn
+from quartdash.testing.servers import Server, hypercorn
+from tests import ROOT
 
 SHOTS = ROOT / "tests" / "artifacts" / "examples"
 WAIT = 15.0

@@ -13,8 +13,8 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+from quartdash.testing.servers import Server, hypercorn
 from tests.authclient import SECRET, TOKEN
-from tests.servers import Server, hypercorn
 
 WAIT = 15.0
 

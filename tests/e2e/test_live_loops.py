@@ -20,8 +20,9 @@ from typing import Any
 
 import pytest
 
+from quartdash.testing.servers import stop
+from tests import ROOT
 from tests.e2e.test_examples import WAIT, Page, example, frame, lamp, price  # noqa: F401
-from tests.servers import ROOT, stop
 
 SILENT = "the page did not answer get_prop"
 BACK = "the page answers again after"

@@ -25,7 +25,7 @@ import pytest
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.servers import Server, TcpProxy, free_port, hypercorn
+from quartdash.testing.servers import Server, TcpProxy, free_port, hypercorn
 
 APP = "tests.e2e.apps.nav_app:app"
 WAIT = 15.0

@@ -17,9 +17,9 @@ import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+from quartdash.testing.servers import Server, hypercorn
 from tests.authclient import HTTP_TIMEOUT, SECRET, TOKEN, admin
 from tests.e2e.test_auth_admin_browser import counter, sign_in
-from tests.servers import Server, hypercorn
 
 WAIT = 15.0
 #: The page script goes to login_url 1.5 s after a sign-out notice (page.js

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.servers import Server, hypercorn
+from quartdash.testing.servers import Server, hypercorn
 
 APP = "tests.e2e.apps.cookies_app:app"
 WAIT = 15.0

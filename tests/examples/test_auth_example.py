@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from quartdash import CloseCode
+from quartdash.testing.servers import Server, hypercorn
 from tests.authclient import (
     COOKIE,
     HTTP_TIMEOUT,
@@ -26,7 +27,6 @@ from tests.authclient import (
     session_socket,
     who,
 )
-from tests.servers import Server, hypercorn
 
 ENV = {"QUARTDASH_SECRET_KEY": SECRET, "QUARTDASH_ADMIN_TOKEN": TOKEN}
 EVIL = "http://evil.example"

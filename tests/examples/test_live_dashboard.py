@@ -21,6 +21,9 @@ import requests
 from websockets.asyncio.client import ClientConnection
 
 from quartdash import CloseCode
+from quartdash.testing.servers import Server, hypercorn
+from quartdash.testing.wsclient import call, callback_request, messages
+from tests import ROOT
 from tests.authclient import (
     COOKIE,
     HTTP_TIMEOUT,
@@ -32,8 +35,6 @@ from tests.authclient import (
     session_socket,
     who,
 )
-from tests.servers import ROOT, Server, hypercorn
-from tests.wsclient import call, callback_request, messages
 
 TARGET = "examples.live_dashboard:app"
 ENV = {"QUARTDASH_SECRET_KEY": SECRET, "QUARTDASH_ADMIN_TOKEN": TOKEN,

@@ -15,8 +15,8 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.servers import Server, hypercorn, log_shows
-from tests.wsclient import callback_request, messages, open_socket
+from quartdash.testing.servers import Server, hypercorn, log_shows
+from quartdash.testing.wsclient import callback_request, messages, open_socket
 
 MB = 1 << 20
 

@@ -19,6 +19,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from quartdash import CloseCode, QuartDash
+from quartdash.testing.servers import hypercorn
+from quartdash.testing.wsclient import messages, ws_url
 from quartdash.transport.limits import printable
 from quartdash.transport.protocol import (
     CONNECTION_CLOSED,
@@ -29,8 +31,6 @@ from quartdash.transport.protocol import (
     close_reason,
 )
 from tests.auth.test_sessions import ORIGIN, WS, app, ask_identity, browser
-from tests.servers import hypercorn
-from tests.wsclient import messages, ws_url
 
 __all__ = ["app"]  # the fixture, used by name
 

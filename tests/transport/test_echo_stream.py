@@ -7,8 +7,14 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from tests.servers import hypercorn
-from tests.wsclient import call, callback_request, echo_rtt, open_socket, worst_rtt_while
+from quartdash.testing.servers import hypercorn
+from quartdash.testing.wsclient import (
+    call,
+    callback_request,
+    echo_rtt,
+    open_socket,
+    worst_rtt_while,
+)
 
 HOSTILE = 300_000
 CAP = 10_000  # examples.echo.MAX_STREAM (not imported: that would build its app here)

@@ -11,8 +11,8 @@ import pytest
 from quartdash import Input, Output, QuartDash, ctx, dcc, html, set_props
 from quartdash.callbacks.runner import GENERIC_ERROR
 from quartdash.config import DEFAULTS
+from quartdash.testing.wsclient import callback_request
 from tests.transport.test_inprocess import ORIGIN, WS, frames_until_response, started
-from tests.wsclient import callback_request
 
 MANY = DEFAULTS.max_pending_frames * 3  # more than the queue may hold at once
 

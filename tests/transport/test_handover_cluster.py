@@ -20,9 +20,9 @@ import redis as redis_py
 import requests
 from websockets.asyncio.client import connect
 
+from quartdash.testing.servers import RedisServer, Server, hypercorn, log_shows, redis_server
+from quartdash.testing.wsclient import OPEN_TIMEOUT, call, callback_request, messages, ws_url
 from tests.authclient import COOKIE, HTTP_TIMEOUT, SECRET
-from tests.servers import RedisServer, Server, hypercorn, log_shows, redis_server
-from tests.wsclient import OPEN_TIMEOUT, call, callback_request, messages, ws_url
 
 APP = "tests.apps.handover_app:app"
 #: handover_seconds of both servers: short, so expiry is seen; far longer than a

@@ -18,8 +18,8 @@ import psutil
 import pytest
 import requests
 
-from tests.servers import Server, hypercorn, log_shows
-from tests.wsclient import call, callback_request, messages, open_socket
+from quartdash.testing.servers import Server, hypercorn, log_shows
+from quartdash.testing.wsclient import call, callback_request, messages, open_socket
 
 MB = 1 << 20
 

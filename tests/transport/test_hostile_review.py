@@ -18,9 +18,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.servers import Server, hypercorn, log_shows
+from quartdash.testing.servers import Server, hypercorn, log_shows
+from quartdash.testing.wsclient import echo_rtt, open_socket
 from tests.transport.test_hostile import MB, PeakRss
-from tests.wsclient import echo_rtt, open_socket
 
 
 @pytest.fixture(scope="module")

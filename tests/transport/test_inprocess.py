@@ -14,8 +14,8 @@ from dash._hooks import hooks as dash_hooks
 from quart.testing.connections import WebsocketResponseError
 
 from quartdash import Input, Output, Patch, QuartDash, State, callback, ctx, dcc, html, set_props
+from quartdash.testing.wsclient import callback_request, inprocess_close, messages
 from quartdash.transport.protocol import CloseCode
-from tests.wsclient import callback_request, inprocess_close, messages
 
 ORIGIN = {"Origin": "http://localhost"}
 WS = "/_dash-ws-callback"

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import connect
 
+from quartdash.testing.servers import Server, hypercorn, log_shows
+from quartdash.testing.wsclient import ResumingClient, callback_request, hello, open_socket, ws_url
 from quartdash.transport import protocol
-from tests.servers import Server, hypercorn, log_shows
-from tests.wsclient import ResumingClient, callback_request, hello, open_socket, ws_url
 
 STEPS = 1000
 #: The access log as a proxy writes it: the path with its query string, then the status.

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.servers import Server, hypercorn
-from tests.wsclient import (
+from quartdash.testing.servers import Server, hypercorn
+from quartdash.testing.wsclient import (
     call,
     callback_request,
     echo_rtt,

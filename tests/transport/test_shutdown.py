@@ -13,10 +13,10 @@ from pathlib import Path
 from websockets.exceptions import ConnectionClosed
 
 from quartdash import CloseCode
-from tests.servers import hypercorn
-from tests.wsclient import echo_rtt, open_socket
+from quartdash.testing.servers import hypercorn
+from quartdash.testing.wsclient import echo_rtt, open_socket
 
-GRACEFUL = 2.0  # tests.servers starts hypercorn with --graceful-timeout 2
+GRACEFUL = 2.0  # quartdash.testing.servers starts hypercorn with --graceful-timeout 2
 
 
 async def test_server_stop_closes_sockets_with_1001_at_once(tmp_path: Path) -> None:

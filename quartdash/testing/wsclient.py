@@ -1,14 +1,27 @@
-"""A minimal client of Dash's WebSocket protocol, for tests and the bench."""
+"""A minimal client of Dash's WebSocket protocol and quartdash's additions to it, for
+tests and benchmarks that drive a served app (``servers.hypercorn``) without a browser.
+
+It needs ``websockets`` (quartdash's ``test`` extra), which is imported when a socket
+is opened, not with this module: the message builders and parsers work without it.
+The waits take a ``timeout`` of their own (ruff's ASYNC109 is silenced for them), as
+the tests call them: each bounds the whole exchange, not one receive.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-from websockets.asyncio.client import ClientConnection, connect
+from quartdash.transport.protocol import PROTOCOL_VERSION
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from websockets.asyncio.client import ClientConnection, connect
+
+#: How long opening a socket may take.
 OPEN_TIMEOUT = 10.0
 
 
@@ -39,26 +52,32 @@ def callback_request(
 def messages(frame: str | bytes) -> list[dict[str, Any]]:
     """The messages of one frame (a batch is a JSON array)."""
     data = json.loads(frame)
-    return data if isinstance(data, list) else [data]
+    return cast("list[dict[str, Any]]", data if isinstance(data, list) else [data])
 
 
 def ws_url(base: str) -> str:
+    """The app's WebSocket URL, from its base URL (``http://host:port``)."""
     return base.replace("http://", "ws://") + "/_dash-ws-callback"
 
 
-def open_socket(base: str, origin: str | None = None, **kwargs: Any) -> Any:
-    """Connect to the app's WebSocket with a same-origin ``Origin`` by default."""
-    return connect(
-        ws_url(base),
-        origin=origin or base,  # type: ignore[arg-type]
-        open_timeout=OPEN_TIMEOUT,
-        max_size=None,
-        **kwargs,
-    )
+def _connect(url: str, origin: str, **kwargs: Any) -> connect:
+    """``websockets``' ``connect`` (an awaitable and an async context manager), imported
+    here so that this module loads without websockets installed."""
+    from websockets.asyncio.client import connect
+    from websockets.typing import Origin
+
+    return connect(url, origin=Origin(origin), open_timeout=OPEN_TIMEOUT, max_size=None,
+                   **kwargs)
+
+
+def open_socket(base: str, origin: str | None = None, **kwargs: Any) -> connect:
+    """Connect to the app's WebSocket with a same-origin ``Origin`` by default; use as
+    ``async with open_socket(url) as ws``. ``kwargs`` go to ``websockets``' ``connect``."""
+    return _connect(ws_url(base), origin or base, **kwargs)
 
 
 async def call(
-    ws: ClientConnection, request: str, timeout: float = 10.0
+    ws: ClientConnection, request: str, timeout: float = 10.0  # noqa: ASYNC109
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Send a callback_request; return its response and the messages before it."""
     request_id = json.loads(request)["requestId"]
@@ -72,10 +91,11 @@ async def call(
                 before.append(msg)
 
 
-async def echo_rtt(ws: ClientConnection, n: int, timeout: float = 10.0) -> float:
+async def echo_rtt(ws: ClientConnection, n: int, timeout: float = 10.0) -> float:  # noqa: ASYNC109
     """Round trip of the echo callback, in seconds."""
     start = time.perf_counter()
-    response, _ = await call(ws, callback_request(f"e{n}", "out", "children", [("in", "value", f"v{n}")]), timeout)
+    request = callback_request(f"e{n}", "out", "children", [("in", "value", f"v{n}")])
+    response, _ = await call(ws, request, timeout)
     assert response["payload"]["data"]["response"]["out"]["children"] == f"v{n}", response
     return time.perf_counter() - start
 
@@ -91,7 +111,7 @@ def slow_http_body() -> bytes:
     }).encode()
 
 
-async def post_slow(base: str, timeout: float = 30.0) -> dict[str, Any]:
+async def post_slow(base: str, timeout: float = 30.0) -> dict[str, Any]:  # noqa: ASYNC109
     """Run the 1 s sync callback over HTTP, as a page whose callback is on HTTP does."""
     import urllib.request
 
@@ -101,7 +121,7 @@ async def post_slow(base: str, timeout: float = 30.0) -> dict[str, Any]:
             headers={"Content-Type": "application/json"}, method="POST",
         )
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            return json.loads(response.read())  # type: ignore[no-any-return]
+            return cast("dict[str, Any]", json.loads(response.read()))
 
     return await asyncio.to_thread(post)
 
@@ -116,7 +136,7 @@ async def worst_rtt_while(ws: ClientConnection, task: asyncio.Task[Any]) -> tupl
     return worst, n
 
 
-async def inprocess_close(ws: Any, timeout: float = 5.0) -> int:
+async def inprocess_close(ws: Any, timeout: float = 5.0) -> int:  # noqa: ASYNC109
     """Read a Quart test-client socket until the server closes it; the close code.
 
     The server announces each close with a ``quartdash_close`` message carrying the
@@ -137,7 +157,7 @@ async def inprocess_close(ws: Any, timeout: float = 5.0) -> int:
 
 def hello(resume: str | None = None, received: int = 0) -> str:
     """quartdash's worker's first frame: the resume token it holds (None: afresh)."""
-    return json.dumps({"type": "quartdash_hello", "v": 1, "resume": resume,
+    return json.dumps({"type": "quartdash_hello", "v": PROTOCOL_VERSION, "resume": resume,
                        "received": received if resume is not None else 0})
 
 
@@ -157,20 +177,19 @@ class ResumingClient:
         """Open a socket (resuming if asked); returns the server's welcome."""
         if self.ws is not None:
             self.ws.transport.abort()  # what was left of the previous socket
-        self.ws = await connect(ws_url(self.base) + "?quartdash=1", origin=self.base,  # type: ignore[arg-type]
-                                open_timeout=OPEN_TIMEOUT, max_size=None, **kwargs)
+        self.ws = await _connect(ws_url(self.base) + "?quartdash=1", self.base, **kwargs)
         await self.ws.send(hello(self.token if resume else None, self.received))
-        welcome = json.loads(await asyncio.wait_for(self.ws.recv(), 10))
+        welcome: dict[str, Any] = json.loads(await asyncio.wait_for(self.ws.recv(), 10))
         assert welcome["type"] == "quartdash_welcome", welcome
         self.token = welcome["token"]
-        return welcome  # type: ignore[no-any-return]
+        return welcome
 
     def drop(self) -> None:
         """Lose the connection as a network would: no close frame, frames in flight lost."""
         assert self.ws is not None
         self.ws.transport.abort()
 
-    async def take(self, timeout: float = 10.0) -> list[dict[str, Any]]:
+    async def take(self, timeout: float = 10.0) -> list[dict[str, Any]]:  # noqa: ASYNC109
         """The next frame's messages (counted, kept in ``messages``)."""
         assert self.ws is not None
         got = messages(await asyncio.wait_for(self.ws.recv(), timeout))
@@ -178,7 +197,8 @@ class ResumingClient:
         self.messages.extend(got)
         return got
 
-    async def until(self, done: Any, timeout: float = 30.0) -> None:
+    async def until(self, done: Callable[[dict[str, Any]], bool],
+                    timeout: float = 30.0) -> None:  # noqa: ASYNC109
         """Take frames until ``done(message)`` holds for one of them."""
         async with asyncio.timeout(timeout):
             while True:
@@ -195,4 +215,5 @@ class ResumingClient:
 
     async def ack(self) -> None:
         assert self.ws is not None
-        await self.ws.send(json.dumps({"type": "quartdash_ack", "v": 1, "received": self.received}))
+        await self.ws.send(json.dumps({"type": "quartdash_ack", "v": PROTOCOL_VERSION,
+                                       "received": self.received}))

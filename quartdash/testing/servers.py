@@ -1,4 +1,11 @@
-"""Real servers for tests and the bench: hypercorn and redis-server as subprocesses."""
+"""Real servers for tests and benchmarks: hypercorn and redis-server as subprocesses,
+and a TCP relay that can fail like a network.
+
+Nothing here knows where it is run from: an app is served from the directory given
+(``cwd``), by default the current one, exactly as ``hypercorn module:app`` typed there
+would serve it. Every wait polls for its condition and has a timeout. Standard library
+only, so a benchmark or a script can use it without pytest.
+"""
 
 from __future__ import annotations
 
@@ -16,10 +23,14 @@ import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+__all__ = [
+    "RedisServer", "Server", "TcpProxy", "free_port", "hypercorn", "log_shows", "redis_server",
+    "stop", "wait_http", "wait_tcp",
+]
 
 
 def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (the OS's choice)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -56,7 +67,8 @@ def wait_tcp(port: int, timeout: float = 30.0, proc: subprocess.Popen[bytes] | N
 
 
 class Server:
-    """A running hypercorn serving ``target``; ``log`` holds what it printed."""
+    """A running hypercorn: its process (``proc``, the leader of its own process group),
+    its base ``url``, and ``log``, everything it printed so far (stdout and stderr)."""
 
     def __init__(self, proc: subprocess.Popen[bytes], url: str, log_path: Path) -> None:
         self.proc = proc
@@ -77,12 +89,18 @@ def hypercorn(
     ready_path: str | None = "/",
     port: int | None = None,
     args: Sequence[str] = (),
+    cwd: str | os.PathLike[str] | None = None,
 ) -> Iterator[Server]:
     """Serve ``target`` (``module:app``) on 127.0.0.1 and an ephemeral port; readiness
     is an HTTP 200 on ``ready_path``, or (None) only an open port, so no HTTP request
     at all reaches the app. ``port`` serves on a given port (a restart on the same
     address); by default a free one. ``args`` are more hypercorn options (an access
-    log, for instance)."""
+    log, for instance). ``cwd``: the directory hypercorn runs in, from which ``target``
+    is imported (``python -m`` puts it first on the path); by default the current one.
+    The log goes to ``tmp_path``. On leaving, the server gets SIGTERM (``stop``).
+
+    hypercorn runs under this interpreter with ``--graceful-timeout 2``: a test that
+    stops a server waits at most that long for its connections to end."""
     port = port or free_port()
     log_path = tmp_path / f"hypercorn-{port}.log"
     cmd = [
@@ -93,7 +111,7 @@ def hypercorn(
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,
+            cmd, cwd=cwd, env=full_env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     url = f"http://127.0.0.1:{port}"
@@ -147,6 +165,7 @@ class RedisServer:
 
 @contextlib.contextmanager
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A started ``RedisServer``, stopped on leaving."""
     server = RedisServer(tmp_path)
     server.start()
     try:
@@ -155,7 +174,7 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
         server.stop()
 
 
-async def log_shows(server: Server, text: str, timeout: float = 10.0) -> None:
+async def log_shows(server: Server, text: str, timeout: float = 10.0) -> None:  # noqa: ASYNC109
     """Poll the server's log until ``text`` appears in it, or fail after ``timeout``."""
     deadline = time.monotonic() + timeout
     while text not in server.log:
@@ -223,5 +242,6 @@ class TcpProxy:
             sock.close()
 
     def close(self) -> None:
+        """Stop accepting, and cut what is relayed."""
         self.listener.close()
         self.cut()
