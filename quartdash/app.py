@@ -28,6 +28,7 @@ Dash's version and swaps the encoder.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -53,6 +54,7 @@ from quartdash.auth.secret_key import check_secret_keys
 from quartdash.auth.sessions import SessionLifecycle, Sessions
 from quartdash.browser import BrowserFiles, session_tag
 from quartdash.callbacks.encoding import encode_json
+from quartdash.callbacks.runner import debug_mode, prepare
 from quartdash.callbacks.threads import FairPool
 from quartdash.cluster.backplane import Backplane
 from quartdash.cluster.factory import backplane_from_url
@@ -64,6 +66,7 @@ from quartdash.transport.limits import (
     ClientLimits,
 )
 from quartdash.transport.resume import Parking
+from quartdash.transport.services import SocketServices
 
 if TYPE_CHECKING:
     from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
@@ -260,6 +263,19 @@ class QuartDash(HookedDash):
         #: resume_grace is 0.
         self.parking = (Parking(settings.resume_grace, self.connections.retire)
                         if settings.resume_grace else None)
+        #: What the WebSocket route and handler use of this app, and nothing more
+        #: (``transport/services.py``).
+        self.socket_services = SocketServices(
+            settings=settings, origin_policy=self.origin_policy, sessions=self.sessions,
+            connections=self.connections, parking=self.parking, backplane=self.backplane,
+            pool=self.pool, handovers=self.handovers,
+            register_callbacks=self.register_callbacks,
+            prepare=functools.partial(prepare, self, websocket=True),
+            debug_mode=functools.partial(debug_mode, self),
+            run_ws_hooks=functools.partial(dash_compat.run_ws_hooks, self),
+            has_ws_hooks=functools.partial(dash_compat.has_ws_hooks, self),
+            batch_delay=functools.partial(dash_compat.batch_delay, self),
+        )
 
         user_server = server if isinstance(server, Quart) else None
         super().__init__(

@@ -3,7 +3,9 @@
 Each says what the server answers the client, so the code that catches it does not have
 to know which module raised it: ``ProtocolError`` carries the close code and reason of
 the socket it ends, ``ClientError`` the text of the error response of the one request
-it refuses (the socket lives), ``BackplaneUnavailable`` means 1013 "try again later".
+it refuses (the socket lives), ``BackplaneUnavailable`` means 1013 "try again later",
+``InvalidState`` is quartdash's own mistake (a connection asked to do what its state
+forbids), never a client's.
 Exceptions of Dash (``PreventUpdate``, ``WebsocketDisconnected``) and of Python
 (``TimeoutError`` of ``get_prop``) reach callbacks as Dash documents them.
 """
@@ -39,6 +41,13 @@ class HandoverRefused(QuartDashError):
 class BackplaneUnavailable(QuartDashError):
     """The shared state cannot be reached now, so a decision that needs it (admitting
     a socket whose revocation status is unknown) cannot be made: close with 1013."""
+
+
+class InvalidState(QuartDashError):
+    """A connection was asked for a step its state does not allow (resuming one that is
+    not parked, parking one that is closing): a bug in quartdash, not in the client or
+    the app. The message names the state the step expected and the one it found, as
+    websockets' ``InvalidState("connection is closing")`` does."""
 
 
 class AdminError(QuartDashError):

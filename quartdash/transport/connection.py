@@ -1,11 +1,46 @@
-"""One WebSocket connection: its outbound queue and sender, pending get_prop requests,
-and the callbacks running on its behalf.
+"""One WebSocket connection: its state, its outbound queue and sender, its replay
+buffer, pending get_prop requests, and the callbacks running on its behalf.
 
 Callbacks run in two places: async ones as tasks on the connection's loop, sync ones in
 a thread pool. Everything a callback does to the connection (``set_props``,
 ``get_prop``, the final response) therefore goes through methods that are safe from any
 thread: work from a thread is handed to the loop with ``call_soon_threadsafe``, which
 keeps it in order with the callback's own response.
+
+The connection's life is one ``State``, changed in one method (``_enter``)::
+
+    OPEN ──park──> PARKED ──resume──> OPEN
+      │              │
+      └────stop──────┴──> CLOSING ──finish──> CLOSED
+
+* ``OPEN``: a socket is attached; frames go out as they come.
+* ``PARKED``: the socket dropped (or a send to it failed) and the connection is kept for
+  a resume (``resume.py``): callbacks keep running, frames keep queueing, nothing is sent.
+* ``CLOSING``: the teardown has begun; ``is_shutdown`` is true, nothing more is queued.
+* ``CLOSED``: the teardown is over: callbacks ended (or were given up on) and the
+  sender is gone.
+
+A step the state does not allow raises ``InvalidState`` naming the state it expected and
+the one it found. Whether the connection keeps frames for a resume (``enable_resume``)
+is not a state but a mode, chosen once at the welcome.
+
+Tearing down has one verb per meaning, here and in the socket's handler:
+
+* ``abort(code, reason)``: the server decides to close the socket from outside its
+  handler (logout, admin, server stop, a peer that stopped reading; any thread): the
+  close is recorded (``abort_reason``), the connection is stopped, and the task that
+  answers for it (its handler, or its parking's wait) is cancelled, which sends the close.
+* ``stop()``: begin the teardown at once, synchronously (CLOSING): ``is_shutdown`` turns
+  true, pending ``get_prop`` calls fail, every running callback is cancelled.
+* ``finish()``: stop, then wait (bounded) for the callbacks and the sender (CLOSED).
+* ``park(owner)`` / ``resume(send, received)``: the socket is gone but the connection
+  is kept / a new socket takes it over.
+* ``handler.send_close`` / ``handler.drain``: the close notice and frame to the peer /
+  reading until the peer's close arrives. Only these send a close, and every reason
+  they send goes through ``protocol.close_reason``.
+
+The registry (``cluster/registry.py``) has its own two: ``retire`` (``stop``, then
+``leave``) and ``leave`` (forget the socket, tell the backplane and the signals).
 """
 
 from __future__ import annotations
@@ -13,41 +48,44 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import enum
 import itertools
 import secrets
 import threading
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
 from dash.exceptions import WebsocketDisconnected
 
 from quartdash.config import DEFAULTS
+from quartdash.exceptions import InvalidState
 from quartdash.transport import protocol
+from quartdash.transport.outbound import DEFAULT_MAX_BATCH_BYTES, Outbound
+from quartdash.transport.replay import DEFAULT_REPLAY_BYTES, ReplayBuffer
 
-#: Largest batch the sender joins into one frame. Past it, what is queued goes out in
-#: several frames, so a backlog never becomes one huge string (and a copy of it in the
-#: server's write buffer).
-DEFAULT_MAX_BATCH_BYTES = 256 << 10
-#: How long a send may be in flight before the page counts as behind.
-BEHIND_SECONDS = 0.1
-#: Sent frames kept for a resume, until the worker acknowledges them. Past this many
-#: bytes the oldest go, and a resume that needs them falls back to a fresh start.
-DEFAULT_REPLAY_BYTES = 1 << 20
+
+class State(enum.IntEnum):
+    """Where a connection is in its life (see the module's docstring)."""
+
+    OPEN = 1
+    PARKED = 2
+    CLOSING = 3
+    CLOSED = 4
+
+
+OPEN, PARKED, CLOSING, CLOSED = State.OPEN, State.PARKED, State.CLOSING, State.CLOSED
 
 
 class Connection:
     """The server's side of one socket, independent of Quart so it can be tested alone.
 
-    Outbound frames wait in one insertion-ordered dict. While the socket keeps up they
-    are all sent, in order; while it is behind (a send is blocked on the peer, the
-    socket is parked for a resume, or half the limit is queued), a ``set_props`` to the
-    same properties of the same component replaces the queued one and moves to the end,
-    so what is delivered keeps its order and the queue stays bounded by the number of
-    distinct properties, however fast a callback streams. Events, responses and
-    requests never merge; past ``max_pending`` frames or ``max_pending_bytes`` bytes
-    waiting, the socket is closed (1013).
+    Outbound frames wait in an ``Outbound`` queue (``outbound.py``). While the socket
+    keeps up they are all sent, in order; while it is behind (a send is blocked on the
+    peer, the connection is parked, or half a limit is queued), a ``set_props`` to the
+    same properties of the same component replaces the queued one, so the queue stays
+    bounded by the number of distinct properties. Past ``max_pending`` frames or
+    ``max_pending_bytes`` bytes waiting, the socket is closed (1013).
 
     The sender is a task only while there is something to send: an idle socket costs no
     task, and a callback's response on an idle socket is sent by the callback's own task
@@ -55,11 +93,9 @@ class Connection:
     """
 
     __slots__ = (
-        "_batch_delay", "_busy", "_busy_since", "_closed", "_flush", "_ids",
-        "_loop_thread", "_max_batch_bytes", "_max_pending", "_max_pending_bytes", "_owner",
-        "_queue", "_queued_bytes", "_replay", "_replay_bytes",
-        "_replay_floor", "_replay_limit", "_room", "_send", "_sender", "_urgent",
-        "abort_reason", "id", "loop", "pending_props", "running", "sent",
+        "_batch_delay", "_flush", "_ids", "_loop_thread", "_outbound", "_owner", "_replay",
+        "_replay_limit", "_room", "_send", "_sender", "abort_reason", "id", "loop",
+        "pending_props", "running", "state",
     )
 
     def __init__(
@@ -72,91 +108,100 @@ class Connection:
         max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
         replay_bytes: int = DEFAULT_REPLAY_BYTES,
     ) -> None:
-        #: The socket's send, or None while the socket is parked for a resume.
+        #: Where the connection is in its life; changed only by ``_enter``.
+        self.state = OPEN
+        #: The attached socket's send. None once the socket is gone (PARKED); a socket
+        #: still attached while CLOSING gets what the sender has in hand.
         self._send: Callable[[str], Awaitable[None]] | None = send
         #: Names this socket in the registry and the admin API.
         self.id = secrets.token_hex(8)
         self._batch_delay = batch_delay
-        self._max_pending = max_pending
-        self._max_pending_bytes = max_pending_bytes
-        self._max_batch_bytes = max_batch_bytes
-        #: Characters of the frames in ``_queue`` (what a non-reading peer costs).
-        self._queued_bytes = 0
+        self._outbound = Outbound(max_pending, max_pending_bytes, max_batch_bytes)
         #: The loop this socket lives on; threads hand their work to it.
         self.loop = asyncio.get_running_loop()
-        #: The task serving this socket; ``abort`` cancels it to close from outside.
+        #: The task answering for this connection; ``abort`` cancels it to close.
         self._owner = asyncio.current_task()
-        #: Why the server closes this socket, once it has decided to.
+        #: Why the server closes this socket, once it has decided to (``abort``).
         self.abort_reason: tuple[int, str] | None = None
         self._loop_thread = threading.get_ident()
-        self._queue: dict[Any, str] = {}
+        #: get_prop request ids.
         self._ids = itertools.count(1)
-        self._urgent = False
-        self._busy = False
-        self._busy_since = 0.0
         self._sender: asyncio.Task[None] | None = None
+        #: The batching delay's wait; an urgent frame or ``stop`` ends it.
         self._flush: asyncio.Future[None] | None = None
         #: Set when the queue has room again; made on first need (see ``room``).
         self._room: asyncio.Event | None = None
-        self._closed = threading.Event()
-        #: Frames sent so far: each frame's sequence number, for resume.
-        self.sent = 0
         self._replay_limit = replay_bytes
-        #: (sequence, frame) sent but not yet acknowledged; None until resume is on.
-        self._replay: deque[tuple[int, str]] | None = None
-        self._replay_bytes = 0
-        #: The highest sequence number dropped from the replay buffer unacknowledged.
-        self._replay_floor = 0
+        #: Sent frames until acknowledged; None unless resume is on (``enable_resume``).
+        self._replay: ReplayBuffer | None = None
         #: get_prop requests awaiting the page's answer, by request id.
         self.pending_props: dict[str, concurrent.futures.Future[Any]] = {}
         #: callbacks in flight, by request id (a sync one's task awaits its thread).
         self.running: dict[str, asyncio.Task[None]] = {}
 
+    # --- state ------------------------------------------------------------------------
+    def _enter(self, state: State, *expected: State) -> None:
+        """The one way the state changes: to ``state``, from one of ``expected``."""
+        if self.state not in expected:
+            raise InvalidState(
+                f"connection is {self.state.name.lower()}, not "
+                f"{' or '.join(s.name.lower() for s in expected)}: it cannot become "
+                f"{state.name.lower()}"
+            )
+        self.state = state
+
     @property
     def is_shutdown(self) -> bool:
-        """True once the socket is closing; long-running callbacks should stop."""
-        return self._closed.is_set()
+        """True once the connection is closing; long-running callbacks should stop.
+        (Read from callbacks' threads too: one attribute, set on the loop.)"""
+        return self.state >= CLOSING
+
+    @property
+    def resumable(self) -> bool:
+        """Resume is on and the connection is not closing."""
+        return self._replay is not None and self.state < CLOSING
+
+    @property
+    def sent(self) -> int:
+        """Frames sent so far on a resumable connection (0 with resume off)."""
+        return self._replay.sent if self._replay is not None else 0
 
     def on_loop_thread(self) -> bool:
         """True when called from the thread running this connection's event loop."""
         return threading.get_ident() == self._loop_thread
 
     # --- outbound ---------------------------------------------------------------------
-    def send_frame(self, frame: str, urgent: bool = True, key: Any = None) -> None:
+    def send_frame(self, frame: str, urgent: bool = True, key: Hashable | None = None) -> None:
         """Queue a frame from any thread. ``urgent`` frames end the batching delay;
         a ``key`` lets a later frame with the same key replace this one while behind."""
         if self.on_loop_thread():
             self._enqueue(frame, urgent, key)
-        elif not self._closed.is_set():
+        elif self.state < CLOSING:
             self.loop.call_soon_threadsafe(self._enqueue, frame, urgent, key)
 
     async def respond(self, frame: str) -> None:
         """Send a frame now from a task on the loop (a callback's response): straight to
         the socket when nothing is queued or in flight, else behind what is."""
-        if self._queue or self._busy or self._send is None or self._closed.is_set():
+        if self._outbound or self._outbound.busy or self.state is not OPEN:
             self._enqueue(frame, True, None)
         else:
             await self._transmit(frame)
             self._kick()
 
     def behind(self) -> bool:
-        """The page is not keeping up: a send has been blocked for ``BEHIND_SECONDS``,
-        the socket is parked, or half a limit is queued. set_props coalesce from here on.
-        (A send merely in flight is not behind: a page that reads as fast as a callback
-        streams gets every update, even when the callback yields between them.)"""
-        return (self._send is None or self.crowded()
-                or (self._busy and time.monotonic() - self._busy_since > BEHIND_SECONDS))
+        """The page is not keeping up (``Outbound.behind``), or the connection is
+        parked. set_props coalesce from here on."""
+        return self.state is PARKED or self._outbound.behind()
 
     def crowded(self) -> bool:
         """The queue is past half its limits: a sender that can wait should."""
-        return (len(self._queue) >= self._max_pending // 2
-                or self._queued_bytes >= self._max_pending_bytes // 2)
+        return self._outbound.crowded()
 
     async def room(self) -> None:
-        """Wait (on the loop) until the queue is below half its limit or the socket
-        closed. A callback that sends in a tight loop then goes at the page's pace
+        """Wait (on the loop) until the queue is below half its limit or the connection
+        is closing. A callback that sends in a tight loop then goes at the page's pace
         instead of filling the queue until the socket is closed as not reading."""
-        while self.crowded() and not self._closed.is_set():
+        while self._outbound.crowded() and self.state < CLOSING:
             if self._room is None:
                 self._room = asyncio.Event()
             self._room.clear()
@@ -164,55 +209,45 @@ class Connection:
 
     def stalled_for(self, now: float) -> float:
         """How long the send in flight has been blocked (``time.monotonic`` seconds)."""
-        return now - self._busy_since if self._busy else 0.0
+        return self._outbound.stalled_for(now)
 
-    def _enqueue(self, frame: str, urgent: bool, key: Any) -> None:
-        if self._closed.is_set():
+    def _enqueue(self, frame: str, urgent: bool, key: Hashable | None) -> None:
+        if self.state >= CLOSING:
             return
-        queue = self._queue
-        if key is not None and self.behind():
-            old = queue.pop(key, None)  # the newer value goes last: delivery keeps its order
-            if old is not None:
-                self._queued_bytes -= len(old)
-        else:
-            key = next(self._ids)
-        if queue and (len(queue) >= self._max_pending
-                      or self._queued_bytes + len(frame) > self._max_pending_bytes):
+        if not self._outbound.push(frame, key if key is not None and self.behind() else None,
+                                   urgent):
             self.abort(protocol.CloseCode.TRY_AGAIN_LATER, "client is not reading")
             return
-        queue[key] = frame
-        self._queued_bytes += len(frame)
-        if urgent:
-            self._urgent = True
-            if self._flush is not None and not self._flush.done():
-                self._flush.set_result(None)
+        if urgent and self._flush is not None and not self._flush.done():
+            self._flush.set_result(None)
         self._kick()
 
     def _kick(self) -> None:
         """Start the sender if frames wait and nothing else is sending."""
         if (
-            self._sender is None and self._queue and not self._busy
-            and self._send is not None and not self._closed.is_set()
+            self._sender is None and self._outbound and not self._outbound.busy
+            and self.state is OPEN
         ):
             self._sender = self.loop.create_task(self._run_sender())
 
     async def _run_sender(self, replay: list[str] | None = None) -> None:
         """Send what is queued; set_props wait up to ``batch_delay`` to share a frame.
         After a resume, first the frames the page missed (``replay``), as they were."""
+        outbound = self._outbound
         try:
             for frame in replay or ():
                 await self._transmit(frame, renumber=False)
-            while self._queue and self._send is not None and not self._closed.is_set():
-                if self._batch_delay and not self._urgent:
+            while outbound and self.state is OPEN:
+                if self._batch_delay and not outbound.urgent:
                     self._flush = self.loop.create_future()
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(self._batch_delay):
                             await self._flush
                     self._flush = None
-                if self._busy or self._send is None:
+                # Stopped meanwhile: a socket still attached gets what is queued, once.
+                if outbound.busy or self._send is None:
                     break
-                frames = self._take_batch()
-                self._urgent = False
+                frames = outbound.take_batch()
                 if self._room is not None:
                     self._room.set()
                 await self._transmit(protocol.batch(frames))
@@ -220,126 +255,79 @@ class Connection:
             self._sender = None
         self._kick()
 
-    def _take_batch(self) -> list[str]:
-        """The oldest queued frames, up to ``max_batch_bytes`` (at least one)."""
-        queue = self._queue
-        if self._queued_bytes <= self._max_batch_bytes:
-            frames = list(queue.values())
-            queue.clear()
-            self._queued_bytes = 0
-            return frames
-        frames, size, taken = [], 0, []
-        for key, frame in queue.items():
-            if frames and size + len(frame) > self._max_batch_bytes:
-                break
-            frames.append(frame)
-            taken.append(key)
-            size += len(frame)
-        for key in taken:
-            del queue[key]
-        self._queued_bytes -= size
-        return frames
-
     async def _transmit(self, text: str, renumber: bool = True) -> None:
-        """Send one frame, numbered and kept for a resume when that is on."""
+        """Send one frame to the attached socket, numbered and kept for a resume when
+        that is on."""
         send = self._send
         if send is None:
             return
-        if renumber:
-            self.sent += 1
-            if self._replay is not None:
-                self._keep(self.sent, text)
-        self._busy = True
-        self._busy_since = time.monotonic()
+        if renumber and self._replay is not None:
+            self._replay.record(text)
+        self._outbound.sending(time.monotonic())
         try:
             await send(text)
         except Exception:  # pylint: disable=broad-exception-caught
-            # The peer went away. A resumable socket waits for its resume (the frame is
-            # in the replay buffer); any other is done.
+            # The peer went away. A resumable connection waits for its resume (the
+            # frame is in the replay buffer); any other is done.
             if self._replay is None:
-                self._closed.set()
+                if self.state is OPEN:
+                    self._enter(CLOSING, OPEN)
             elif self._send is send:
                 self._send = None  # stop sending into a dead socket until the resume
+                if self.state is OPEN:
+                    self._enter(PARKED, OPEN)
         finally:
             # Unless a resume has since put a new socket in its place (with its own send
             # in flight), this send is over.
             if self._send is send or self._send is None:
-                self._busy = False
+                self._outbound.sent()
 
     # --- resume -----------------------------------------------------------------------
     def enable_resume(self) -> None:
-        """Keep sent frames until acknowledged, so this socket can be resumed."""
+        """Keep sent frames until acknowledged, so this connection can be resumed."""
         if self._replay is None:
-            self._replay = deque()
-
-    @property
-    def resumable(self) -> bool:
-        """Resume is on and the connection is not closing."""
-        return self._replay is not None and not self._closed.is_set()
-
-    def _keep(self, seq: int, text: str) -> None:
-        replay = self._replay
-        assert replay is not None
-        replay.append((seq, text))
-        self._replay_bytes += len(text)
-        while self._replay_bytes > self._replay_limit and len(replay) > 1:
-            dropped, old = replay.popleft()
-            self._replay_bytes -= len(old)
-            self._replay_floor = dropped
+            self._replay = ReplayBuffer(self._replay_limit)
 
     def acknowledge(self, received: int) -> None:
         """The page has every frame up to ``received``: forget them."""
-        replay = self._replay
-        if replay is None:
-            return
-        while replay and replay[0][0] <= received:
-            self._replay_bytes -= len(replay.popleft()[1])
+        if self._replay is not None:
+            self._replay.acknowledge(received)
 
     def park(self, owner: asyncio.Task[Any] | None) -> None:
-        """The socket is gone: stop sending, keep everything else running. ``owner`` is
-        the task that answers for the connection now (``abort`` cancels it): the one
-        waiting for a resume, then the handler of the socket that claims it."""
+        """The socket is gone (PARKED): stop sending, keep everything else running.
+        ``owner`` is the task that answers for the connection now (``abort`` cancels
+        it): the one waiting for a resume, then the handler of the socket that claims
+        it (parked already: only the owner changes)."""
+        self._enter(PARKED, OPEN, PARKED)
         self._send = None
         self._owner = owner
         if self._sender is not None:
             self._sender.cancel()
             self._sender = None
-        self._busy = False
+        self._outbound.sent()
 
     def can_resume(self, received: int) -> bool:
         """A page that has every frame up to ``received`` can be given the rest: they
         are still kept (and it does not claim frames never sent)."""
-        return self.resumable and self._replay_floor <= received <= self.sent
+        return self.resumable and self._replay is not None and self._replay.covers(received)
 
     def resume(self, send: Callable[[str], Awaitable[None]], received: int) -> None:
-        """Attach a new socket whose page has every frame up to ``received`` (checked
-        with ``can_resume``): it gets the frames it missed, then what was queued."""
+        """Attach a new socket (PARKED to OPEN) whose page has every frame up to
+        ``received`` (checked with ``can_resume``): it gets the frames it missed, then
+        what was queued."""
         replay = self._replay
         assert replay is not None
-        self.acknowledge(received)
+        self._enter(OPEN, PARKED)
+        replay.acknowledge(received)
         self._send = send
-        self._sender = self.loop.create_task(self._run_sender([text for _seq, text in replay]))
-
-    def abort(self, code: int, reason: str) -> bool:
-        """Close this socket from outside its receive loop (from any thread). True if
-        this call decided the close (from the loop), or handed it to the loop."""
-        if not self.on_loop_thread():
-            self.loop.call_soon_threadsafe(self.abort, code, reason)
-            return True
-        if self.abort_reason is not None or self._closed.is_set():
-            return False
-        self.abort_reason = (code, protocol.close_reason(reason))
-        self.stop()  # is_shutdown turns true before anything is cancelled
-        if self._owner is not None:
-            self._owner.cancel()
-        return True
+        self._sender = self.loop.create_task(self._run_sender(replay.unacknowledged()))
 
     # --- get_prop ---------------------------------------------------------------------
     def request_prop(
         self, renderer_id: str, component_id: str, prop: str
     ) -> concurrent.futures.Future[Any]:
         """Ask the page for a property; the future resolves with ``{prop: value}``."""
-        if self._closed.is_set():
+        if self.state >= CLOSING:
             raise WebsocketDisconnected()
         request_id = f"p{next(self._ids)}"
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
@@ -357,11 +345,27 @@ class Connection:
             future.set_result(payload or {})
 
     # --- teardown ---------------------------------------------------------------------
+    def abort(self, code: int, reason: str) -> bool:
+        """The server closes this connection from outside its handler (from any
+        thread). True if this call decided the close (from the loop), or handed it to
+        the loop; False once the connection is closing."""
+        if not self.on_loop_thread():
+            self.loop.call_soon_threadsafe(self.abort, code, reason)
+            return True
+        if self.state >= CLOSING:
+            return False
+        self.abort_reason = (code, protocol.close_reason(reason))
+        self.stop()  # is_shutdown turns true before anything is cancelled
+        if self._owner is not None:
+            self._owner.cancel()
+        return True
+
     def stop(self) -> None:
-        """Begin the teardown at once: ``is_shutdown`` turns true first, so loops in
-        callbacks can end by themselves; pending ``get_prop`` calls fail and every
-        running callback is cancelled. Idempotent."""
-        self._closed.set()
+        """Begin the teardown at once (CLOSING): ``is_shutdown`` turns true first, so
+        loops in callbacks can end by themselves; pending ``get_prop`` calls fail and
+        every running callback is cancelled. Idempotent."""
+        if self.state < CLOSING:
+            self._enter(CLOSING, OPEN, PARKED)
         if self._room is not None:
             self._room.set()
         if self._flush is not None and not self._flush.done():
@@ -372,11 +376,11 @@ class Connection:
         for task in list(self.running.values()):
             task.cancel()
 
-    async def shutdown(self, grace: float = 2.0) -> None:
-        """Stop everything for this socket and wait for it: callbacks (bounded by
-        ``grace``), pending requests, the sender. Cancelling a sync callback's task
-        cancels its thread-pool job if it has not started; a running thread cannot be
-        stopped, and its output is dropped."""
+    async def finish(self, grace: float = 2.0) -> None:
+        """Stop everything for this connection and wait for it (CLOSED): callbacks
+        (bounded by ``grace``), pending requests, the sender. Cancelling a sync
+        callback's task cancels its thread-pool job if it has not started; a running
+        thread cannot be stopped, and its output is dropped."""
         self.stop()
         tasks = list(self.running.values())
         if tasks:
@@ -386,3 +390,5 @@ class Connection:
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sender
+        if self.state is CLOSING:
+            self._enter(CLOSED, CLOSING)

@@ -2,7 +2,7 @@
 
 Dash's ``QuartDashServer`` keeps doing everything else (assets, component suites, the
 index, error handlers). Replaced here: the HTTP callback route, so that sync callbacks
-leave the event loop, and the WebSocket route, which becomes ``wsroute.serve_socket``.
+leave the event loop, and the WebSocket route, which becomes ``route.serve_socket``.
 
 The HTTP callback route is held to what the socket is held to: with ``auth`` it needs a
 valid login (401), a body is at most ``max_message_bytes`` (413), each session (or,
@@ -118,9 +118,10 @@ class QuartDashServer(DashQuartServer):
         """Mount quartdash's WebSocket route where Dash's renderer looks for it."""
         app = cast("QuartDash", dash_app)
         path = app.config.routes_pathname_prefix + "_dash-ws-callback"
+        services = app.socket_services
 
         async def quartdash_websocket() -> Response | None:
-            return await serve_socket(app)
+            return await serve_socket(services)
 
         self.server.add_websocket(path, "quartdash_websocket", quartdash_websocket)
 

@@ -76,7 +76,7 @@ class Parking:
         finally:
             self._parked.pop(token, None)  # a token names one parking only
         self._retire(entry.member, code)
-        await asyncio.shield(entry.conn.shutdown())
+        await asyncio.shield(entry.conn.finish())
 
     def claim(
         self, token: str, session_id: str | None, received: int

@@ -1,61 +1,39 @@
-"""The WebSocket route: handshake checks, then one receive loop per socket.
+"""The WebSocket route: the handshake and admission of a socket; ``handler.py`` serves it.
 
 The order matters for security: the origin is checked before the socket is accepted
 (a refused page gets a plain HTTP 403 and no socket), Dash's ``websocket_connect``
 hooks run next (their verdict is sent as a close code after accepting, so the page
-learns why), then, with ``auth``, the session (no valid login: 4401) and its connection
-limit (1013), and only then does any callback run. Every client mistake ends in a
-close code and one log line; no client can make the server log a traceback or disturb
-another connection.
+learns why), then, with ``auth``, the session (no valid login: 4401), quartdash's
+worker's hello (which may resume a parked connection), and the connection limits of
+the session or the address (1013); only then does any callback run. Every client
+mistake ends in a close code and one log line; no client can make the server log a
+traceback or disturb another connection.
+
+The route takes what it uses of the app (``services.SocketServices``), not the app.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from quart import Response, websocket
 
-from quartdash._compat import dash as dash_compat
-from quartdash.auth.sessions import SessionToken
-from quartdash.callbacks.encoding import encode_json
-from quartdash.callbacks.runner import (
-    LazyResponseAdapter,
-    Prepared,
-    debug_mode,
-    error_page,
-    execute,
-    outcome,
-    prepare,
-    ws_context,
-)
-from quartdash.callbacks.socket import CallbackSocket
 from quartdash.cluster.registry import TOO_MANY_FROM_ADDRESS, Member
-from quartdash.exceptions import BackplaneUnavailable, ClientError, HandoverRefused, ProtocolError
-from quartdash.transport import protocol
+from quartdash.exceptions import ProtocolError
+from quartdash.transport import handler, protocol
 from quartdash.transport.connection import Connection
-from quartdash.transport.handover import issue, split_framing, with_cookies
-from quartdash.transport.limits import TokenBucket, byte_bucket, client_address, printable
+from quartdash.transport.limits import TokenBucket, client_address, printable
 from quartdash.transport.protocol import NOT_LOGGED_IN, CloseCode
-from quartdash.transport.resume import Parking
 
 if TYPE_CHECKING:
-    from quartdash.app import QuartDash
+    from quartdash.auth.sessions import SessionToken
+    from quartdash.transport.resume import Parking
+    from quartdash.transport.services import SocketServices
 
 log = logging.getLogger("quartdash")
-
-#: How long a closing socket keeps reading, waiting for the peer's close frame. Brief:
-#: under hypercorn what arrives after the close is dropped before it reaches the app
-#: (``_compat/hypercorn.py``), so this only waits for the peer's answer.
-DRAIN_SECONDS = 1.0
-#: A socket's refused requests that are logged, one line each; past this many, one
-#: more line says the rest are not (a client repeating a mistake must not fill the log).
-LOGGED_REFUSALS = 5
-#: How long sending the close notice and frame may take.
-CLOSE_SECONDS = 2.0
 
 
 def _clip(value: str | None, limit: int = 256) -> str | None:
@@ -69,11 +47,11 @@ def _refuse(reason: str) -> Response:
     return Response(body, status=403, content_type="application/json")
 
 
-async def serve_socket(app: QuartDash) -> Response | None:
-    """Handle one WebSocket from handshake to close."""
+async def serve_socket(services: SocketServices) -> Response | None:
+    """Handle one WebSocket from handshake to close: admit it, then ``handler.serve``."""
     ws = websocket._get_current_object()  # type: ignore[attr-defined]
-    await app.register_callbacks()
-    refusal = app.origin_policy.check(ws.scheme, ws.headers)
+    await services.register_callbacks()
+    refusal = services.origin_policy.check(ws.scheme, ws.headers)
     if refusal is not None:
         log.warning(
             "quartdash: refused WebSocket handshake: %s (origin=%r, address=%s)",
@@ -82,18 +60,18 @@ async def serve_socket(app: QuartDash) -> Response | None:
             ws.remote_addr,
         )
         return _refuse(refusal)
-    rejection = await dash_compat.run_ws_hooks(app, "websocket_connect", ws)
+    rejection = await services.run_ws_hooks("websocket_connect", ws)
     await ws.accept()
     if rejection is not None:
-        await _close_and_drain(ws, *rejection)
+        await handler.send_close_and_drain(ws, *rejection)
         return None
     user, token = None, None
-    if app.sessions is not None:
-        identity = await app.sessions.identify()
+    if services.sessions is not None:
+        identity = await services.sessions.identify()
         if identity is None:
             log.info("quartdash: closing WebSocket with 4401: not logged in (address=%s)",
                      ws.remote_addr)
-            await _close_and_drain(ws, CloseCode.SESSION_ENDED, NOT_LOGGED_IN)
+            await handler.send_close_and_drain(ws, CloseCode.SESSION_ENDED, NOT_LOGGED_IN)
             return None
         user, token = identity
 
@@ -101,101 +79,59 @@ async def serve_socket(app: QuartDash) -> Response | None:
     # whether it resumes one; other clients (Dash's worker, scripts) get exactly Dash's
     # protocol.
     ours = ws.args.get("quartdash") == "1"
-    parking = app.parking if ours else None
-    address = client_address(ws.remote_addr, ws.headers, app.origin_policy.trust_proxy_headers)
+    parking = services.parking if ours else None
+    connections = services.connections
+    address = client_address(ws.remote_addr, ws.headers,
+                             services.origin_policy.trust_proxy_headers)
     # Without a session, the address's socket limit holds from here: a socket waiting
     # for its hello is not admitted yet, but counts.
-    if token is None and not app.connections.reserve(address):
-        await _close_and_drain(ws, CloseCode.TRY_AGAIN_LATER, TOO_MANY_FROM_ADDRESS)
+    if token is None and not connections.reserve(address):
+        await handler.send_close_and_drain(ws, CloseCode.TRY_AGAIN_LATER,
+                                           TOO_MANY_FROM_ADDRESS)
         return None
     try:
         claimed = await _claim(parking, ws, token) if ours else None
     except ProtocolError as err:
         log.warning("quartdash: closing WebSocket with %d: %s (address=%s)",
                     err.code, err.reason, ws.remote_addr)
-        await _close_and_drain(ws, err.code, err.reason)
+        await handler.send_close_and_drain(ws, err.code, err.reason)
         return None
     finally:
         if token is None:
-            app.connections.release(address)
-    received = 0
+            connections.release(address)
+    resumed: int | None = None  # frames the page received, when it resumes
     if claimed is not None:
-        conn, member, received = claimed
+        conn, member, resumed = claimed
         member.remote_addr = address
     else:
         conn = Connection(
             ws.send,
-            batch_delay=dash_compat.batch_delay(app),
-            max_pending=app.settings.max_pending_frames,
-            max_pending_bytes=app.settings.max_pending_bytes,
+            batch_delay=services.batch_delay(),
+            max_pending=services.settings.max_pending_frames,
+            max_pending_bytes=services.settings.max_pending_bytes,
         )
         member = Member(
             conn,
-            TokenBucket(app.settings.rate_limit),
+            TokenBucket(services.settings.rate_limit),
             user=user,
             token=token,
             origin=_clip(ws.headers.get("origin")),
             remote_addr=address,
             user_agent=_clip(ws.headers.get("user-agent")),
         )
-    close: tuple[int, str] | None = None
-    resume_token: str | None = None
-    park = False
-    try:
-        refusal = None if claimed is not None else await app.connections.join(member)
+
+    async def admit() -> tuple[int, str] | None:
+        """Join the registry (a resumed connection is in it already): None, or the
+        close that refuses the socket. A session revoked meanwhile is closed as the
+        registry's sweep would close it."""
+        refusal = None if resumed is not None else await connections.join(member)
         if refusal is not None:
-            close = (CloseCode.TRY_AGAIN_LATER, refusal)
-        else:
-            if token is not None and app.backplane.revocations.revoked(token):
-                conn.abort(CloseCode.SESSION_ENDED, "session revoked")  # during the handshake
-            if ours:  # with resume off, a welcome without a token: the worker waits for it
-                if parking is not None:
-                    conn.enable_resume()
-                    resume_token = parking.new_token()
-                grace = parking.grace if parking is not None else 0.0
-                await ws.send(
-                    protocol.welcome(conn.id, resume_token, grace, claimed is not None)
-                )
-                if claimed is not None:
-                    conn.resume(ws.send, received)
-            close = await _receive_loop(app, ws, conn, member, ours)
-    except BackplaneUnavailable as err:
-        log.warning("quartdash: closing WebSocket with 1013: %s (address=%s)", err,
-                    ws.remote_addr)
-        close = (CloseCode.TRY_AGAIN_LATER, "cluster unavailable, try again later")
-    except ProtocolError as err:
-        log.warning(
-            "quartdash: closing WebSocket with %d: %s (address=%s)",
-            err.code,
-            err.reason,
-            ws.remote_addr,
-        )
-        close = (int(err.code), err.reason)
-    except asyncio.CancelledError:
-        if conn.abort_reason is not None:  # the server closed it from outside
-            close = (int(conn.abort_reason[0]), conn.abort_reason[1])
-        elif resume_token is not None and conn.resumable and not app.connections.stopping:
-            park = True  # dropped, not closed: kept for the worker's resume
-        else:
-            raise  # the client went away or the server is stopping
-        current = asyncio.current_task()
-        if current is not None:
-            current.uncancel()
-    finally:
-        if park:
-            assert parking is not None and resume_token is not None
-            parking.park(resume_token, conn, member)
-        else:
-            # Callbacks and the registry first, then the page (the close frame goes out
-            # before waiting for callbacks to finish). The server may cancel this
-            # handler more than once (a client gone, a server stopping), so nothing
-            # that must happen waits behind an await.
-            app.connections.retire(member, close[0] if close else None)
-            if close is not None:
-                await _close(ws, *close)
-            await asyncio.shield(conn.shutdown())
-    if not park:
-        await _drain(ws)
+            return CloseCode.TRY_AGAIN_LATER, refusal
+        if token is not None and services.backplane.revocations.revoked(token):
+            conn.abort(CloseCode.SESSION_ENDED, "session revoked")  # during the handshake
+        return None
+
+    await handler.serve(services, ws, conn, member, ours=ours, resumed=resumed, admit=admit)
     return None
 
 
@@ -222,217 +158,3 @@ async def _claim(
         return None
     claimed = parking.claim(hello.resume, token.session_id if token else None, hello.received)
     return None if claimed is None else (*claimed, hello.received)
-
-
-async def _receive_loop(
-    app: QuartDash, ws: Any, conn: Connection, member: Member, ours: bool
-) -> tuple[int, str]:
-    """Read and act on frames until a ``websocket_message`` hook rejects one (returns
-    its close), a frame breaks the rules (``ProtocolError``), or the task is cancelled.
-    ``ours``: the client is quartdash's worker, whose page takes handovers."""
-    user, token = member.user_object, member.token
-    facts: dict[str, Any] = {
-        "cookies": dict(ws.cookies),
-        "headers": dict(ws.headers),
-        "args": ws.args,
-        "path": ws.full_path,
-        "remote": ws.remote_addr,
-        "origin": ws.headers.get("origin"),
-        "quartdash_user": user,
-        "quartdash_session_id": token.session_id if token is not None else None,
-    }
-    caller = _Caller(app, conn, member, facts, ours)
-    bucket = member.inbound
-    byte_budget = byte_bucket(app.settings.byte_rate_limit, app.settings.max_message_bytes)
-    message_hooks = dash_compat.has_ws_hooks(app, "websocket_message")
-    while True:
-        data = await ws.receive()
-        if not bucket.take():
-            raise ProtocolError(CloseCode.RATE_LIMITED, "rate limit exceeded")
-        if not byte_budget.take(len(data)):
-            raise ProtocolError(CloseCode.RATE_LIMITED, "byte rate limit exceeded")
-        message = protocol.parse_frame(data, app.settings.max_message_bytes)
-        if message_hooks:
-            rejection = await dash_compat.run_ws_hooks(
-                app, "websocket_message", ws, orjson.loads(data))
-            if rejection is not None:
-                return rejection
-        if isinstance(message, protocol.CallbackRequest):
-            _start_callback(app, conn, message, caller)
-        elif isinstance(message, protocol.GetPropsResponse):
-            conn.resolve_prop(message.request_id, message.payload)
-        elif isinstance(message, protocol.Ack):
-            conn.acknowledge(message.received)
-        elif isinstance(message, protocol.Bye):
-            return CloseCode.NORMAL, "goodbye"
-        else:
-            conn.send_frame(protocol.HEARTBEAT_ACK)
-
-
-async def _close_and_drain(ws: Any, code: int, reason: str) -> None:
-    """Send the close frame, then read and discard until the peer's close arrives.
-
-    A client that flooded the socket still has frames in flight ahead of its close
-    reply; hypercorn hands frames to the app through a small queue, so if the app
-    stopped reading, hypercorn stops too and never sees the reply: both ends would
-    wait for each other. Draining (bounded by ``DRAIN_SECONDS``) completes the handshake.
-    Quart cancels this task when the peer's close arrives, which ends the drain.
-    """
-    await _close(ws, code, reason)
-    await _drain(ws)
-
-
-async def _close(ws: Any, code: int, reason: str) -> None:
-    """The close frame, announced by a ``quartdash_close`` message just before it: a
-    proxy or a dropped connection can lose the close frame's code, the message stays.
-    Bounded in time: a peer that stopped reading cannot take the notice (the send
-    waits for room that never comes), and must not hold the handler."""
-    reason = protocol.close_reason(reason)
-    with contextlib.suppress(Exception):
-        async with asyncio.timeout(CLOSE_SECONDS):
-            await ws.send(protocol.close_notice(code, reason))
-            await ws.close(code, reason)
-
-
-async def _drain(ws: Any) -> None:
-    with contextlib.suppress(Exception):
-        async with asyncio.timeout(DRAIN_SECONDS):
-            while True:
-                await ws.receive()
-
-
-class _Caller:
-    """What the callbacks of one socket share: whose threads they use, what Dash's
-    debug mode lets the page see, the persistent callbacks each tab runs, how many
-    of the socket's mistakes were logged, and where the cookies and headers its
-    callbacks set wait for the page (``handover.py``)."""
-
-    __slots__ = ("backplane", "binding", "clients", "conn_id", "debug", "facts", "handovers",
-                 "ours", "persistent", "pool", "refusals", "unhanded")
-
-    def __init__(self, app: QuartDash, conn: Connection, member: Member,
-                 facts: dict[str, Any], ours: bool = False) -> None:
-        self.pool = app.pool
-        self.handovers = app.handovers
-        #: Where the handovers wait for any worker to redeem them, if it can keep them.
-        self.backplane = app.backplane
-        self.ours = ours
-        #: A handover of this socket is redeemed only in its session (with ``auth``).
-        self.binding: str | None = member.token.session_id if member.token else None
-        #: Set once a callback's headers could not be handed over (logged once).
-        self.unhanded = False
-        self.debug = debug_mode(app)
-        self.facts = facts
-        self.conn_id = conn.id
-        # A sync callback counts against this socket and its session (without auth,
-        # its address): opening more sockets buys no more threads.
-        owner = f"s:{member.session}" if member.session else f"a:{member.remote_addr}"
-        self.clients = (f"c:{conn.id}", owner)
-        #: (renderer id, callback id) of the persistent callbacks running, one per tab.
-        self.persistent: set[tuple[str, str]] = set()
-        self.refusals = 0
-
-    def quiet(self) -> bool:
-        """Count one refused request; True once it is past ``LOGGED_REFUSALS``."""
-        self.refusals += 1
-        if self.refusals == LOGGED_REFUSALS + 1:
-            log.warning("quartdash: socket %s keeps sending refused requests; no more "
-                        "are logged", self.conn_id)
-        return self.refusals > LOGGED_REFUSALS
-
-    async def hand_over(self, output: str,
-                        headers: list[tuple[str, str]]) -> tuple[str | None, str | None]:
-        """Keep what a callback set on ``ctx.response`` for its page: the token that
-        redeems it (None if nothing can be handed over), and what could not be, if
-        anything (logged once per socket; the caller shows it in debug mode)."""
-        kept, framing = split_framing(headers)
-        problem = None
-        token = None
-        if framing:
-            problem = (f"{', '.join(sorted(set(framing)))} describe the callback's own HTTP "
-                       "response and cannot be set over the WebSocket")
-        try:
-            if kept and not self.ours:
-                raise HandoverRefused("this client has no quartdash page script to take them")
-            if kept:
-                token = await issue(self.handovers, self.backplane, self.conn_id,
-                                    self.binding, kept)
-                # The socket's next callbacks see the cookies as the next HTTP request
-                # would. A new dict: callbacks running in threads keep the one they got.
-                self.facts["cookies"] = with_cookies(self.facts["cookies"], kept)
-        except HandoverRefused as exc:
-            problem = f"{'; '.join(p for p in (problem, str(exc)) if p)}"
-        if problem is not None and not self.unhanded:
-            self.unhanded = True
-            log.warning("quartdash: callback %s set response headers that do not reach the "
-                        "browser (socket %s; this line is logged once per socket): %s",
-                        printable(output), self.conn_id, problem)
-        return token, problem
-
-
-def _start_callback(
-    app: QuartDash,
-    conn: Connection,
-    request: protocol.CallbackRequest,
-    caller: _Caller,
-) -> None:
-    """Bind the request to its callback and start it; refusals answer at once."""
-    renderer, request_id = request.renderer_id, request.request_id
-    try:
-        if request_id in conn.running:
-            raise ClientError(f"request id {request_id[:40]!r} is already running")
-        if len(conn.running) >= app.settings.max_callbacks_in_flight:
-            raise ClientError("too many callbacks in flight on this connection")
-        # The handshake's cookies and headers ride along, as Dash has them over HTTP.
-        g = ws_context(request.payload, CallbackSocket(conn, renderer), caller.facts)
-        prepared = prepare(app, g, request.payload, websocket=True)
-        tab_key = (renderer, prepared.output)
-        if prepared.persistent and tab_key in caller.persistent:
-            raise ClientError(
-                f"persistent callback {prepared.output[:200]!r} already runs in this tab"
-            )
-    except ClientError as exc:
-        status, text = outcome(request.output, exc, quiet=caller.quiet())
-        conn.send_frame(protocol.callback_response_status(renderer, request_id, status, text))
-        return
-
-    if prepared.persistent:
-        caller.persistent.add(tab_key)
-    conn.running[request_id] = conn.loop.create_task(
-        _run_callback(conn, prepared, caller, renderer, request_id, g.dash_response)
-    )
-
-
-async def _run_callback(
-    conn: Connection,
-    prepared: Prepared,
-    caller: _Caller,
-    renderer: str,
-    request_id: str,
-    response: Any = None,
-) -> None:
-    """One callback's task: run it, then send its response (or its error), with a
-    handover for what it set on ``ctx.response`` (``response``)."""
-    try:
-        data = await execute(prepared, caller.pool, caller.clients)
-        changes = response.changes() if isinstance(response, LazyResponseAdapter) else []
-        token, problem = (await caller.hand_over(prepared.output, changes) if changes
-                          else (None, None))
-        if problem is not None and caller.debug:
-            frame = protocol.callback_response_status(
-                renderer, request_id, "error", f"ctx.response over the WebSocket: {problem}")
-        else:
-            frame = protocol.callback_response_ok(
-                renderer, request_id, data if isinstance(data, str) else encode_json(data),
-                token)
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:  # pylint: disable=broad-exception-caught
-        status, text = outcome(prepared.output, exc, debug=caller.debug)
-        frame = protocol.callback_response_status(
-            renderer, request_id, status, text, error_page(exc, caller.debug))
-    finally:
-        conn.running.pop(request_id, None)
-        if prepared.persistent:
-            caller.persistent.discard((renderer, prepared.output))
-    await conn.respond(frame)

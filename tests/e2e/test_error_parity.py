@@ -166,7 +166,7 @@ def test_unpruned_traceback_over_the_socket_keeps_every_frame(
         # dev_tools_prune_errors=False: the server's frames too, as Dash shows them.
         assert "_callback.py" in page and "callback invoked" in page
         assert f"in {name}" in page and "in connect_to_database" in page
-    assert "quartdash/transport/route.py" in ws["html"] and "quartdash/transport/http.py" in http["html"]
+    assert "quartdash/transport/handler.py" in ws["html"] and "quartdash/transport/http.py" in http["html"]
 
 
 @pytest.mark.parametrize("mode", ["ui", "off"])

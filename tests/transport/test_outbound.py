@@ -1,0 +1,139 @@
+"""The outbound queue alone (outbound.py): budgets, coalescing by key, batches, and
+when the page counts as behind. No socket, no loop: it is pure bookkeeping."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from quartdash.transport.outbound import BEHIND_SECONDS, Outbound
+
+
+def test_frames_go_out_in_the_order_pushed() -> None:
+    queue = Outbound(10, 1000)
+    for frame in ("a", "b", "c"):
+        assert queue.push(frame)
+    assert (len(queue), queue.size) == (3, 3)
+    assert queue.take_batch() == ["a", "b", "c"]
+    assert (len(queue), queue.size) == (0, 0)
+
+
+def test_a_keyed_frame_replaces_the_queued_one_and_goes_last() -> None:
+    queue = Outbound(10, 1000)
+    queue.push("x=1", key="x")
+    queue.push("event")
+    queue.push("x=22", key="x")
+    assert queue.take_batch() == ["event", "x=22"]
+    assert queue.size == 0
+
+
+def test_frames_without_a_key_never_merge() -> None:
+    queue = Outbound(10, 1000)
+    for _ in range(3):
+        queue.push("same")
+    assert queue.take_batch() == ["same"] * 3
+
+
+def test_past_the_frame_budget_a_push_is_refused_and_nothing_is_queued() -> None:
+    queue = Outbound(3, 1000)
+    assert all(queue.push(f"f{n}") for n in range(3))
+    assert not queue.push("f3")
+    assert queue.take_batch() == ["f0", "f1", "f2"]
+
+
+def test_past_the_byte_budget_a_push_is_refused_but_one_frame_always_fits() -> None:
+    queue = Outbound(100, 10)
+    assert queue.push("x" * 50)  # alone in an empty queue, however large
+    assert not queue.push("y")
+    queue.take_batch()
+    assert queue.push("a" * 6)
+    assert not queue.push("b" * 5)  # 11 > 10
+    assert queue.push("c" * 4)  # exactly 10
+
+
+def test_a_replaced_frame_frees_its_budget() -> None:
+    queue = Outbound(100, 10)
+    queue.push("x" * 8, key="k")
+    assert queue.push("y" * 9, key="k")  # the old 8 are gone first
+    assert queue.size == 9
+
+
+def test_a_batch_stops_at_max_batch_bytes_but_takes_at_least_one_frame() -> None:
+    queue = Outbound(100, 10_000, max_batch_bytes=10)
+    for frame in ("aaaa", "bbbb", "cccc", "d" * 30, "e"):
+        queue.push(frame)
+    assert queue.take_batch() == ["aaaa", "bbbb"]
+    assert queue.take_batch() == ["cccc"]
+    assert queue.take_batch() == ["d" * 30]
+    assert queue.take_batch() == ["e"]
+    assert queue.size == 0
+
+
+def test_urgent_lasts_until_the_next_batch() -> None:
+    queue = Outbound(10, 1000)
+    queue.push("set_props", urgent=False)
+    assert not queue.urgent
+    queue.push("response")
+    assert queue.urgent
+    queue.take_batch()
+    assert not queue.urgent
+
+
+def test_crowded_from_half_of_either_budget() -> None:
+    by_count = Outbound(4, 1000)
+    by_count.push("a")
+    assert not by_count.crowded()
+    by_count.push("b")
+    assert by_count.crowded()
+    by_size = Outbound(100, 10)
+    by_size.push("x" * 4)
+    assert not by_size.crowded()
+    by_size.push("y")
+    assert by_size.crowded()
+
+
+def test_a_send_in_flight_is_behind_only_once_blocked_past_the_threshold() -> None:
+    queue = Outbound(10, 1000)
+    assert not queue.busy and queue.stalled_for(50.0) == 0.0
+    queue.sending(100.0)
+    assert queue.busy
+    assert queue.stalled_for(100.5) == 0.5
+    assert not queue.behind(lambda: 100.0 + BEHIND_SECONDS / 2)
+    assert queue.behind(lambda: 100.0 + BEHIND_SECONDS * 2)
+    queue.sent()
+    assert not queue.busy and not queue.behind(lambda: 1e9)
+
+
+def test_crowded_is_behind_without_reading_the_clock() -> None:
+    queue = Outbound(2, 1000)
+    queue.push("a")
+
+    def clock() -> float:
+        raise AssertionError("the clock is read only for a send in flight")
+
+    assert queue.behind(clock)
+
+
+@given(st.lists(st.tuples(st.sampled_from([None, "k1", "k2", "k3"]),
+                          st.text(min_size=1, max_size=8)), max_size=60),
+       st.integers(1, 12), st.integers(1, 40))
+def test_the_queue_keeps_its_budgets_and_the_latest_value_of_each_key(
+        pushes: list[tuple[str | None, str]], max_frames: int, max_bytes: int) -> None:
+    queue = Outbound(max_frames, max_bytes)
+    model: dict[object, str] = {}
+    serial = 0
+    for key, frame in pushes:
+        before = dict(model)
+        slot: object = key if key is not None else ("unkeyed", serial := serial + 1)
+        model.pop(slot, None)
+        fits = not model or (len(model) < max_frames
+                             and sum(map(len, model.values())) + len(frame) <= max_bytes)
+        assert queue.push(frame, key) == fits
+        if fits:
+            model[slot] = frame
+        else:  # refused: the connection closes; only the replaced frame is gone
+            assert len(model) == len(before) - (slot in before)
+        assert len(queue) == len(model) and queue.size == sum(map(len, model.values()))
+        assert len(queue) <= max_frames
+        assert queue.size <= max_bytes or len(queue) == 1  # one frame always fits
+    assert queue.take_batch() == list(model.values())
