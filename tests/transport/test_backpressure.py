@@ -1,4 +1,4 @@
-"""Bounded outbound queues (connection.py): a page that stops reading costs the server
+"""Bounded outbound queues (outbound.py, connection.py): a page that stops reading costs the server
 a bounded amount of memory, set_props coalesce while it is behind, events never do,
 and a socket whose send stays blocked is closed with 1013. Real hypercorn; the client
 stops reading by not calling ``recv`` (websockets then stops reading the TCP socket)."""

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import dash
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -18,7 +19,7 @@ from quart.testing.connections import WebsocketDisconnectError
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from quartdash import CloseCode, QuartDash
+from quartdash import CloseCode, QuartDash, html
 from quartdash.testing.servers import hypercorn
 from quartdash.testing.wsclient import messages, ws_url
 from quartdash.transport.limits import printable
@@ -31,8 +32,9 @@ from quartdash.transport.protocol import (
     close_reason,
 )
 from tests.auth.test_sessions import ORIGIN, WS, app, ask_identity, browser
+from tests.transport.test_inprocess import restore_hooks
 
-__all__ = ["app"]  # the fixture, used by name
+__all__ = ["app", "restore_hooks"]  # the fixtures, used by name
 
 
 async def announced_close(ws: Any) -> tuple[int, str]:
@@ -112,3 +114,67 @@ async def test_a_hooks_reason_of_any_length_reaches_the_page_with_its_code(
     assert notice == {"type": "quartdash_close", "v": PROTOCOL_VERSION, "code": 4999,
                       "reason": close_reason(reason)}
     assert ws.close_code == 4999 and ws.close_reason == close_reason(reason)
+
+
+async def _close_of(app: QuartDash, sent: list[str], headers: list[tuple[bytes, bytes]]
+                    ) -> tuple[dict[str, Any], list[str]]:
+    """Serve one socket through the app's own ASGI entry (real Quart, real Dash, no
+    network), sending ``sent`` once accepted: the ``websocket.close`` it ends with, as
+    the ASGI server gets it (the reason included, which Quart's test client drops),
+    and the texts sent before it."""
+    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    inbox.put_nowait({"type": "websocket.connect"})
+    closed: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+    texts: list[str] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "websocket.accept":
+            for text in sent:
+                inbox.put_nowait({"type": "websocket.receive", "text": text})
+        elif message["type"] == "websocket.send":
+            texts.append(message["text"])
+        elif message["type"] == "websocket.close" and not closed.done():
+            closed.set_result(message)
+            inbox.put_nowait({"type": "websocket.disconnect", "code": message["code"]})
+
+    scope = {
+        "type": "websocket", "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "scheme": "ws", "path": WS, "raw_path": WS.encode(), "query_string": b"",
+        "root_path": "", "headers": [(b"host", b"localhost"), *headers],
+        "client": ("127.0.0.1", 50000), "server": ("localhost", 80), "subprotocols": [],
+        "extensions": {},
+    }
+    async with app.server.test_app():
+        task = asyncio.ensure_future(app.server(scope, inbox.get, send))
+        async with asyncio.timeout(10):
+            close = await closed
+            await task
+    return close, texts
+
+
+async def test_the_reasons_of_dash_hooks_go_through_close_reason(restore_hooks: None) -> None:
+    """A ``websocket_connect`` or ``websocket_message`` hook of the app picks any text;
+    the close frame and the notice before it carry it clipped and printable."""
+    long_connect = "\x07refused: " + "é" * 100
+    long_message = "no\nheartbeats " + "x" * 300
+
+    @dash.hooks.websocket_connect()
+    def connect_hook(ws: Any) -> Any:
+        return ws.headers.get("x-verdict") != "no" or (4999, long_connect)
+
+    @dash.hooks.websocket_message()
+    def message_hook(ws: Any, message: dict[str, Any]) -> Any:
+        return message.get("type") != "heartbeat" or (4998, long_message)
+
+    app = QuartDash(__name__)
+    app.layout = html.Div()
+    origin = (b"origin", b"http://localhost")
+    for headers, sent, code, text in (
+        ([origin, (b"x-verdict", b"no")], [], 4999, long_connect),
+        ([origin], ['{"type":"heartbeat"}'], 4998, long_message),
+    ):
+        close, texts = await _close_of(app, sent, headers)
+        assert (close["code"], close["reason"]) == (code, close_reason(text))
+        notices = [m for t in texts for m in messages(t) if m.get("type") == "quartdash_close"]
+        assert [(m["code"], m["reason"]) for m in notices] == [(code, close_reason(text))]
