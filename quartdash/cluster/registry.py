@@ -253,7 +253,7 @@ class ConnectionRegistry:
 
     def retire(self, member: Member, code: int | None) -> None:
         """A socket is done for good: its callbacks learn first (``is_shutdown``), then
-        the registry forgets it. The caller then awaits ``member.conn.shutdown()``."""
+        the registry forgets it. The caller then awaits ``member.conn.finish()``."""
         member.conn.stop()
         self.leave(member, code)
 

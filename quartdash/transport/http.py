@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import orjson
 from quart import Response, request
@@ -35,9 +35,34 @@ if TYPE_CHECKING:
     import dash
     from quart_auth import AuthUser
 
-    from quartdash.app import QuartDash
+    from quartdash.auth.origin import OriginPolicy
+    from quartdash.auth.sessions import Sessions
+    from quartdash.callbacks.threads import FairPool
+    from quartdash.cluster.backplane import Backplane
+    from quartdash.config import Settings
+    from quartdash.transport.handover import Handovers
+    from quartdash.transport.limits import ClientLimits
+    from quartdash.transport.services import SocketServices
 
 log = logging.getLogger("quartdash")
+
+
+class ServedApp(Protocol):
+    """What these routes use of ``QuartDash`` (which has all of it): named here rather
+    than imported, so the app's module and its server's do not need each other."""
+
+    settings: Settings
+    sessions: Sessions | None
+    origin_policy: OriginPolicy
+    http_limits: ClientLimits
+    pool: FairPool
+    handovers: Handovers
+    backplane: Backplane
+    socket_services: SocketServices
+
+    async def identity(self) -> tuple[AuthUser | None, str | None]: ...
+
+    def cross_site_refusal(self, *, by_cookie: bool = True) -> Response | None: ...
 
 
 class QuartDashServer(DashQuartServer):
@@ -52,7 +77,7 @@ class QuartDashServer(DashQuartServer):
 
     def serve_callback(self, dash_app: dash.Dash) -> Callable[[], Any]:
         """The ``_dash-update-component`` view: sync callbacks run in the thread pool."""
-        app = cast("QuartDash", dash_app)
+        app = cast("ServedApp", dash_app)
 
         in_flight: dict[str, int] = {}
 
@@ -96,12 +121,12 @@ class QuartDashServer(DashQuartServer):
             try:
                 # Dash reads the inputs and state lists here, trusting their shape.
                 try:
-                    g = http_context(app, body)
+                    g = http_context(dash_app, body)
                 except Exception:  # pylint: disable=broad-exception-caught
                     raise ClientError("malformed callback request: inputs and state must "
                                       "be lists of {id, property, value}") from None
                 g.quartdash_user, g.quartdash_session_id = user, session_id
-                prepared = prepare(app, g, body)
+                prepared = prepare(dash_app, g, body)
             except ClientError as exc:
                 # A client's mistake: a JSON 400 and one warning line, never a traceback.
                 _, text = outcome(str(body.get("output")), exc)
@@ -116,9 +141,8 @@ class QuartDashServer(DashQuartServer):
 
     def serve_websocket_callback(self, dash_app: dash.Dash) -> None:
         """Mount quartdash's WebSocket route where Dash's renderer looks for it."""
-        app = cast("QuartDash", dash_app)
-        path = app.config.routes_pathname_prefix + "_dash-ws-callback"
-        services = app.socket_services
+        path = dash_app.config.routes_pathname_prefix + "_dash-ws-callback"
+        services = cast("ServedApp", dash_app).socket_services
 
         async def quartdash_websocket() -> Response | None:
             return await serve_socket(services)
@@ -126,7 +150,7 @@ class QuartDashServer(DashQuartServer):
         self.server.add_websocket(path, "quartdash_websocket", quartdash_websocket)
 
 
-def http_client(app: QuartDash, session_id: str | None) -> str:
+def http_client(app: ServedApp, session_id: str | None) -> str:
     """Whose budgets an HTTP request draws on: its session's, else its address's."""
     if session_id:
         return f"s:{session_id}"
@@ -134,7 +158,7 @@ def http_client(app: QuartDash, session_id: str | None) -> str:
                                  app.origin_policy.trust_proxy_headers)
 
 
-def handover_view(app: QuartDash) -> Callable[[], Any]:
+def handover_view(app: ServedApp) -> Callable[[], Any]:
     """``POST {prefix}_quartdash/handover``, body ``{"token": ...}``: 204 with the
     headers a WebSocket callback set (``handover.py``); 403 from another site, 413 for
     a body over ``MAX_REDEEM_BYTES``, 429 past the HTTP callbacks' rates, 400 for a
