@@ -15,9 +15,13 @@ What it changes in Dash, and why:
 * Responses are serialised by ``encoding.encode_json`` (orjson, byte for byte Dash's
   output) in place of plotly's encoder, and the argument grouping Dash recomputes on
   every call is decided once per callback.
-* With ``auth``, every socket belongs to a quart-auth session (``sessions.py``); the app
-  sees and closes them through ``app.connections`` (``registry.py``), shared by every
-  worker through the backplane, and through the admin API (``admin.py``).
+* With ``auth``, every socket belongs to a quart-auth session (``auth/sessions.py``); the
+  app sees and closes them through ``app.connections`` (``cluster/registry.py``), shared
+  by every worker through the backplane, and through the admin API (``auth/admin.py``).
+
+The constructor reads every setting once (``config.Settings``) and builds the parts each
+concern needs; the socket's route and handler get them as one ``SocketServices``
+(``transport/services.py``), never the app.
 
 Dash's private methods and state are reached through ``_compat/dash.py`` only:
 ``HookedDash`` (the base class) turns the private methods QuartDash changes into the
@@ -124,19 +128,13 @@ def check_server(
 class QuartDash(HookedDash):
     """A Dash app served by Quart, with safe and fast WebSocket callbacks.
 
-    Accepts every ``dash.Dash`` keyword, plus quartdash's own below.
-    ``websocket_max_workers`` sizes the one thread pool that runs sync callbacks, over
-    HTTP and WebSocket alike (default: ``min(32, cpus + 4)``). ``admin_token`` stands
-    for env ``QUARTDASH_ADMIN_TOKEN``; ``session_check_interval`` is how often live
-    sockets are checked for expired or revoked sessions (default 1 s).
-    ``resume_grace`` (env ``QUARTDASH_RESUME_GRACE``, default 10 s, 0 turns it off) is
-    how long a dropped socket is kept for its page to resume (``resume.py``);
-    ``send_timeout`` (env ``QUARTDASH_SEND_TIMEOUT``, default 30 s) closes a socket
-    whose peer stopped reading with 1013; ``max_pending_frames`` (default 10,000)
-    bounds what one socket may have queued (``connection.py``). ``handover_seconds``
-    (env ``QUARTDASH_HANDOVER_SECONDS``, default 60 s) and ``max_handovers`` (env
-    ``QUARTDASH_MAX_HANDOVERS``, default 16 per socket) bound the cookies and headers
-    of WebSocket callbacks waiting for their page (``handover.py``).
+    Accepts every ``dash.Dash`` keyword, plus quartdash's own below: ``auth``,
+    ``login_url``, ``admin`` and ``backplane`` (an object, or a URL as a setting), and
+    every field of ``config.Settings`` by name (the limits, ``allowed_origins``,
+    ``admin_token``, ...; ``secret_key`` is ``app.server.secret_key`` instead), each
+    also read from ``app.server.config`` and the ``QUARTDASH_*`` environment;
+    ``docs/configuration.md`` lists them with their defaults. ``app.settings`` holds
+    what was read.
     """
 
     def __init__(

@@ -2,7 +2,8 @@
 
 A callback reaches its page through this object, from the event loop (async
 callbacks) or from a thread of the pool (sync ones); it encodes what the callback
-sends and hands it to the connection (``transport/connection.py``), which queues it.
+sends and hands it to the connection (``transport/connection.py``), whose outbound
+queue (``transport/outbound.py``) holds it until the socket takes it.
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ A flood from one client must cost the server nothing beyond that client, so:
 * text a client chose (a callback id, a header) is made printable before it reaches a
   log line (``printable``), so it can neither forge lines nor hide in control codes.
 
-Every default here is documented in the README's security model, with its keyword
-and environment variable.
+The rates and sizes are settings (``config.Settings``): ``docs/configuration.md``
+lists each with its keyword, environment variable and the answer past it.
 """
 
 from __future__ import annotations
