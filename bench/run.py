@@ -1,6 +1,11 @@
 """The benchmark: quartdash, stock Dash 4.4 on Quart and a bare Quart socket, one run.
 
     python -m bench.run [--rounds 3] [--rtt 1000] [--stream 5000] [--sockets 200]
+                        [--baseline DIR]
+
+``--baseline DIR`` adds another quartdash checkout (a git worktree of an earlier
+commit, say) as one more server of the same run, and a column of this checkout's
+figures over it: a change's before/after, measured side by side.
 
 Each server is a real hypercorn on 127.0.0.1. Rounds are interleaved (every server is
 measured once per round, in rotating order) and the table reports medians over rounds,
@@ -89,20 +94,34 @@ async def idle_rss(server: Server, n: int) -> float:
     return (after - before) / n / 1024
 
 
-async def fresh_idle_rss(target: str, tmp: Path, n: int) -> float:
+async def fresh_idle_rss(name: str, tmp: Path, n: int) -> float:
     """``idle_rss`` on a server of its own: a server that has already served the other
     measures reuses memory it freed, and its per-socket growth is then noise (from
     -37 to +5 KB between rounds here). A fresh one, warmed by 50 sockets so code paths
     and pools exist, gives the first-touch cost of a socket, steady within 2 KB."""
-    with hypercorn(target, tmp, env=ENV) as server:
+    with serve(name, tmp) as server:
         await idle_rss(server, 50)
         return await idle_rss(server, n)
+
+
+#: Name of the ``--baseline`` checkout's server in the results.
+BASELINE = "quartdash baseline"
+#: Where each server's code is imported from: this checkout unless set (``--baseline``).
+SOURCES: dict[str, Path] = {}
+
+
+def serve(name: str, tmp: Path) -> contextlib.AbstractContextManager[Server]:
+    """``name``'s server, importing its code from its own source tree if it has one."""
+    source = SOURCES.get(name)
+    if source is None:
+        return hypercorn(TARGETS[name], tmp, env=ENV)
+    return hypercorn(TARGETS[name], tmp, env={**ENV, "PYTHONPATH": str(source)}, cwd=source)
 
 
 @contextlib.contextmanager
 def servers(tmp: Path) -> Iterator[dict[str, Server]]:
     with contextlib.ExitStack() as stack:
-        yield {name: stack.enter_context(hypercorn(target, tmp, env=ENV)) for name, target in TARGETS.items()}
+        yield {name: stack.enter_context(serve(name, tmp)) for name in TARGETS}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -111,7 +130,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rtt", type=int, default=1000, help="round trips per measure")
     parser.add_argument("--stream", type=int, default=5000, help="set_props per measure")
     parser.add_argument("--sockets", type=int, default=500, help="idle sockets for RSS")
+    parser.add_argument("--baseline", type=Path, help="another quartdash checkout to compare")
     args = parser.parse_args(argv)
+    if args.baseline is not None:
+        if not (args.baseline / "quartdash" / "__init__.py").is_file():
+            parser.error(f"{args.baseline} holds no quartdash package")
+        TARGETS[BASELINE] = TARGETS["quartdash"]
+        SOURCES[BASELINE] = args.baseline.resolve()
     print(table(asyncio.run(measure(args))))
 
 
@@ -129,7 +154,7 @@ async def measure(args: argparse.Namespace) -> dict[str, dict[str, list[float]]]
                 if name != "bare Quart":  # no callbacks there, so no sync callback
                     for transport in ("http", "websocket"):
                         out.setdefault(f"sync_{transport}", []).append(await beside_sync(server, transport))
-                out.setdefault("rss", []).append(await fresh_idle_rss(TARGETS[name], Path(tmp), args.sockets))
+                out.setdefault("rss", []).append(await fresh_idle_rss(name, Path(tmp), args.sockets))
     return results
 
 
@@ -159,6 +184,12 @@ def table(results: dict[str, dict[str, list[float]]]) -> str:
     for key, label, unit, fmt in ROWS:
         cells = [fmt(m[key]) if key in m else "n/a" for m in (qd, stock, bare)]
         lines.append(f"| {label} ({unit}) | " + " | ".join(cells) + f" | {ratio(qd, stock, key)} | {ratio(qd, bare, key)} |")
+    if BASELINE in med:
+        base = med[BASELINE]
+        lines += ["", f"| metric | quartdash | {BASELINE} | quartdash / baseline |", "|---|---|---|---|"]
+        for key, label, unit, fmt in ROWS:
+            cells = [fmt(m[key]) if key in m else "n/a" for m in (qd, base)]
+            lines.append(f"| {label} ({unit}) | " + " | ".join(cells) + f" | {ratio(qd, base, key)} |")
     rounds = len(next(iter(results["quartdash"].values())))
     lines.append(f"\nmedians of {rounds} interleaved rounds")
     return "\n".join(lines)
