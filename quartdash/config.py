@@ -68,10 +68,9 @@ class Settings:
         60.0, "seconds the cookies and headers a WebSocket callback set wait for the page")
     max_handovers: int = _spec(16, "such header sets waiting per socket")
     session_check_interval: float = _spec(
-        1.0, "seconds between checks of live sockets for expired or revoked sessions",
-        key=False)
+        1.0, "seconds between checks of live sockets for expired or revoked sessions")
     websocket_max_workers: int = _spec(
-        0, "threads of the pool that runs sync callbacks (0: min(32, CPUs + 4))", key=False)
+        0, "threads of the pool that runs sync callbacks (0: min(32, CPUs + 4))")
     max_threads_per_client: int = _spec(
         0, "threads one socket, session or address may hold at once (0: half the pool)")
     admin_token: str | None = _spec(
@@ -150,9 +149,13 @@ def _convert(name: str, value: Any, default: Any, where: str) -> Any:
             return float(value)
         return str(value) if value != "" else None
     except (KeyError, TypeError, ValueError):
-        raise ValueError(f"{name} from {where}: {value!r} is not a "
-                         f"{type(default).__name__ if default is not None else 'string'}"
+        raise ValueError(f"{name} from {where}: {value!r} is not {_KINDS[type(default)]}"
                          ) from None
+
+
+#: What a setting of each type takes, for the message that refuses another value.
+_KINDS = {bool: "a switch (1, true, 0 or false)", tuple: "a comma list",
+          int: "a whole number", float: "a number", type(None): "a string"}
 
 
 #: Every setting's default (the table ``docs/configuration.md`` shows).
