@@ -32,6 +32,7 @@ Dash's version and swaps the encoder.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
@@ -168,6 +169,12 @@ class QuartDash(HookedDash):
         **kwargs: Any,
     ) -> None:
         check_server(server)
+        if not (backplane is None or isinstance(backplane, (str, Backplane))):
+            # Quietly falling back to the in-process backplane would leave a logout
+            # acting on one worker only.
+            raise TypeError("backplane= takes a redis:// URL or a "
+                            "quartdash.cluster.backplane.Backplane, not "
+                            f"{type(backplane).__module__}.{type(backplane).__qualname__}")
         _show_logs()
         backend = kwargs.pop("backend", None)
         # What Dash takes for its Quart backend: the name in any case, or the class.
@@ -175,8 +182,8 @@ class QuartDash(HookedDash):
             backend = backend.lower()
         if backend not in (None, "quart", QuartDashServer, get_backend("quart")):
             raise ValueError("QuartDash runs on Quart only; leave `backend` unset")
-        #: Every limit and switch, read and checked once (``config.py``).
-        self.settings = settings = Settings.load(
+        # Every limit and switch, read and checked once (``config.py``).
+        settings = Settings.load(
             {
                 "allowed_origins": allowed_origins, "trust_proxy_headers": trust_proxy_headers,
                 "max_message_bytes": max_message_bytes, "rate_limit": rate_limit,
@@ -196,6 +203,10 @@ class QuartDash(HookedDash):
             },
             server.config if isinstance(server, Quart) else None,
         )
+        if isinstance(backplane, Backplane):  # an object in place of the URL setting
+            settings = dataclasses.replace(settings, backplane=None)
+        #: Every limit and switch, read and checked once (``config.py``).
+        self.settings = settings
         dash_compat.install(encode_json)
         hypercorn_compat.install(settings.max_message_bytes, settings.rate_limit)
         allowed = [*settings.allowed_origins, *(kwargs.get("websocket_allowed_origins") or [])]

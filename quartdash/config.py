@@ -3,10 +3,11 @@
 Each setting is read once, when ``QuartDash(...)`` is built, from the first place that
 has it: the keyword of the same name, then ``app.server.config`` (for a Quart app given
 as ``server=``), then the process environment, both under the setting's key (its name in
-capitals after ``QUARTDASH_``; Quart's ``config.from_prefixed_env`` fills the former from
-the latter too), then its default. ``Settings`` is the result, checked once: a value of
-the wrong type or out of range fails the app's start with a ``ValueError`` that names the
-setting and where it came from, instead of failing later in the module that uses it.
+capitals after ``QUARTDASH_``), then its default; an empty value counts as unset.
+``Settings`` is the result, checked once: a value of the wrong type, out of range or not
+finite fails the app's start with a ``ValueError`` that names the setting and where it
+came from, instead of failing later in the module that uses it (an infinite
+``session_check_interval`` would quietly turn the session checks off).
 
 Modules take the ``Settings`` (or the one value they use) rather than the app, so a
 limit's default, its key and its check live here only; ``docs/configuration.md`` lists
@@ -16,6 +17,7 @@ limit's default, its key and its check live here only; ``docs/configuration.md``
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -81,6 +83,10 @@ class Settings:
         None, "signs sessions when app.server.secret_key is unset")
 
     def __post_init__(self) -> None:
+        for spec in dataclasses.fields(self):
+            value = getattr(self, spec.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{spec.name} must be a finite number, not {value!r}")
         for name in ("max_message_bytes", "rate_limit", "byte_rate_limit",
                      "max_callbacks_in_flight", "max_pending_bytes", "send_timeout",
                      "handover_seconds", "max_handovers", "session_check_interval"):
@@ -110,7 +116,7 @@ class Settings:
                             (f"environment variable {key}", environ)]
             for where, source in sources:
                 value = source.get(name if source is keywords else key)
-                if value is not None:
+                if value is not None and value != "":
                     values[name] = _convert(name, value, spec.default, where)
                     break
         return cls(**values)
@@ -147,8 +153,8 @@ def _convert(name: str, value: Any, default: Any, where: str) -> Any:
             return int(number)
         if isinstance(default, float):
             return float(value)
-        return str(value) if value != "" else None
-    except (KeyError, TypeError, ValueError):
+        return str(value)
+    except (KeyError, TypeError, ValueError, OverflowError):
         raise ValueError(f"{name} from {where}: {value!r} is not {_KINDS[type(default)]}"
                          ) from None
 

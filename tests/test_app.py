@@ -110,3 +110,20 @@ def test_what_dash_takes_for_quart_is_taken(server: Any, backend: Any) -> None:
 def test_other_backends_are_still_refused(backend: Any) -> None:
     with pytest.raises(ValueError, match="Quart only"):
         QuartDash(__name__, backend=backend)
+
+
+def test_a_backplane_that_is_neither_a_url_nor_a_backplane_is_refused() -> None:
+    """It used to pass silently as the in-process backplane, leaving a logout on one
+    worker only."""
+    with pytest.raises(TypeError, match="backplane= takes a redis:// URL"):
+        QuartDash(__name__, backplane=object())  # type: ignore[arg-type]
+
+
+def test_a_backplane_object_is_used_and_the_url_setting_stays_unset(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from quartdash.cluster.backplane import LocalBackplane
+
+    monkeypatch.setenv("QUARTDASH_BACKPLANE", "redis://127.0.0.1:1/0")
+    given = LocalBackplane()
+    app = QuartDash(__name__, backplane=given)
+    assert app.backplane is given and app.settings.backplane is None

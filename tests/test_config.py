@@ -54,6 +54,9 @@ def test_a_setting_without_a_key_is_never_read_from_the_environment() -> None:
     ("rate_limit", "0", "rate_limit must be positive"),
     ("resume_grace", "-2", "resume_grace must be 0 or more"),
     ("max_pending_frames", "1", "max_pending_frames must be 2 or more"),
+    ("max_pending_frames", "inf", "QUARTDASH_MAX_PENDING_FRAMES: 'inf' is not a whole number"),
+    ("resume_grace", "nan", "resume_grace must be a finite number"),
+    ("session_check_interval", "inf", "session_check_interval must be a finite number"),
 ])
 def test_a_bad_value_names_its_setting_and_where_it_came_from(
         name: str, text: str, says: str) -> None:
@@ -61,8 +64,13 @@ def test_a_bad_value_names_its_setting_and_where_it_came_from(
         Settings.load({}, None, {KEYS[name]: text})
 
 
-def test_an_empty_variable_counts_as_unset() -> None:
+def test_an_empty_value_counts_as_unset() -> None:
     assert Settings.load({}, None, {"QUARTDASH_ADMIN_TOKEN": ""}).admin_token is None
+    assert Settings.load({}, None, {"QUARTDASH_RATE_LIMIT": ""}).rate_limit == DEFAULTS.rate_limit
+    # An empty entry in the server's config does not hide the environment's value.
+    token = "t" * 20
+    assert Settings.load({}, {"QUARTDASH_ADMIN_TOKEN": ""},
+                         {"QUARTDASH_ADMIN_TOKEN": token}).admin_token == token
 
 
 def test_the_pool_sizes_follow_the_machine_unless_set() -> None:

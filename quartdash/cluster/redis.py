@@ -65,7 +65,7 @@ from quartdash.cluster.models import (
 )
 from quartdash.exceptions import BackplaneUnavailable
 
-log = logging.getLogger("quartdash.cluster.backplane")
+log = logging.getLogger("quartdash.backplane")
 
 _ANNOUNCE = """
 -- KEYS: this worker's presence hash, the session's sorted set (or the hash again)

@@ -342,7 +342,9 @@ class Connection:
         """The page answered; an unknown or late answer is ignored."""
         future = self.pending_props.get(request_id)
         if future is not None and not future.done():
-            future.set_result(payload or {})
+            # A thread's get_prop_sync may cancel it at its timeout meanwhile.
+            with contextlib.suppress(concurrent.futures.InvalidStateError):
+                future.set_result(payload or {})
 
     # --- teardown ---------------------------------------------------------------------
     def abort(self, code: int, reason: str) -> bool:
@@ -372,7 +374,8 @@ class Connection:
             self._flush.set_result(None)
         for future in list(self.pending_props.values()):
             if not future.done():
-                future.set_exception(WebsocketDisconnected())
+                with contextlib.suppress(concurrent.futures.InvalidStateError):
+                    future.set_exception(WebsocketDisconnected())
         for task in list(self.running.values()):
             task.cancel()
 

@@ -45,6 +45,7 @@ from quartdash.callbacks.runner import (
 from quartdash.callbacks.socket import CallbackSocket
 from quartdash.exceptions import BackplaneUnavailable, ClientError, HandoverRefused, ProtocolError
 from quartdash.transport import protocol
+from quartdash.transport.connection import State
 from quartdash.transport.handover import issue, split_framing, with_cookies
 from quartdash.transport.limits import byte_bucket, printable
 from quartdash.transport.protocol import CloseCode
@@ -98,7 +99,9 @@ async def serve(
                     resume_token = parking.new_token()
                 grace = parking.grace if parking is not None else 0.0
                 await ws.send(protocol.welcome(conn.id, resume_token, grace, resumed is not None))
-                if resumed is not None:
+                # Unless the server closed it meanwhile (a session revoked while the
+                # welcome went out): then this task's cancellation is on its way.
+                if resumed is not None and conn.state is State.PARKED:
                     conn.resume(ws.send, resumed)
             close = await _receive_loop(services, ws, conn, member, ours)
     except BackplaneUnavailable as err:

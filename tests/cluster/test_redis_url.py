@@ -79,13 +79,13 @@ async def test_degraded_log_shows_no_password(caplog: pytest.LogCaptureFixture) 
                 degraded.set()
 
     watch = Watch()
-    logging.getLogger("quartdash.cluster.backplane").addHandler(watch)
+    logging.getLogger("quartdash.backplane").addHandler(watch)
     try:
         async with asyncio.timeout(15):
             await backplane.start(app.connections)
             await degraded.wait()
     finally:
-        logging.getLogger("quartdash.cluster.backplane").removeHandler(watch)
+        logging.getLogger("quartdash.backplane").removeHandler(watch)
         async with asyncio.timeout(5):
             await backplane.stop()
     assert in_query not in caplog.text and in_userinfo not in caplog.text
