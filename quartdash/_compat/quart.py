@@ -6,10 +6,16 @@ afterwards does not reach that buffer. A callback body sent chunked (no
 ``Content-Length``) would therefore be read up to 16 MiB and served, past
 ``max_message_bytes``. :func:`cap_body` lowers the buffer's own bound for one request,
 so the read stops with ``RequestEntityTooLarge`` once the cap is passed.
+
+:func:`current_websocket` is the object behind Quart's ``websocket`` proxy: the socket's
+handler keeps it, so the tasks it starts reach the socket without the proxy's context.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from quart import websocket
 from quart.wrappers.request import Body
 
 
@@ -22,3 +28,8 @@ def cap_body(body: Body, limit: int) -> None:
     current = body._max_content_length  # pylint: disable=protected-access
     if current is None or current > limit:
         body._max_content_length = limit  # pylint: disable=protected-access
+
+
+def current_websocket() -> Any:
+    """The current ``quart.Websocket`` itself, not the context-bound proxy."""
+    return websocket._get_current_object()  # type: ignore[attr-defined]  # pylint: disable=protected-access

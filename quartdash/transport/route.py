@@ -19,8 +19,9 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from quart import Response, websocket
+from quart import Response
 
+from quartdash._compat.quart import current_websocket
 from quartdash.cluster.registry import TOO_MANY_FROM_ADDRESS, Member
 from quartdash.exceptions import ProtocolError
 from quartdash.transport import handler, protocol
@@ -49,7 +50,7 @@ def _refuse(reason: str) -> Response:
 
 async def serve_socket(services: SocketServices) -> Response | None:
     """Handle one WebSocket from handshake to close: admit it, then ``handler.serve``."""
-    ws = websocket._get_current_object()  # type: ignore[attr-defined]
+    ws = current_websocket()
     await services.register_callbacks()
     refusal = services.origin_policy.check(ws.scheme, ws.headers)
     if refusal is not None:
