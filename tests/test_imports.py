@@ -142,7 +142,7 @@ def test_the_graph_sees_every_kind_of_import() -> None:
     edges = graph()
     assert "quartdash.cluster.registry" in edges["quartdash.app"]  # module level
     assert "quartdash.cluster.redis" in edges["quartdash.cluster.factory"]  # in a function
-    assert "quartdash.backplane" in edges["quartdash.cluster.registry"]  # TYPE_CHECKING
+    assert "quartdash.cluster.backplane" in edges["quartdash.cluster.registry"]  # TYPE_CHECKING
     assert "quartdash.signals" in edges["quartdash"]  # `from quartdash import signals`
 
 
