@@ -333,9 +333,9 @@ class HookedDash(dash.Dash):
 
     # -- hooks -----------------------------------------------------------------------
     def callbacks_set_up(self, specs: list[dict[str, Any]], cancel_outputs: set[str]) -> None:
-        """Called after each run of Dash's server setup, which registers every callback
-        (the global ``@callback`` ones included) on its first run and does nothing on
-        later runs (Dash runs it before each request). ``specs`` are the callbacks'
+        """Called once Dash's server setup registered every callback (the global
+        ``@callback`` ones included), and again if callbacks were added since; not on
+        each request, before which Dash runs its setup again. ``specs`` are the callbacks'
         entries as the renderer gets them (changes to them reach the page);
         ``cancel_outputs`` the outputs of Dash's hidden cancel callbacks."""
 
@@ -372,9 +372,17 @@ class HookedDash(dash.Dash):
         return str(self._callback_list[-1]["output"])
 
     # -- Dash's private methods, overridden ----------------------------------------------
+    #: How many callbacks the last ``callbacks_set_up`` saw; -1 before the first.
+    _set_up_for = -1
+
     def _setup_server(self) -> None:
         super()._setup_server()  # type: ignore[no-untyped-call]
-        self.callbacks_set_up(self._callback_list, cancel_outputs(self.callback_map))
+        # Dash calls this before every HTTP request and returns at once after the first:
+        # the hook runs again only when callbacks were added since (``app.callback``
+        # after the server started), not per request.
+        if len(self._callback_list) != self._set_up_for:
+            self._set_up_for = len(self._callback_list)
+            self.callbacks_set_up(self._callback_list, cancel_outputs(self.callback_map))
 
     def _config(self) -> dict[str, Any]:
         config: dict[str, Any] = super()._config()  # type: ignore[no-untyped-call]
