@@ -127,3 +127,40 @@ def test_a_backplane_object_is_used_and_the_url_setting_stays_unset(
     given = LocalBackplane()
     app = QuartDash(__name__, backplane=given)
     assert app.backplane is given and app.settings.backplane is None
+
+
+async def test_callbacks_are_marked_when_registered_or_added_not_per_request() -> None:
+    """Dash reruns its server setup before every HTTP request; the transports of the
+    callbacks are marked when there is something new to mark, and only then."""
+    from quartdash import Input, Output
+
+    app = QuartDash(__name__)
+    app.layout = html.Div([html.Div(id="a"), html.Div(id="b"), html.Div(id="c")])
+
+    @app.callback(Output("b", "children"), Input("a", "children"))
+    async def first(value: Any) -> Any:
+        return value
+
+    marked: list[int] = []
+    original = app.callbacks_set_up
+
+    def counting(specs: list[dict[str, Any]], cancel_outputs: set[str]) -> None:
+        marked.append(len(specs))
+        original(specs, cancel_outputs)
+
+    app.callbacks_set_up = counting  # type: ignore[method-assign]
+    async with app.server.test_app() as test_app:
+        client = test_app.test_client()
+        for _ in range(3):
+            assert (await client.get("/_dash-layout")).status_code == 200
+        assert marked == [1]
+
+        @app.callback(Output("c", "children"), Input("b", "children"), websocket=False)
+        async def second(value: Any) -> Any:
+            return value
+
+        for _ in range(2):
+            assert (await client.get("/_dash-layout")).status_code == 200
+        assert marked == [1, 2]
+        assert app.callback_map["c.children"]["websocket"] is False
+        assert app.callback_map["b.children"]["websocket"] is True
