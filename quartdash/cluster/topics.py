@@ -36,10 +36,11 @@ if TYPE_CHECKING:
 #: The renderer id that means "every tab of this socket" to quartdash's worker.
 EVERY_TAB = ""
 
-#: What ``push(set_props=...)`` takes: a mapping of string ids to props, or pairs
-#: ``(id, props)`` when an id is a dict (a pattern-matching id cannot be a dict key).
-SetProps = Mapping[str, Mapping[str, Any]] | Iterable[tuple[str | Mapping[str, Any],
-                                                             Mapping[str, Any]]]
+#: What ``push(set_props=...)`` takes: a mapping of string ids to props (dicts), or
+#: pairs ``(id, props)`` when an id is a dict (a pattern-matching id cannot be a dict
+#: key). Loose on purpose: a dict literal of mixed props must type-check as given;
+#: ``encode`` checks the shapes.
+SetProps = Mapping[str, Any] | Iterable[tuple[Any, Any]]
 #: A frame to queue and the key a later one may replace it by (None: never replaced).
 Frame = tuple[str, Hashable | None]
 
