@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import os
 from typing import Any
-
 from urllib.parse import parse_qs
 
 from quart import jsonify, redirect, request

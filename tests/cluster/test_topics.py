@@ -119,7 +119,7 @@ class Sub:
         return self._reader.done()
 
     async def until(self, done: Callable[[dict[str, Any]], bool],
-                    timeout: float = WAIT) -> dict[str, Any]:  # noqa: ASYNC109
+                    timeout: float = WAIT) -> dict[str, Any]:
         """The first message received (so far or later) for which ``done`` holds."""
         seen = 0
         async with asyncio.timeout(timeout):
@@ -231,7 +231,7 @@ async def identify(server: Server, subs: list[Sub]) -> None:
 
 
 async def listed_everywhere(servers: dict[Server, int], topic: str, expected: set[str],
-                            timeout: float = WAIT) -> None:  # noqa: ASYNC109
+                            timeout: float = WAIT) -> None:
     """Poll ``GET /presence?topic=`` until every worker of each server (``servers``:
     how many it has) lists exactly the ids ``expected``."""
     seen: dict[Server, set[str]] = {server: set() for server in servers}
@@ -414,9 +414,10 @@ async def test_pushes_by_topic_reach_every_subscriber_once_in_order_from_everywh
             assert response.json() == {"closed": 1}, response.text
             await removed([a1], still_open=False)
             assert a1.close_code == CloseCode.SESSION_ENDED
-            closed = requests.post(first.url + "/close", json={"topic": f"me-{a2.name}"},
-                                   timeout=HTTP_TIMEOUT).json()
-            assert closed == {"closed": 1}
+            closed = await asyncio.to_thread(requests.post, first.url + "/close",
+                                             json={"topic": f"me-{a2.name}"},
+                                             timeout=HTTP_TIMEOUT)
+            assert closed.json() == {"closed": 1}
             await removed([a2], still_open=False)
             assert subs, "some subscribers are left to the end"
 
