@@ -72,8 +72,9 @@ from quartdash.exceptions import BackplaneUnavailable
 log = logging.getLogger("quartdash.backplane")
 
 _ANNOUNCE = """
--- KEYS: this worker's presence hash, the session's sorted set (or the hash again)
--- ARGV: id, now, expiry, limit (-1: none), has_session (1/0), info JSON
+-- KEYS: this worker's presence hash, the session's sorted set (or the hash again),
+--       the set of workers
+-- ARGV: id, now, expiry, limit (-1: none), has_session (1/0), info JSON, worker
 if ARGV[5] == '1' then
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
   local limit = tonumber(ARGV[4])
@@ -83,7 +84,17 @@ if ARGV[5] == '1' then
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[6])
 redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+redis.call('SADD', KEYS[3], ARGV[7])
 return 1
+"""
+
+_FORGET_WORKERS = """
+-- KEYS: the set of workers, then the presence hashes of the workers in ARGV
+-- Only those whose hash is still missing: one announced meanwhile stays listed.
+for i = 2, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 0 then redis.call('SREM', KEYS[1], ARGV[i - 1]) end
+end
+return 0
 """
 
 _REVOKE = """
@@ -387,10 +398,10 @@ class RedisBackplane(Backplane):
         session = self._key("session", info.session) if info.session else conns
         try:
             admitted = await self._redis.eval(
-                _ANNOUNCE, 2, conns, session, info.id, now,
+                _ANNOUNCE, 3, conns, session, self._key("workers"), info.id, now,
                 now + int(self.presence_ttl * 1000),
                 -1 if session_limit is None else session_limit,
-                "1" if info.session else "0", wire.dump_info(info),
+                "1" if info.session else "0", wire.dump_info(info), self.worker,
             )
         except _DOWN as exc:
             self._degraded(exc)
@@ -445,7 +456,8 @@ class RedisBackplane(Backplane):
                     found.setdefault(info.id, info)
         if gone:
             with contextlib.suppress(*_DOWN):
-                await self._redis.srem(self._key("workers"), *gone)
+                await self._redis.eval(_FORGET_WORKERS, 1 + len(gone), self._key("workers"),
+                                       *(self._conns(worker) for worker in gone), *gone)
         return list(found.values())
 
     # --- commands and revocations ------------------------------------------------------

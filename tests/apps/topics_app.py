@@ -7,8 +7,14 @@ unsubscribes it; ``who`` says who is signed in. HTTP routes, for the tests to pu
 from this process: ``POST /push`` (a JSON body: exactly one selector of ``topic``,
 ``user``, ``session``, ``connection``, ``everyone``, then ``seq``, a number shown in
 ``feed``, and ``event``, a number sent as the event ``tick``; ``sync: true`` pushes with
-``push_sync`` from a thread), answered with ``{"queued": n}``; ``GET /presence?topic=``,
-the ``ConnectionInfo`` of the topic's subscribers in every worker.
+``push_sync`` from a thread), answered with ``{"queued": n, "worker": pid}``;
+``GET /presence?topic=``, the ``ConnectionInfo`` of the topic's subscribers in every
+worker (the answering worker's pid in the ``X-Worker`` header, so a test can see that
+every process lists them); ``POST /close`` (``{"topic": ...}``), answered with
+``{"closed": n}``, closes the sockets subscribed to the topic.
+
+In a browser, the page subscribes the tab on load to the topic its URL names
+(``/?topic=prices``) and shows it in ``subscribed``; ``feed`` shows the pushes.
 """
 
 from __future__ import annotations
@@ -16,16 +22,17 @@ from __future__ import annotations
 import asyncio
 import os
 from typing import Any
+from urllib.parse import parse_qs
 
 from quart import jsonify, redirect, request
 from quart_auth import AuthUser, QuartAuth, login_user, logout_user
 
-from quartdash import Input, Output, QuartDash, callback, ctx, html
+from quartdash import Input, Output, PreventUpdate, QuartDash, callback, ctx, dcc, html
 
 app = QuartDash(__name__, title="topics", auth=QuartAuth(), login_url="/login")
 server = app.server
-app.layout = html.Div([html.Div(id="who"), html.Div(id="joined"), html.Div(id="left"),
-                       html.Div(id="feed")])
+app.layout = html.Div([dcc.Location(id="url"), html.Div(id="who"), html.Div(id="joined"),
+                       html.Div(id="left"), html.Div(id="subscribed"), html.Div(id="feed")])
 
 
 @server.post("/login")
@@ -61,7 +68,15 @@ async def push() -> Any:
 @server.get("/presence")
 async def presence() -> Any:
     infos = await app.connections.list(topic=request.args["topic"])
-    return jsonify([info.to_json() for info in infos])
+    response = jsonify([info.to_json() for info in infos])
+    response.headers["X-Worker"] = str(os.getpid())
+    return response
+
+
+@server.post("/close")
+async def close() -> Any:
+    body = await request.get_json()
+    return jsonify({"closed": await app.connections.close(topic=body["topic"])})
 
 
 @callback(Output("who", "children"), Input("who", "id"))
@@ -80,3 +95,12 @@ async def join(topic: str) -> str:
 async def leave(topic: str) -> str:
     await ctx.websocket.unsubscribe(topic)
     return f"left {topic}"
+
+
+@callback(Output("subscribed", "children"), Input("url", "search"))
+async def follow(search: str | None) -> str:
+    topics = parse_qs((search or "").lstrip("?")).get("topic")
+    if not topics:
+        raise PreventUpdate
+    await ctx.websocket.subscribe(topics[0])
+    return f"subscribed to {topics[0]}"
