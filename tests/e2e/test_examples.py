@@ -25,8 +25,15 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
-from quartdash.testing.servers import Server, hypercorn
+from quartdash.testing.servers import RedisServer, Server, hypercorn
 from tests import ROOT
+from tests.e2e.test_chat_example import (  # noqa: F401 (redis: a fixture)
+    on_another_worker,
+    redis,
+    socket_open,
+    sockets,
+    two_workers,
+)
 
 SHOTS = ROOT / "tests" / "artifacts" / "examples"
 WAIT = 15.0
@@ -169,6 +176,63 @@ def test_ticker(example: Callable[..., Page]) -> None:
     page.finish()
 
 
+#: Records every tick number the page shows, and the prices shown with it.
+RECORD_TICKS = """
+    const tick = document.querySelector('#tick');
+    window.__ticks = [];
+    new MutationObserver(() => {
+        const n = parseInt(tick.textContent.split(' ')[1]);
+        if (window.__ticks.at(-1) !== n) window.__ticks.push(n);
+    }).observe(tick, {childList: true, subtree: true, characterData: true});
+"""
+
+
+def market(page: Page) -> tuple[str, list[str]]:
+    """The tick and every price the page shows."""
+    return page.text("#tick"), [price(page, symbol) for symbol in
+                                ("ACME", "GLOBEX", "INITECH", "UMBRELLA", "HOOLI")]
+
+
+def test_ticker_viewers_on_two_workers_see_one_market(
+    dash_br: Any, other_br: Any, redis: RedisServer, tmp_path: Path  # noqa: F811
+) -> None:
+    """With the Redis backplane, one producer for the cluster: two viewers whose sockets
+    are on the two workers see the same prices at the same tick, each tick once and in
+    order (a producer per worker would interleave two markets on every page)."""
+    with two_workers("examples.ticker:app", redis, tmp_path) as server:
+        pages = []
+        for browser in (dash_br, other_br):
+            browser.driver.set_window_size(1100, 900)
+            browser.driver.get(server.url)
+            socket_open(browser)
+            pages.append(Page(browser, server, "ticker"))
+        first, second = pages
+        (a,) = first.until(lambda: sockets(server))
+
+        def reopen() -> None:
+            other_br.driver.get(server.url)
+            socket_open(other_br)
+
+        b = on_another_worker(other_br, server, reopen, a["worker"], {a["id"]})
+        assert a["worker"] != b["worker"]
+        for page in pages:
+            page.until(lambda p=page: price(p, "ACME"))
+            page.js(RECORD_TICKS)
+        # The same tick shows the same prices on both pages.
+        seen = first.until(lambda: (m := market(first)) == market(second) and m[0] != "tick 0"
+                           and m)
+        print(f"both viewers: {seen}")
+        first.until(lambda: min(len(p.js("return window.__ticks")) for p in pages) >= 6)
+        for page in pages:
+            ticks = page.js("return window.__ticks")
+            assert ticks == sorted(set(ticks)), ticks  # each once, in order
+        log = server.log
+        assert log.count("ticker: this worker") == 1, log  # one producer, on one worker
+        for page in pages:
+            assert page.browser.get_logs() == []
+        assert "Traceback" not in log, log
+
+
 def test_iot(example: Callable[..., Page]) -> None:
     page = example("iot")
     samples = "return document.querySelector('#climate .js-plotly-plot')?.data[0].x.length ?? 0"
@@ -177,11 +241,15 @@ def test_iot(example: Callable[..., Page]) -> None:
     page.changes(lambda: page.text("#temperature-now"))
     rates = {}
     for chart in ("climate", "mechanics"):
-        received, draws = page.rate("gd.data[0].x.length", chart)
+        # Samples received: the points newer than the last one at the start (every
+        # minute the producer replaces every page's points with the last minute).
+        page.js(f"window.__x0 = document.querySelector('#{chart} .js-plotly-plot')"
+                ".data[0].x.at(-1)")
+        received, draws = page.rate("gd.data[0].x.filter(x => x > window.__x0).length", chart)
         rates[f"{chart}_samples"], rates[f"{chart}_redraws"] = received, draws
     page.record(**rates)
-    for chart in ("climate", "mechanics"):  # sent at 10 a second
-        assert rates[f"{chart}_samples"] >= 8, rates
+    for chart in ("climate", "mechanics"):  # sent at 10 a second, by one producer
+        assert 8 <= rates[f"{chart}_samples"] <= 12, rates
         assert rates[f"{chart}_redraws"] >= 7.5, rates
     page.finish()
 
@@ -416,9 +484,25 @@ def test_live_dashboard(example: Callable[..., Page]) -> None:
     page.changes(lambda: page.text("#reading"))  # a reading a second
     page.finish()
 
+def test_chat(example: Callable[..., Page]) -> None:
+    """One user alone (tests/e2e/test_chat_example.py has two, on two workers)."""
+    page = example("chat", path="/login", ready_path="/login",
+                   env={"QUARTDASH_SECRET_KEY": "7e3a9c1f5b2d8e4a0c6f3b9d1e7a5c2f"})
+    page.driver.find_element(By.ID, "username").send_keys("alice")
+    page.driver.find_element(By.ID, "password").send_keys("demo")
+    page.driver.find_element(By.ID, "sign-in").click()
+    page.until(lambda: page.text("#who") == "Signed in as alice")
+    page.until(lambda: page.text("#present") == "alice")
+    page.browser.find_element("#text").send_keys("hello, anyone?", Keys.ENTER)
+    page.until(lambda: page.text("#messages").endswith("alice: hello, anyone?"))
+    page.until(lambda: page.browser.find_element("#text").get_attribute("value") == "")
+    page.finish()
+
+
 def test_every_example_is_tested_and_indexed() -> None:
     """A new example needs a test here and a line with a screenshot in the index."""
-    names = sorted(p.stem for p in (ROOT / "examples").glob("*.py") if p.stem != "__init__")
+    names = sorted(p.stem for p in (ROOT / "examples").glob("*.py")
+                   if not p.stem.startswith("_"))  # __init__, and helpers such as _producer
     assert len(names) >= 12
     tested = {name.removeprefix("test_") for name in globals() if name.startswith("test_")}
     index = (ROOT / "examples" / "README.md").read_text()
