@@ -200,20 +200,18 @@ def test_ticker_viewers_on_two_workers_see_one_market(
     are on the two workers see the same prices at the same tick, each tick once and in
     order (a producer per worker would interleave two markets on every page)."""
     with two_workers("examples.ticker:app", redis, tmp_path) as server:
-        pages = []
-        for browser in (dash_br, other_br):
+        def view(browser: Any) -> Page:
             browser.driver.set_window_size(1100, 900)
             browser.driver.get(server.url)
             socket_open(browser)
-            pages.append(Page(browser, server, "ticker"))
-        first, second = pages
+            return Page(browser, server, "ticker")
+
+        first = view(dash_br)
         (a,) = first.until(lambda: sockets(server))
-
-        def reopen() -> None:
-            other_br.driver.get(server.url)
-            socket_open(other_br)
-
-        b = on_another_worker(other_br, server, reopen, a["worker"], {a["id"]})
+        second = view(other_br)
+        b = on_another_worker(other_br, server, a["worker"], {a["id"]})
+        socket_open(other_br)
+        pages = [first, second]
         assert a["worker"] != b["worker"]
         for page in pages:
             page.until(lambda p=page: price(p, "ACME"))
