@@ -21,7 +21,8 @@ in-process backplane (one worker, or workers that share nothing) each process ru
 own market for its own viewers. With the Redis backplane (``QUARTDASH_BACKPLANE=
 redis://...``) a push reaches every worker's viewers, so only the worker holding a
 Redis lock runs the market: every viewer on every worker sees the same prices, once.
-If that worker dies another takes over within 3 s, with a new market.
+If that worker dies another takes over within 3 s, with a new market. The page says
+which worker's process produces (``tick 12 (worker 4242)``).
 
 Run it: ``hypercorn examples.ticker:app``, then open http://127.0.0.1:8000/; for
 several workers, ``QUARTDASH_BACKPLANE=redis://127.0.0.1:6379/0 hypercorn -w 2
@@ -32,6 +33,7 @@ ticks a second reach the page, and two viewers on two workers see the same price
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 from collections import deque
 from typing import Any
@@ -119,7 +121,8 @@ async def market() -> None:
             prices[symbol] = round(max(0.01, price * (1 + random.gauss(0, 0.004))), 2)
             history[symbol].append(prices[symbol])
         await app.connections.push(topic="prices", set_props={
-            "quotes": {"rowData": rows(prices)}, "tick": {"children": f"tick {tick}"}})
+            "quotes": {"rowData": rows(prices)},
+            "tick": {"children": f"tick {tick} (worker {os.getpid()})"}})
         for symbol, series in history.items():
             detail = Patch()
             detail["data"][0]["x"] = list(range(len(series) - 1, -1, -1))

@@ -176,13 +176,12 @@ def test_ticker(example: Callable[..., Page]) -> None:
     page.finish()
 
 
-#: Records every tick number the page shows, and the prices shown with it.
+#: Records every text the tick line shows: the tick and the producer's process.
 RECORD_TICKS = """
     const tick = document.querySelector('#tick');
     window.__ticks = [];
     new MutationObserver(() => {
-        const n = parseInt(tick.textContent.split(' ')[1]);
-        if (window.__ticks.at(-1) !== n) window.__ticks.push(n);
+        if (window.__ticks.at(-1) !== tick.textContent) window.__ticks.push(tick.textContent);
     }).observe(tick, {childList: true, subtree: true, characterData: true});
 """
 
@@ -221,9 +220,13 @@ def test_ticker_viewers_on_two_workers_see_one_market(
                            and m)
         print(f"both viewers: {seen}")
         first.until(lambda: min(len(p.js("return window.__ticks")) for p in pages) >= 6)
+        producers = set()
         for page in pages:
-            ticks = page.js("return window.__ticks")
-            assert ticks == sorted(set(ticks)), ticks  # each once, in order
+            shown = page.js("return window.__ticks")
+            ticks = [int(text.split()[1]) for text in shown]
+            assert ticks == sorted(set(ticks)), shown  # each once, in order
+            producers |= {text.split("(", 1)[1] for text in shown}
+        assert len(producers) == 1, producers  # one process for both workers' pages
         log = server.log
         assert log.count("ticker: this worker") == 1, log  # one producer, on one worker
         for page in pages:
