@@ -20,7 +20,10 @@ and pick a room. A room is a topic, ``room:<name>``:
   includes (or no longer includes) that socket. Two
   changes at the same moment on two workers can reach a page in either order, the
   older list last; so the worker sends the list once more ``SETTLE_SECONDS`` later,
-  when both changes are visible everywhere.
+  when both changes are visible everywhere. A browser that vanishes without closing
+  its page (quit, crashed, lost its network) stays listed for ``resume_grace`` seconds
+  (``QUARTDASH_RESUME_GRACE``, 10 by default): the server cannot tell that from a
+  network blip, and keeps the connection, subscriptions included, for its resume.
 
 What a page sends is checked: the room must be one of ``ROOMS`` (a topic name of the
 page's choosing would let it read any topic), a message is at most ``MAX_TEXT``
