@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import signal
 import time
 import urllib.error
 import urllib.request
@@ -19,6 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
@@ -38,6 +41,7 @@ from tests.e2e.test_chat_example import (  # noqa: F401 (redis: a fixture)
 SHOTS = ROOT / "tests" / "artifacts" / "examples"
 WAIT = 15.0
 LIVE = 2.0  # a live example changes what it shows within this many seconds
+LOCK_SECONDS = 3.0  # examples._producer.LOCK_SECONDS (not imported: it imports quartdash's app)
 MEASURE = 5.0  # seconds over which a rate is measured
 RATES: dict[str, dict[str, float]] = {}
 
@@ -232,6 +236,41 @@ def test_ticker_viewers_on_two_workers_see_one_market(
         for page in pages:
             assert page.browser.get_logs() == []
         assert "Traceback" not in log, log
+
+
+def test_ticker_producer_taken_over_when_its_host_dies(
+    dash_br: Any, redis: RedisServer, tmp_path: Path  # noqa: F811
+) -> None:
+    """Two servers on one Redis (two hosts, as far as the lock can tell): the one that
+    produces is killed without a word (SIGKILL; in one ``hypercorn -w 2`` a killed
+    worker stops the whole server), and the other takes the lock over once it runs out:
+    its page goes on ticking, from the new producer."""
+    env = {"QUARTDASH_BACKPLANE": redis.url}
+    with hypercorn("examples.ticker:app", tmp_path, env=env) as one, \
+         hypercorn("examples.ticker:app", tmp_path, env=env) as other:
+        servers = {child.pid: server for server in (one, other)
+                   for child in psutil.Process(server.proc.pid).children(recursive=True)}
+        page = Page(dash_br, one, "ticker")
+        dash_br.driver.get(one.url)
+        socket_open(dash_br)
+        producer = int(page.until(lambda: "(worker" in (t := page.text("#tick")) and t)
+                       .rstrip(")").split()[-1])
+        doomed = servers[producer]
+        survivor = other if doomed is one else one
+        if survivor is not one:  # watch from the server that stays
+            dash_br.driver.get(survivor.url)
+            socket_open(dash_br)
+            page = Page(dash_br, survivor, "ticker")
+        page.until(lambda: f"(worker {producer})" in page.text("#tick"))
+        os.killpg(doomed.proc.pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        page.until(lambda: f"(worker {producer})" not in page.text("#tick"),
+                   timeout=LOCK_SECONDS + WAIT)
+        took = time.monotonic() - killed_at
+        print(f"the other server produces {took:.1f} s after the kill")
+        assert took <= LOCK_SECONDS + 2.0, took  # the lock ran out, then the next try won
+        page.changes(lambda: page.text("#tick"))
+        assert survivor.log.count("ticker: this worker") == 1, survivor.log
 
 
 def test_iot(example: Callable[..., Page]) -> None:
