@@ -183,10 +183,12 @@ def test_ticker(example: Callable[..., Page]) -> None:
 #: Records every text the tick line shows: the tick and the producer's process.
 RECORD_TICKS = """
     const tick = document.querySelector('#tick');
+    if (!tick) return false;  // the page is still being drawn
     window.__ticks = [];
     new MutationObserver(() => {
         if (window.__ticks.at(-1) !== tick.textContent) window.__ticks.push(tick.textContent);
     }).observe(tick, {childList: true, subtree: true, characterData: true});
+    return true;
 """
 
 
@@ -218,7 +220,7 @@ def test_ticker_viewers_on_two_workers_see_one_market(
         assert a["worker"] != b["worker"]
         for page in pages:
             page.until(lambda p=page: price(p, "ACME"))
-            page.js(RECORD_TICKS)
+            page.until(lambda p=page: p.js(RECORD_TICKS))
         # The same tick shows the same prices on both pages.
         seen = first.until(lambda: (m := market(first)) == market(second) and m[0] != "tick 0"
                            and m)
@@ -268,7 +270,9 @@ def test_ticker_producer_taken_over_when_its_host_dies(
                    timeout=LOCK_SECONDS + WAIT)
         took = time.monotonic() - killed_at
         print(f"the other server produces {took:.1f} s after the kill")
-        assert took <= LOCK_SECONDS + 2.0, took  # the lock ran out, then the next try won
+        # The lock runs out LOCK_SECONDS after the last renewal; the other tries every
+        # third of it; then a tick; with margin for a loaded machine.
+        assert took <= LOCK_SECONDS * 4 / 3 + 3.0, took
         page.changes(lambda: page.text("#tick"))
         assert survivor.log.count("ticker: this worker") == 1, survivor.log
 
