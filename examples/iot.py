@@ -1,14 +1,31 @@
-"""IoT dashboard: four simulated sensors streamed at 10 Hz onto two dual-axis charts.
+"""IoT dashboard: four simulated sensors sampled at 10 Hz by one producer and pushed
+onto every viewer's two dual-axis charts.
 
-A persistent callback samples the sensors ten times a second for the life of the
-page's connection. Each sample is appended to the charts with a ``Patch`` of the
-figure (a few bytes per sample instead of the whole figure), keeping the last 60 s;
-the numeric readouts update twice a second. A ``Patch`` is a change to apply, not a
-state, so quartdash never merges two of them even when the page falls behind.
-(dcc.Graph's ``extendData`` is meant for this too, but at this rate it repeats or drops
-samples while the page is busy: it clears its queue of pending extensions after
+One loop samples the sensors ten times a second for all viewers (not one per page)
+and pushes each sample to the topic ``sensors`` with ``app.connections.push(topic=
+"sensors", set_props=...)``: encoded once, queued to every subscribed socket. A page
+subscribes at each connection, in a persistent callback that returns at once
+(``await ctx.websocket.subscribe("sensors")``); no callback runs for it afterwards.
+
+Each sample is appended to the charts with a ``Patch`` of the figure (a few bytes per
+sample instead of the whole figure). A ``Patch`` is a change to apply, not a state, so
+quartdash never merges two of them even when a page falls behind; and since one push
+goes to pages that joined at different times, it cannot say "drop your oldest point"
+(their charts hold different numbers of points). So the window is kept another way:
+every minute the producer pushes the last minute whole, which every page replaces its
+data with, and in between it appends. A chart shows one to two minutes, and a page
+that joined mid-minute has the full window at the next minute. The numeric readouts
+are plain values, pushed twice a second; a page that falls behind gets the latest.
+(dcc.Graph's ``extendData`` is meant for appending too, but at this rate it repeats or
+drops samples while the page is busy: it clears its queue of pending extensions after
 drawing them, asynchronously, and so also clears or redraws ones that arrived
 meanwhile.)
+
+One loop per process, or one per cluster (``examples/_producer.py``): with the
+in-process backplane each process samples for its own viewers; with the Redis
+backplane (``QUARTDASH_BACKPLANE=redis://...``) a push reaches every worker's viewers,
+so only the worker holding a Redis lock samples, and every viewer sees each sample
+once. If that worker dies another takes over within 3 s.
 
 Run it: ``hypercorn examples.iot:app``, then open http://127.0.0.1:8000/.
 Measured in headless Chromium (tests/e2e/test_examples.py): 10.0 samples a second per
@@ -20,14 +37,16 @@ from __future__ import annotations
 import asyncio
 import math
 import random
+from collections import deque
 from datetime import datetime
 
 import plotly.graph_objects as go
 
-from quartdash import Patch, QuartDash, callback, ctx, dcc, html, set_props
+from examples._producer import one_producer
+from quartdash import Patch, QuartDash, callback, ctx, dcc, html
 
 RATE = 10  # samples per second
-WINDOW = 60 * RATE  # samples kept on a chart
+WINDOW = 60 * RATE  # samples every page has after each minute: one minute
 Sensor = tuple[str, str, str, tuple[float, float]]  # name, unit, colour, axis range
 #: (chart id, title, left sensor, right sensor)
 CHARTS: list[tuple[str, str, Sensor, Sensor]] = [
@@ -91,27 +110,40 @@ app.layout = html.Div(
 )
 
 
-@callback(persistent=True)
 async def sample() -> None:
-    """Read the sensors RATE times a second and append each sample to its chart."""
-    socket = ctx.websocket
+    """The one producer: read the sensors RATE times a second and push each sample."""
     sensors = Sensors()
+    kept = {name: deque[tuple[str, float]](maxlen=WINDOW)
+            for _, _, left, right in CHARTS for name in (left[0], right[0])}
     loop = asyncio.get_running_loop()
     start, n = loop.time(), 0
-    while not socket.is_shutdown:
+    while True:
         n += 1
         now = datetime.now().isoformat(timespec="milliseconds")
         values = sensors.read()
+        props: dict[str, dict[str, object]] = {}
         for chart_id, _, left, right in CHARTS:
             update = Patch()
-            for trace, sensor in enumerate((left, right)):
-                update["data"][trace]["x"].append(now)
-                update["data"][trace]["y"].append(values[sensor[0]])
-                if n > WINDOW:
-                    del update["data"][trace]["x"][0]
-                    del update["data"][trace]["y"][0]
-            set_props(chart_id, {"figure": update})
+            for trace, (name, *_) in enumerate((left, right)):
+                kept[name].append((now, values[name]))
+                if n % WINDOW == 0:  # every page, whenever it joined, gets the same minute
+                    update["data"][trace]["x"] = [x for x, _ in kept[name]]
+                    update["data"][trace]["y"] = [y for _, y in kept[name]]
+                else:
+                    update["data"][trace]["x"].append(now)
+                    update["data"][trace]["y"].append(values[name])
+            props[chart_id] = {"figure": update}
         if n % (RATE // 2) == 0:
-            for name, value in values.items():
-                set_props(f"{name}-now", {"children": f"{value:g}"})
+            props |= {f"{name}-now": {"children": f"{value:g}"} for name, value in values.items()}
+        await app.connections.push(topic="sensors", set_props=props)
         await asyncio.sleep(max(0.0, start + n / RATE - loop.time()))
+
+
+one_producer(app, "iot", sample)
+
+
+@callback(persistent=True)
+async def join() -> None:
+    """At each connection (a reconnected page starts with no subscriptions; a resumed
+    one keeps them): this tab receives the samples from now on."""
+    await ctx.websocket.subscribe("sensors")

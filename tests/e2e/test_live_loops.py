@@ -22,7 +22,7 @@ import pytest
 
 from quartdash.testing.servers import stop
 from tests import ROOT
-from tests.e2e.test_examples import WAIT, Page, example, frame, lamp, price  # noqa: F401
+from tests.e2e.test_examples import WAIT, Page, example, frame, lamp  # noqa: F401
 
 SILENT = "the page did not answer get_prop"
 BACK = "the page answers again after"
@@ -83,8 +83,6 @@ CASES: dict[str, tuple[Callable[[Page], None] | None, Callable[[Page], Any],
                        Callable[[Page], None] | None]] = {
     "reactor": (None, lambda page: page.js(
         "return " + frame("document.querySelector('#core .js-plotly-plot')")), choose_rods),
-    "ticker": (lambda page: page.until(lambda: price(page, "ACME")),
-               lambda page: page.text("#tick"), None),
     "drum": (play, lamp, None),
     "life": (None, lambda page: page.text("#generation"), None),
     "particles": (None, lambda page: page.js(
