@@ -10,9 +10,9 @@ exactly one process of the cluster:
   own producer: one loop per process is right there.
 - With the Redis backplane a push reaches every worker's subscribers, so one producer
   per process would deliver each update once per worker, each from a different
-  simulation. Here only the process holding a Redis lock produces: ``SET key me NX PX``
-  takes it, the holder renews it every third of ``LOCK_SECONDS`` (a script that renews
-  only its own), and the others try to take it at the same pace. A holder that dies
+  simulation. Here only the process holding a Redis lock (redis-py's ``Lock``) produces:
+  the holder renews it every third of ``LOCK_SECONDS`` (only its own: the lock carries
+  the holder's token), and the others try to take it at the same pace. A holder that dies
   without a word (SIGKILL, a lost host) stops renewing, and another worker takes over
   within ``LOCK_SECONDS``; one that stops cleanly gives the lock back at once. A holder
   that cannot renew (Redis unreachable, or the lock gone) stops producing at once,
@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 from collections.abc import Awaitable, Callable
 
 from quartdash import QuartDash
@@ -36,18 +35,6 @@ from quartdash.cluster.models import THIS_WORKER
 
 #: A dead holder's lock runs out after this many seconds; another worker then takes over.
 LOCK_SECONDS = 3.0
-#: Renew the lock only if it is still this holder's (atomically: a holder whose lock ran
-#: out must not extend the new holder's).
-_RENEW = """
-if redis.call('get', KEYS[1]) == ARGV[1] then
-    return redis.call('pexpire', KEYS[1], ARGV[2])
-end
-return 0
-"""
-_RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
-"""
 
 Produce = Callable[[], Awaitable[None]]
 log = logging.getLogger("quartdash.examples")
@@ -88,22 +75,23 @@ async def _lead(app: QuartDash, name: str, produce: Produce) -> None:
     from redis.exceptions import RedisError  # pylint: disable=import-outside-toplevel
 
     redis = Redis.from_url(url, socket_timeout=LOCK_SECONDS / 3)
-    key, me = f"examples:{name}:producer", f"{THIS_WORKER}:{secrets.token_hex(4)}"
-    ttl_ms = int(LOCK_SECONDS * 1000)
+    # redis-py's lock: a random token per holder, renewed and released only by it.
+    lock = redis.lock(f"examples:{name}:producer", timeout=LOCK_SECONDS, blocking=False,
+                      thread_local=False)
     producing: asyncio.Task[None] | None = None
     try:
         while True:
             try:
                 if producing is not None and producing.done():  # it failed: let go
                     producing = None
-                    await redis.eval(_RELEASE, 1, key, me)
+                    await lock.release()
                 elif producing is None:
-                    if await redis.set(key, me, nx=True, px=ttl_ms):
+                    if await lock.acquire():
                         log.info("%s: this worker (%s) produces", name, THIS_WORKER)
                         producing = asyncio.create_task(_logged(name, produce))
-                elif not await redis.eval(_RENEW, 1, key, me, ttl_ms):
-                    raise LookupError("its lock was taken over")
-            except (RedisError, LookupError) as exc:
+                else:
+                    await lock.reacquire()  # LockNotOwnedError once another holds it
+            except RedisError as exc:  # LockError included
                 if producing is not None:
                     log.warning("%s: this worker stops producing (%s)", name, exc)
                     producing.cancel()
@@ -113,5 +101,5 @@ async def _lead(app: QuartDash, name: str, produce: Produce) -> None:
         if producing is not None:
             producing.cancel()
         with contextlib.suppress(RedisError, OSError):
-            await redis.eval(_RELEASE, 1, key, me)  # a clean stop hands over at once
+            await lock.release()  # a clean stop hands over at once
         await redis.aclose()
