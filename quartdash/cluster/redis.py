@@ -123,6 +123,9 @@ end
 return 0
 """
 
+#: Most times one presence refresh writes the whole hash (see ``_publish_presence``).
+_PRESENCE_ROUNDS = 3
+
 #: Revocations per script call, and per cursor step when reading them back.
 _BATCH = 1000
 
@@ -169,6 +172,8 @@ class RedisBackplane(Backplane):
         self._subscribed = False
         #: Set once handovers stayed on this worker in an outage (logged once per outage).
         self._handovers_unshared = False
+        #: Writes of single presence entries so far (see ``_publish_presence``).
+        self._presence_writes = 0
 
     # --- keys -------------------------------------------------------------------------
     def _key(self, *parts: str) -> str:
@@ -368,7 +373,21 @@ class RedisBackplane(Backplane):
                 self._connected()
 
     async def _publish_presence(self) -> None:
-        """Replace this worker's presence with its sockets as they are now."""
+        """Replace this worker's presence with its sockets as they are now.
+
+        The snapshot is taken before the write's await: an announce, refresh or
+        withdraw of this worker that reaches Redis meanwhile would be overwritten by
+        the older snapshot (a new socket or topic unlisted, a closed one back, until
+        the next refresh). Each bumps ``_presence_writes`` first, so when one did, the
+        snapshot is taken and written again (its changes are in this worker's state
+        before they are sent); a few rounds at most, as writes are rare beside it."""
+        for _ in range(_PRESENCE_ROUNDS):
+            seen = self._presence_writes
+            await self._write_presence()
+            if self._presence_writes == seen:
+                return
+
+    async def _write_presence(self) -> None:
         assert self._redis is not None and self._handler is not None
         infos = self._handler.local_list(Selector())
         ttl_ms = int(self.presence_ttl * 1000)
@@ -393,6 +412,7 @@ class RedisBackplane(Backplane):
                 return True
             raise BackplaneUnavailable("the cluster's revocations cannot be checked")
         assert self._redis is not None
+        self._presence_writes += 1
         now = int(time.time() * 1000)
         conns = self._conns(self.worker)
         session = self._key("session", info.session) if info.session else conns
@@ -413,6 +433,7 @@ class RedisBackplane(Backplane):
     async def refresh(self, info: ConnectionInfo) -> None:
         if self._redis is None or not self.healthy:
             return  # the next presence refresh writes it
+        self._presence_writes += 1
         try:
             await self._redis.hset(self._conns(self.worker), info.id, wire.dump_info(info))
         except _DOWN as exc:
@@ -421,6 +442,7 @@ class RedisBackplane(Backplane):
     async def withdraw(self, info: ConnectionInfo) -> None:
         if self._redis is None or not self.healthy:
             return  # the next presence refresh leaves it out
+        self._presence_writes += 1
         with contextlib.suppress(*_DOWN):
             async with self._redis.pipeline(transaction=False) as pipe:
                 pipe.hdel(self._conns(self.worker), info.id)

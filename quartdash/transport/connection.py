@@ -50,6 +50,7 @@ import concurrent.futures
 import contextlib
 import enum
 import itertools
+import logging
 import secrets
 import threading
 import time
@@ -63,6 +64,8 @@ from quartdash.exceptions import InvalidState
 from quartdash.transport import protocol
 from quartdash.transport.outbound import DEFAULT_MAX_BATCH_BYTES, Outbound
 from quartdash.transport.replay import DEFAULT_REPLAY_BYTES, ReplayBuffer
+
+log = logging.getLogger("quartdash")
 
 
 class State(enum.IntEnum):
@@ -216,7 +219,10 @@ class Connection:
             return
         if not self._outbound.push(frame, key if key is not None and self.behind() else None,
                                    urgent):
-            self.abort(protocol.CloseCode.TRY_AGAIN_LATER, "client is not reading")
+            if self.abort(protocol.CloseCode.TRY_AGAIN_LATER, "client is not reading"):
+                log.warning("quartdash: closing WebSocket %s with 1013: client is not reading "
+                            "(%d frames, %d bytes waiting)", self.id, len(self._outbound),
+                            self._outbound.size)
             return
         if urgent and self._flush is not None and not self._flush.done():
             self._flush.set_result(None)

@@ -22,6 +22,7 @@ from quartdash.cluster.backplane import LocalBackplane
 from quartdash.cluster.models import Close, Push, Selector, Update
 from quartdash.cluster.registry import ConnectionRegistry, Member
 from quartdash.cluster.topics import EVERY_TAB, encode, frames, select
+from quartdash.transport import protocol
 from quartdash.transport.connection import Connection
 from quartdash.transport.limits import TokenBucket
 from tests.transport.test_connection import Sink, owned, until
@@ -196,7 +197,7 @@ async def test_behind_a_push_coalesces_by_prop_and_keeps_every_event(
 
 
 async def test_a_push_past_a_sockets_budget_closes_that_socket_only(
-        registry: ConnectionRegistry) -> None:
+        registry: ConnectionRegistry, caplog: pytest.LogCaptureFixture) -> None:
     stuck, _ = await member(registry, max_pending=20)
     fine, fine_sink = await member(registry, "bob", "s2")
     for joined in (stuck, fine):
@@ -207,6 +208,11 @@ async def test_a_push_past_a_sockets_budget_closes_that_socket_only(
         await registry.push(topic="t", event=("tick", i))  # events never merge
     assert stuck.conn.is_shutdown
     await until(lambda: len(fine_sink.messages()) == 30)
+    # The operator reads why, once.
+    lines = [r.getMessage() for r in caplog.records if "1013" in r.getMessage()]
+    waiting = sum(len(protocol.event_frame("R", "tick", str(i))) for i in range(20))
+    assert lines == [f"quartdash: closing WebSocket {stuck.id} with 1013: client is not "
+                     f"reading (20 frames, {waiting} bytes waiting)"], lines
 
 
 async def test_a_socket_has_a_topic_limit_and_names_are_checked(
