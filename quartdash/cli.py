@@ -1,6 +1,7 @@
 """``quartdash connections list|close``: the admin API from the command line.
 
-    quartdash connections list  --url http://127.0.0.1:8050/ [--user U] [--session S] [--json]
+    quartdash connections list  --url http://127.0.0.1:8050/ [--user U] [--session S]
+                                [--topic T] [--json]
     quartdash connections close ID --url URL
     quartdash connections close --session S | --user U | --everyone  [--reason TEXT] --url URL
 
@@ -94,9 +95,10 @@ def _quote(value: str) -> str:
 
 def _table(infos: list[dict[str, Any]]) -> str:
     columns = ("id", "user", "session", "origin", "remote_addr", "worker", "callbacks_running",
-               "opened")
+               "topics", "opened")
     rows = [
-        [str(info.get(name) if info.get(name) is not None else "-") for name in columns[:-1]]
+        [str(info.get(name) if info.get(name) is not None else "-") for name in columns[:-2]]
+        + [",".join(info.get("topics") or ()) or "-"]
         + [time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(info["opened_at"])))]
         for info in infos
     ]
@@ -111,7 +113,8 @@ def _table(infos: list[dict[str, Any]]) -> str:
 #: What ``quartdash --help`` says: plain text, not the module's reStructuredText.
 DESCRIPTION = "The admin API from the command line: list or close an app's WebSocket connections."
 EPILOG = f"""examples:
-  quartdash connections list --url http://127.0.0.1:8050/ [--user U] [--session S] [--json]
+  quartdash connections list --url http://127.0.0.1:8050/ [--user U] [--session S]
+                             [--topic T] [--json]
   quartdash connections close ID --url URL
   quartdash connections close --session S | --user U | --everyone [--reason TEXT] --url URL
 
@@ -137,6 +140,7 @@ def _parser() -> argparse.ArgumentParser:
     listing = with_url(actions.add_parser("list", help="list open connections"))
     listing.add_argument("--user")
     listing.add_argument("--session")
+    listing.add_argument("--topic", help="the sockets subscribed to this topic (presence)")
     listing.add_argument("--json", action="store_true", help="print the JSON as received")
     closing = with_url(actions.add_parser("close", help="close connections"))
     closing.add_argument("id", nargs="?", help="one connection id")
@@ -158,7 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _warn_if_plain_http(args.url)
     try:
         if args.action == "list":
-            query = {k: v for k, v in (("user", args.user), ("session", args.session)) if v}
+            query = {k: v for k, v in (("user", args.user), ("session", args.session),
+                                       ("topic", args.topic)) if v}
             infos = _call(args.url, admin_token, "GET", "connections", query)
             print(json.dumps(infos, indent=2) if args.json else _table(infos))
             return 0

@@ -97,7 +97,8 @@ def admin_blueprint(
     @api.get("/connections")
     async def list_connections() -> Response:
         infos = await connections.list(
-            user=request.args.get("user") or None, session=request.args.get("session") or None
+            user=request.args.get("user") or None, session=request.args.get("session") or None,
+            topic=request.args.get("topic") or None,
         )
         return _json([info.to_json() for info in infos])
 

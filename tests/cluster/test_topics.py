@@ -342,6 +342,11 @@ async def test_pushes_by_topic_reach_every_subscriber_once_in_order_from_everywh
             await t2.join(TOPIC, "R2")
             expected[(t2.name, "R2")] = []
             await listed_everywhere({first: 2, second: 1}, TOPIC, {s.id for s in subs})
+            # The admin API (and the command line) lists the same presence.
+            response = admin(second.url, "GET", "connections", token=TOKEN,
+                             query={"topic": TOPIC})
+            assert {info["id"] for info in response.json()} == {s.id for s in subs}
+            assert all(TOPIC in info["topics"] for info in response.json())
 
             sources: list[Callable[[int], Any]] = [
                 lambda n: asyncio.to_thread(route_push, first, topic=TOPIC, seq=n, event=n),
@@ -760,3 +765,30 @@ async def test_push_sync_refuses_the_event_loop_and_works_from_a_thread() -> Non
         with pytest.raises(ValueError, match="exactly one"):
             await asyncio.to_thread(
                 lambda: app.connections.push_sync(set_props={"feed": {"children": 1}}))
+
+
+async def test_a_subscription_survives_a_resume_and_the_parked_page_misses_nothing(
+        tmp_path: Path) -> None:
+    """A page whose socket drops is kept for its resume with its subscriptions: pushes
+    made meanwhile count it and reach it, in order, when it comes back."""
+    env = {"QUARTDASH_SECRET_KEY": SECRET, "QUARTDASH_RESUME_GRACE": "10"}
+    with hypercorn("tests.apps.topics_app:app", tmp_path, env=env, ready_path=None) as server:
+        cookie = login(server.url, "alice")
+        async with ResumingClient(server.url) as client:
+            headers = {"Cookie": f"{COOKIE}={cookie}"}
+            welcome = await client.connect(additional_headers=headers)
+            assert client.ws is not None
+            await client.ws.send(callback_request("j", "joined", "children",
+                                                  [("joined", "title", TOPIC)]))
+            await client.until(lambda m: m.get("requestId") == "j")
+            client.drop()  # no close frame: the connection is parked
+            await log_shows(server, "kept 10 s for a resume")
+            for n in (1, 2, 3):
+                count, _ = await asyncio.to_thread(route_push, server, topic=TOPIC, event=n)
+                assert count == 1  # the parked page is still subscribed
+            again = await client.connect(resume=True, additional_headers=headers)
+            assert again["resumed"] is True and again["id"] == welcome["id"]
+            await client.until(lambda m: m.get("type") == "quartdash_event"
+                               and m["payload"]["data"] == 3)
+            assert [m["payload"]["data"] for m in client.messages
+                    if m.get("type") == "quartdash_event"] == [1, 2, 3]
