@@ -49,8 +49,9 @@ log = logging.getLogger("quartdash.connections")
 
 
 _TOO_MANY_FOR_SESSION = "too many connections for this session"
-#: Tabs remembered per socket of a client other than quartdash's worker (each callback
-#: request names one; a client inventing ids must not grow the set without bound).
+#: Tabs remembered per socket of a client other than quartdash's worker, and tabs of one
+#: socket on one topic (each callback request names one; a client inventing ids must
+#: not grow the sets without bound).
 MAX_TABS = 64
 #: Longest ``push_sync`` waits for the push to be made and counted.
 PUSH_SYNC_SECONDS = 30.0
@@ -376,6 +377,10 @@ class ConnectionRegistry:
         ``topic_joined`` is sent, when it is the socket's first tab on it."""
         tabs = member.topics.get(topic)
         if tabs is not None:
+            if renderer_id not in tabs and len(tabs) >= MAX_TABS:
+                # A client inventing tab ids must not grow the set without bound.
+                raise ValueError(f"{MAX_TABS} tabs of this connection are subscribed to "
+                                 "this topic already")
             tabs.add(renderer_id)
             return
         if member.conn.is_shutdown or member.id not in self._members:

@@ -20,7 +20,7 @@ from quartdash import signals
 from quartdash.cluster import wire
 from quartdash.cluster.backplane import LocalBackplane
 from quartdash.cluster.models import Close, Push, Selector, Update
-from quartdash.cluster.registry import ConnectionRegistry, Member
+from quartdash.cluster.registry import MAX_TABS, ConnectionRegistry, Member
 from quartdash.cluster.topics import EVERY_TAB, encode, frames, select
 from quartdash.transport import protocol
 from quartdash.transport.connection import Connection
@@ -223,6 +223,11 @@ async def test_a_socket_has_a_topic_limit_and_names_are_checked(
     with pytest.raises(ValueError, match="max_topics_per_connection"):
         await registry.subscribe(alice, "R", "d")
     await registry.subscribe(alice, "R2", "a")  # another tab on a topic it has: fine
+    for n in range(3, MAX_TABS + 1):
+        await registry.subscribe(alice, f"R{n}", "a")
+    with pytest.raises(ValueError, match="tabs"):  # ids a client invents are bounded too
+        await registry.subscribe(alice, "one-more", "a")
+    await registry.subscribe(alice, "R2", "a")  # one it has: still idempotent
     for bad in ("", "x" * 201, 5):
         with pytest.raises(ValueError):
             select(topic=bad)  # type: ignore[arg-type]
