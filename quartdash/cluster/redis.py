@@ -53,7 +53,6 @@ from collections.abc import Callable, Iterable, Sequence
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from redis.asyncio import Redis
-from redis.asyncio.client import PubSub
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
@@ -633,6 +632,10 @@ class _Replies:
         return sum(counts)
 
 
+#: Longest a publisher waits for its replies subscription (at start, after an outage).
+SUBSCRIBE_SECONDS = 5.0
+
+
 class RedisPublisher:
     """A process that sends commands (pushes) to the workers without being one: no
     presence, no commands of its own to carry out; only a subscription to its own
@@ -647,41 +650,59 @@ class RedisPublisher:
         self._redis: Redis | None = None
         self._replies = _Replies()
         self._reader: asyncio.Task[None] | None = None
+        #: Set while the replies subscription is up.
+        self._ready = asyncio.Event()
 
     async def start(self) -> None:
         """Connect and subscribe to the replies (confirmed before any push, or an
         early answer would be lost); ``BackplaneUnavailable`` if Redis cannot be
-        reached within a few seconds."""
+        reached within ``SUBSCRIBE_SECONDS``."""
         self._redis = Redis.from_url(self.url, socket_timeout=2.0, socket_connect_timeout=2.0)
-        pubsub = self._redis.pubsub()
+        self._reader = asyncio.get_running_loop().create_task(self._read_forever())
         try:
-            async with asyncio.timeout(5.0):
+            await self._subscribed()
+        except BackplaneUnavailable:
+            await self.stop()
+            raise
+
+    async def _subscribed(self) -> None:
+        """Wait until the replies subscription is up; ``BackplaneUnavailable`` after
+        ``SUBSCRIBE_SECONDS``."""
+        try:
+            async with asyncio.timeout(SUBSCRIBE_SECONDS):
+                await self._ready.wait()
+        except TimeoutError:
+            raise BackplaneUnavailable(f"Redis at {_safe(self.url)} is unreachable") from None
+
+    async def _read_forever(self) -> None:
+        """Subscribe to the replies and read them; after a Redis error, subscribe again
+        (with the backplane's backoff), so a publisher outlives an outage."""
+        assert self._redis is not None
+        delay = 0.1
+        while True:
+            pubsub = self._redis.pubsub()
+            try:
                 await pubsub.subscribe(":".join((self._prefix, "replies", self.name)))
                 while (await pubsub.get_message(timeout=1.0)) is None:
                     pass  # the subscribe confirmation
-        except (*_DOWN, TimeoutError) as exc:
-            with contextlib.suppress(*_DOWN):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
-            await self._redis.aclose()
-            self._redis = None
-            raise BackplaneUnavailable(f"Redis at {_safe(self.url)} is unreachable") from exc
-        self._reader = asyncio.get_running_loop().create_task(self._read(pubsub))
-
-    async def _read(self, pubsub: PubSub) -> None:
-        try:
-            async for message in pubsub.listen():
-                if message.get("type") == "message":
-                    with contextlib.suppress(KeyError, TypeError, ValueError):
-                        self._replies.arrived(*wire.read_reply(message["data"]))
-        except _DOWN:
-            pass  # pushes report it; the replies of this one are lost, not the pushes
-        finally:
-            with contextlib.suppress(*_DOWN):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                self._ready.set()
+                delay = 0.1
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        with contextlib.suppress(KeyError, TypeError, ValueError):
+                            self._replies.arrived(*wire.read_reply(message["data"]))
+            except _DOWN:
+                self._ready.clear()  # pushes wait for the next subscription, or refuse
+            finally:
+                with contextlib.suppress(*_DOWN):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
     async def send(self, command: Command) -> int:
         if self._redis is None:
             raise BackplaneUnavailable("the publisher is closed")
+        await self._subscribed()
         try:
             return await self._replies.publish(
                 self._redis, ":".join((self._prefix, "commands")), self.name, command,

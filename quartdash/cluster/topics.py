@@ -20,6 +20,7 @@ Who receives a push:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Hashable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -119,9 +120,15 @@ class Publisher:
         self.prefix = prefix
         self.reply_timeout = reply_timeout
         self._client: RedisPublisher | None = None
+        self._starting = asyncio.Lock()
 
     async def start(self) -> None:
-        """Connect (``async with`` does it); idempotent."""
+        """Connect (``async with`` does it); idempotent, and safe from concurrent
+        first pushes."""
+        async with self._starting:
+            await self._start()
+
+    async def _start(self) -> None:
         if self._client is None:
             try:
                 from quartdash.cluster.redis import RedisPublisher  # pylint: disable=import-outside-toplevel

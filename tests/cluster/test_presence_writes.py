@@ -1,19 +1,24 @@
-"""A worker's presence in Redis stays exact while its single entries and its whole
-hash are written at once: the refresh that rewrites the hash from a snapshot must not
-undo a socket's topic (or its arrival) sent while the snapshot was on its way."""
+"""The Redis backplane against a real redis-server, driven through its own interface
+(the registry's side is plain records): a worker's presence stays exact while its
+single entries and its whole hash are written at once (the refresh that rewrites the
+hash from a snapshot must not undo a socket's topic sent while the snapshot was on its
+way), and a Publisher outlives a Redis outage."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
 
+from quartdash import Publisher
 from quartdash.cluster import wire
 from quartdash.cluster.models import Command, ConnectionInfo, Selector
 from quartdash.cluster.redis import RedisBackplane
+from quartdash.exceptions import BackplaneUnavailable
 from quartdash.testing.servers import redis_server
 
 
@@ -36,7 +41,7 @@ class Sockets:
         return snapshot
 
     def apply(self, command: Command) -> int:
-        return 0
+        return 1  # as if one socket of this worker took each command
 
     backplane: RedisBackplane
 
@@ -85,3 +90,32 @@ async def test_a_topic_sent_while_the_whole_hash_is_written_stays(redis_url: str
                 await backplane.stop()
     finally:
         await client.aclose()
+
+
+async def test_a_publisher_outlives_a_redis_outage(tmp_path: Path) -> None:
+    """A Publisher's replies subscription comes back with Redis: its pushes are counted
+    again, not left waiting for answers it can no longer hear (each push then waited the
+    whole reply timeout and counted nothing, until the process restarted)."""
+    with redis_server(tmp_path) as redis:
+        backplane = RedisBackplane(redis.url, presence_ttl=600)
+        backplane.worker = "outage-worker"
+        sockets = Sockets()
+        sockets.backplane = backplane
+        await backplane.start(sockets)  # a worker, to answer
+        try:
+            async with Publisher(redis.url, reply_timeout=1.0) as pub:
+                assert await pub.push(everyone=True, event=("e", 1)) == 1  # answered
+                redis.stop()
+                with pytest.raises(BackplaneUnavailable):
+                    await pub.push(everyone=True, event=("e", 2))
+                redis.start()
+                # The worker and the publisher each find Redis again by themselves; a
+                # push is counted once the publisher hears the worker's answer again.
+                counted = 0
+                async with asyncio.timeout(30):
+                    while counted != 1:
+                        with contextlib.suppress(BackplaneUnavailable):
+                            counted = await pub.push(everyone=True, event=("e", 3))
+                        await asyncio.sleep(0.1)
+        finally:
+            await backplane.stop()
