@@ -461,15 +461,15 @@ class ConnectionRegistry:
             conn = member.conn
             if conn.is_shutdown or not selector.matches(member):
                 continue
-            queued = False
+            items: list[Frame] = []
             for renderer_id in member.targets(selector.topic):
                 tab_frames = built.get(renderer_id)
                 if tab_frames is None:
                     tab_frames = built[renderer_id] = frames(push, renderer_id)
-                for frame, key in tab_frames:
-                    conn.send_frame(frame, True, key)
-                queued = True
-            count += queued
+                items += tab_frames
+            # One push to one socket is admitted whole (or the socket, too far behind,
+            # is closed), and counted only if queued.
+            count += bool(items) and conn.send_frames(items)
         return count
 
     async def push(self, *, topic: str | None = None, user: str | None = None,

@@ -54,7 +54,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any
 
 from dash.exceptions import WebsocketDisconnected
@@ -178,15 +178,21 @@ class Connection:
         """Queue a frame from any thread. ``urgent`` frames end the batching delay;
         a ``key`` lets a later frame with the same key replace this one while behind."""
         if self.on_loop_thread():
-            self._enqueue(frame, urgent, key)
+            self._enqueue(((frame, key),), urgent)
         elif self.state < CLOSING:
-            self.loop.call_soon_threadsafe(self._enqueue, frame, urgent, key)
+            self.loop.call_soon_threadsafe(self._enqueue, ((frame, key),), urgent)
+
+    def send_frames(self, items: Sequence[tuple[str, Hashable | None]]) -> bool:
+        """Queue several urgent frames (one push's, with their keys) together, on the
+        loop: all or none (``Outbound.push_all``). True if they were queued; False if
+        the connection is closing, or they overflowed the queue (then it closes)."""
+        return self._enqueue(items, True)
 
     async def respond(self, frame: str) -> None:
         """Send a frame now from a task on the loop (a callback's response): straight to
         the socket when nothing is queued or in flight, else behind what is."""
         if self._outbound or self._outbound.busy or self.state is not OPEN:
-            self._enqueue(frame, True, None)
+            self._enqueue(((frame, None),), True)
         else:
             await self._transmit(frame)
             self._kick()
@@ -214,19 +220,21 @@ class Connection:
         """How long the send in flight has been blocked (``time.monotonic`` seconds)."""
         return self._outbound.stalled_for(now)
 
-    def _enqueue(self, frame: str, urgent: bool, key: Hashable | None) -> None:
+    def _enqueue(self, items: Sequence[tuple[str, Hashable | None]], urgent: bool) -> bool:
         if self.state >= CLOSING:
-            return
-        if not self._outbound.push(frame, key if key is not None and self.behind() else None,
-                                   urgent):
+            return False
+        behind = self.behind()
+        if not self._outbound.push_all(
+                [(frame, key if behind else None) for frame, key in items], urgent):
             if self.abort(protocol.CloseCode.TRY_AGAIN_LATER, "client is not reading"):
                 log.warning("quartdash: closing WebSocket %s with 1013: client is not reading "
                             "(%d frames, %d bytes waiting)", self.id, len(self._outbound),
                             self._outbound.size)
-            return
+            return False
         if urgent and self._flush is not None and not self._flush.done():
             self._flush.set_result(None)
         self._kick()
+        return True
 
     def _kick(self) -> None:
         """Start the sender if frames wait and nothing else is sending."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 
 #: Largest batch the sender joins into one frame. Past it, what is queued goes out in
 #: several frames, so a backlog never becomes one huge string (and a copy of it in the
@@ -66,20 +66,38 @@ class Outbound:
 
     def push(self, frame: str, key: Hashable | None = None, urgent: bool = True) -> bool:
         """Queue ``frame`` last; with a ``key``, in place of the queued frame of that
-        key. False, and nothing queued, when it would take the queue past a budget
+        key. False, and the queue unchanged, when it would take the queue past a budget
         (a single frame always fits an empty queue)."""
+        return self.push_all([(frame, key)], urgent)
+
+    def push_all(self, items: Sequence[tuple[str, Hashable | None]], urgent: bool = True) -> bool:
+        """Queue several frames as one, each as ``push`` would: all of them, or none
+        when together they would take the queue past a budget. What one sender hands
+        over at once (a push's frames for every tab and component) always fits an
+        empty queue, as a single frame does: a socket is closed for not reading, never
+        for the size of one update."""
         frames = self._frames
-        if key is not None:
-            old = frames.pop(key, None)  # the newer value goes last: delivery keeps its order
-            if old is not None:
-                self._size -= len(old)
-        else:
-            key = next(self._keys)
-        if frames and (len(frames) >= self.max_frames
-                       or self._size + len(frame) > self.max_bytes):
-            return False
-        frames[key] = frame
-        self._size += len(frame)
+        if frames:
+            # What the queue would hold: what waits besides the keys these replace, then
+            # these (a key repeated among them counting once, its last frame).
+            keyed = {key: frame for frame, key in items if key is not None}
+            unkeyed = [frame for frame, key in items if key is None]
+            replaced = [key for key in keyed if key in frames]
+            kept = len(frames) - len(replaced)
+            size = (self._size - sum(len(frames[key]) for key in replaced)
+                    + sum(map(len, keyed.values())) + sum(map(len, unkeyed)))
+            if kept and (kept + len(keyed) + len(unkeyed) > self.max_frames
+                         or size > self.max_bytes):
+                return False
+        for frame, key in items:
+            if key is not None:
+                old = frames.pop(key, None)  # the newer value goes last: delivery keeps its order
+                if old is not None:
+                    self._size -= len(old)
+            else:
+                key = next(self._keys)
+            frames[key] = frame
+            self._size += len(frame)
         if urgent:
             self.urgent = True
         return True

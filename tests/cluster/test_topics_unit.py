@@ -317,3 +317,25 @@ async def test_frames_for_a_tab_id_are_built_once_per_push(
         await member(registry, f"u{i}", f"s{i}")
     assert await registry.push(everyone=True, set_props={"x": {"y": 1}}) == 200
     assert built == [EVERY_TAB]
+
+
+async def test_one_push_is_admitted_whole_however_large_against_the_budget(
+        registry: ConnectionRegistry) -> None:
+    """A push's frames for every tab and component of a socket are one update: they fit
+    an empty queue together, as one frame does. (Queued one by one, the second frame of
+    a push larger than half the byte budget closed a healthy socket with 1013, and the
+    push still counted it.)"""
+    alice, sink = await member(registry, max_pending_bytes=1000)
+    await registry.subscribe(alice, "tab-a", "big")
+    await registry.subscribe(alice, "tab-b", "big")
+    payload = "x" * 600
+    assert await registry.push(topic="big", set_props={"a": {"children": payload},
+                                                       "b": {"children": payload}}) == 1
+    await until(lambda: len(sink.messages()) == 4)
+    assert not alice.conn.is_shutdown
+    # Behind (parked) with frames waiting, the next one does not fit: closed, not counted.
+    alice.conn.enable_resume()
+    alice.conn.park(None)
+    assert await registry.push(topic="big", event=("e", 1)) == 1
+    assert await registry.push(topic="big", set_props={"a": {"children": payload}}) == 0
+    assert alice.conn.is_shutdown

@@ -131,9 +131,37 @@ def test_the_queue_keeps_its_budgets_and_the_latest_value_of_each_key(
         assert queue.push(frame, key) == fits
         if fits:
             model[slot] = frame
-        else:  # refused: the connection closes; only the replaced frame is gone
-            assert len(model) == len(before) - (slot in before)
+        else:  # refused: the connection closes; the queue is left as it was
+            model = before
         assert len(queue) == len(model) and queue.size == sum(map(len, model.values()))
         assert len(queue) <= max_frames
         assert queue.size <= max_bytes or len(queue) == 1  # one frame always fits
     assert queue.take_batch() == list(model.values())
+
+
+@given(st.lists(st.lists(st.tuples(st.sampled_from([None, "k1", "k2"]),
+                                   st.text(min_size=1, max_size=8)), min_size=1, max_size=4),
+                max_size=30),
+       st.integers(1, 12), st.integers(1, 40))
+def test_frames_queued_together_fit_an_empty_queue_or_go_in_whole_or_not_at_all(
+        groups: list[list[tuple[str | None, str]]], max_frames: int, max_bytes: int) -> None:
+    """``push_all``: one sender's frames (a push's, for every tab and component) as one
+    update. Whatever their size they fit a queue holding nothing else; otherwise they
+    all go in within the budgets, or none does."""
+    queue = Outbound(max_frames, max_bytes)
+    for group in groups:
+        before = (len(queue), queue.size)
+        replaced = {key for key, _ in group if key is not None} & queue_keys(queue)
+        alone = len(queue) == len(replaced)
+        queued = queue.push_all([(frame, key) for key, frame in group])
+        if alone:
+            assert queued
+        if not queued:
+            assert (len(queue), queue.size) == before
+        else:
+            assert alone or (len(queue) <= max_frames and queue.size <= max_bytes)
+
+
+def queue_keys(queue: Outbound) -> set[object]:
+    """The caller's keys of the frames waiting (a test's look inside)."""
+    return {key for key in queue._frames if isinstance(key, str)}
