@@ -97,8 +97,8 @@ class Connection:
 
     __slots__ = (
         "_batch_delay", "_flush", "_ids", "_loop_thread", "_outbound", "_owner", "_replay",
-        "_replay_limit", "_room", "_send", "_sender", "abort_reason", "id", "loop",
-        "pending_props", "running", "state",
+        "_replay_limit", "_room", "_send", "_sender", "abort_reason", "by_tab", "id", "loop",
+        "pending_props", "persistent", "running", "state",
     )
 
     def __init__(
@@ -141,6 +141,11 @@ class Connection:
         self.pending_props: dict[str, concurrent.futures.Future[Any]] = {}
         #: callbacks in flight, by request id (a sync one's task awaits its thread).
         self.running: dict[str, asyncio.Task[None]] = {}
+        #: The request ids each tab (renderer id) has running, so a tab that leaves
+        #: takes its callbacks with it; kept here, as ``running`` is, across a resume.
+        self.by_tab: dict[str, set[str]] = {}
+        #: (renderer id, callback id) of the persistent callbacks running, one per tab.
+        self.persistent: set[tuple[str, str]] = set()
 
     # --- state ------------------------------------------------------------------------
     def _enter(self, state: State, *expected: State) -> None:

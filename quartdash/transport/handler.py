@@ -230,12 +230,13 @@ async def drain(ws: Any) -> None:
 # --- callbacks ------------------------------------------------------------------------------
 class _Caller:
     """What the callbacks of one socket share: whose threads they use, what Dash's
-    debug mode lets the page see, the persistent callbacks each tab runs, how many
-    of the socket's mistakes were logged, and where the cookies and headers its
-    callbacks set wait for the page (``handover.py``)."""
+    debug mode lets the page see, how many of the socket's mistakes were logged, and
+    where the cookies and headers its callbacks set wait for the page (``handover.py``).
+    One per socket; what must outlive a resume (the callbacks each tab runs) is on the
+    ``Connection``."""
 
-    __slots__ = ("backplane", "binding", "by_tab", "clients", "conn", "debug", "facts",
-                 "handovers", "member", "ours", "persistent", "pool", "refusals", "topics",
+    __slots__ = ("backplane", "binding", "clients", "conn", "debug", "facts",
+                 "handovers", "member", "ours", "pool", "refusals", "topics",
                  "unhanded", "unsubscribe_tab")
 
     def __init__(self, services: SocketServices, conn: Connection, member: Member,
@@ -257,15 +258,10 @@ class _Caller:
         self.topics = services.connections.topics_for(member)
         #: Ends a tab's subscriptions when it leaves (the registry's ``drop_tab``).
         self.unsubscribe_tab = services.connections.drop_tab
-        #: The request ids each tab has running, so a tab that leaves takes its
-        #: callbacks with it (at most ``max_callbacks_in_flight`` in all).
-        self.by_tab: dict[str, set[str]] = {}
         # A sync callback counts against this socket and its session (without auth,
         # its address): opening more sockets buys no more threads.
         owner = f"s:{member.session}" if member.session else f"a:{member.remote_addr}"
         self.clients = (f"c:{conn.id}", owner)
-        #: (renderer id, callback id) of the persistent callbacks running, one per tab.
-        self.persistent: set[tuple[str, str]] = set()
         self.refusals = 0
 
     def tab_left(self, renderer_id: str) -> None:
@@ -273,7 +269,7 @@ class _Caller:
         subscriptions end, and its callbacks (a persistent one streaming into a page
         that is gone) are cancelled."""
         self.unsubscribe_tab(self.member, renderer_id)
-        for request_id in self.by_tab.pop(renderer_id, ()):
+        for request_id in self.conn.by_tab.pop(renderer_id, ()):
             task = self.conn.running.get(request_id)
             if task is not None:
                 task.cancel()
@@ -334,7 +330,7 @@ def _start_callback(
                        caller.facts)
         prepared = services.prepare(g, request.payload)
         tab_key = (renderer, prepared.output)
-        if prepared.persistent and tab_key in caller.persistent:
+        if prepared.persistent and tab_key in conn.persistent:
             raise ClientError(
                 f"persistent callback {prepared.output[:200]!r} already runs in this tab"
             )
@@ -344,9 +340,9 @@ def _start_callback(
         return
 
     if prepared.persistent:
-        caller.persistent.add(tab_key)
+        conn.persistent.add(tab_key)
     caller.member.saw_tab(renderer)
-    caller.by_tab.setdefault(renderer, set()).add(request_id)
+    conn.by_tab.setdefault(renderer, set()).add(request_id)
     conn.running[request_id] = conn.loop.create_task(
         _run_callback(conn, prepared, caller, renderer, request_id, g.dash_response)
     )
@@ -382,11 +378,11 @@ async def _run_callback(
             renderer, request_id, status, text, error_page(exc, caller.debug))
     finally:
         conn.running.pop(request_id, None)
-        tab = caller.by_tab.get(renderer)
+        tab = conn.by_tab.get(renderer)
         if tab is not None:
             tab.discard(request_id)
             if not tab:
-                del caller.by_tab[renderer]
+                del conn.by_tab[renderer]
         if prepared.persistent:
-            caller.persistent.discard((renderer, prepared.output))
+            conn.persistent.discard((renderer, prepared.output))
     await conn.respond(frame)

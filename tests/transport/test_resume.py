@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 from websockets.asyncio.client import connect
 
 from quartdash.testing.servers import Server, hypercorn, log_shows
@@ -219,3 +220,35 @@ async def test_with_resume_off_the_worker_is_welcomed_without_a_token(tmp_path: 
             assert c.ws is not None
             await c.ws.send('{"type":"heartbeat"}')
             assert await c.take() == [{"type": "heartbeat_ack"}]
+
+
+async def test_a_tab_that_leaves_after_a_resume_takes_its_callbacks(tmp_path: Any) -> None:
+    """The callbacks each tab runs outlive a resume, and so does the record of them: a
+    tab that leaves after its socket resumed still takes its streaming callback along
+    (it kept streaming into a closed tab, holding a slot of max_callbacks_in_flight)."""
+    token = "resume-admin-token-0123456789"
+    env = {"QUARTDASH_RESUME_GRACE": "10", "STREAM_RATE": "50",
+           "QUARTDASH_ADMIN_TOKEN": token}
+    with hypercorn("tests.apps.stream_app:app", tmp_path, env=env) as server:
+
+        def running() -> list[int]:
+            response = requests.get(f"{server.url}/_quartdash/admin/connections",
+                                    headers={"Authorization": f"Bearer {token}"}, timeout=10)
+            return [info["callbacks_running"] for info in response.json()]
+
+        async def until_running(expected: list[int]) -> None:
+            async with asyncio.timeout(10):
+                while await asyncio.to_thread(running) != expected:  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+
+        async with ResumingClient(server.url) as client:
+            await client.connect()
+            assert client.ws is not None
+            await client.ws.send(_go("long", 100_000))  # two thousand seconds of steps
+            await client.until(lambda m: m.get("type") == "quartdash_event")
+            await until_running([1])
+            client.drop()
+            assert (await client.connect(resume=True))["resumed"] is True
+            await client.ws.send(json.dumps({"type": "quartdash_leave", "v": 1,
+                                             "rendererId": "R"}))
+            await until_running([0])  # the socket stays, without the tab's stream
