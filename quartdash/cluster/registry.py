@@ -70,6 +70,9 @@ class Member:
         "opened_at",
         "origin",
         "ours",
+        "presence_changes",
+        "presence_lock",
+        "presence_written",
         "remote_addr",
         "tabs",
         "token",
@@ -106,10 +109,16 @@ class Member:
         #: out (``topics.EVERY_TAB``), and it says when a tab leaves.
         self.ours = ours
         #: For any other client, the tabs (renderer ids) its callback requests named,
-        #: at most ``MAX_TABS``: where a push to every tab goes.
-        self.tabs: set[str] = set()
+        #: the ``MAX_TABS`` heard from last, oldest first: where a push to every tab goes.
+        self.tabs: dict[str, None] = {}
         #: Topic -> the tabs subscribed to it (see ``ConnectionRegistry.subscribe``).
         self.topics: dict[str, set[str]] = {}
+        #: Changes of ``topics`` so far, and how many of them the backplane holds:
+        #: presence writes of one socket go one at a time, each of its latest state
+        #: (see ``ConnectionRegistry._write_presence``).
+        self.presence_changes = 0
+        self.presence_written = 0
+        self.presence_lock: asyncio.Lock | None = None
 
     @property
     def user(self) -> str | None:
@@ -133,8 +142,15 @@ class Member:
 
     def saw_tab(self, renderer_id: str) -> None:
         """A callback request named this tab (kept for clients other than ours)."""
-        if not self.ours and len(self.tabs) < MAX_TABS:
-            self.tabs.add(renderer_id)
+        if self.ours:
+            return
+        tabs = self.tabs
+        tabs.pop(renderer_id, None)
+        tabs[renderer_id] = None  # the most recent last
+        if len(tabs) > MAX_TABS:
+            # Such a client never says a tab left (each reload is a new id): the tab
+            # heard from longest ago is forgotten first.
+            del tabs[next(iter(tabs))]
 
     def targets(self, topic: str | None) -> Iterable[str]:
         """The tabs a push goes to: those subscribed to ``topic``; without one, every
@@ -407,7 +423,7 @@ class ConnectionRegistry:
         """A tab of ``member`` left (its socket stays for the others): its
         subscriptions end. Synchronous (the receive loop calls it); telling the
         backplane and the signals runs in a tracked task."""
-        member.tabs.discard(renderer_id)
+        member.tabs.pop(renderer_id, None)
         left = []
         for topic, tabs in list(member.topics.items()):
             tabs.discard(renderer_id)
@@ -433,8 +449,7 @@ class ConnectionRegistry:
         """``member``'s topics changed: its presence first (so a receiver's ``list``
         sees the change), then the signals. A socket that closed meanwhile is
         withdrawn again, so the update cannot bring it back into the listings."""
-        info = member.info()
-        await self.backplane.refresh(info)
+        info = await self._write_presence(member)
         if member.id not in self._members:
             await self.backplane.withdraw(info)
             return
@@ -442,6 +457,22 @@ class ConnectionRegistry:
             await self._emit(signals.topic_joined, info=info, topic=topic)
         for topic in left:
             await self._emit(signals.topic_left, info=info, topic=topic)
+
+    async def _write_presence(self, member: Member) -> ConnectionInfo:
+        """Tell the backplane ``member``'s topics; what it now holds. One write at a
+        time per socket, each of the latest state, so writes cannot land out of order,
+        and changes made while one is on its way share the next: a client churning its
+        subscriptions costs at most one write in flight and one waiting."""
+        member.presence_changes += 1
+        wanted = member.presence_changes
+        if member.presence_lock is None:
+            member.presence_lock = asyncio.Lock()
+        async with member.presence_lock:
+            if member.presence_written < wanted:
+                changes = member.presence_changes
+                await self.backplane.refresh(member.info())
+                member.presence_written = changes
+        return member.info()
 
     def _deliver(self, push: Push) -> int:
         """Queue ``push`` to this worker's sockets it selects; how many. The frames for

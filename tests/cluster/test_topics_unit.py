@@ -339,3 +339,50 @@ async def test_one_push_is_admitted_whole_however_large_against_the_budget(
     assert await registry.push(topic="big", event=("e", 1)) == 1
     assert await registry.push(topic="big", set_props={"a": {"children": payload}}) == 0
     assert alice.conn.is_shutdown
+
+
+class SlowBackplane(LocalBackplane):
+    """The in-process backplane, with presence writes that take a while and are
+    recorded: what a Redis round trip looks like to the registry."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: list[tuple[str, ...]] = []
+
+    async def refresh(self, info: Any) -> None:
+        await asyncio.sleep(0.05)
+        self.written.append(info.topics)
+
+
+async def test_subscription_churn_costs_one_presence_write_in_flight_and_one_waiting() -> None:
+    """Changes of one socket's topics made while its presence is being written share
+    the next write, of the latest state; writes never overtake each other."""
+    backplane = SlowBackplane()
+    registry = ConnectionRegistry(backplane, Sessions(),  # type: ignore[arg-type]
+                                  signals.Emitter(SENDER, lambda func: func), max_topics=100)
+    await registry.start()
+    try:
+        alice, _ = await member(registry)
+        await asyncio.gather(*(registry.subscribe(alice, "R", f"t{i}") for i in range(50)))
+        assert len(backplane.written) == 2  # the first change, then the 49 others at once
+        assert backplane.written[-1] == tuple(sorted(f"t{i}" for i in range(50)))
+        assert (await registry.list(topic="t7"))[0].id == alice.id
+    finally:
+        await registry.stop()
+        for task in TASKS:
+            task.cancel()
+        TASKS.clear()
+
+
+async def test_a_client_that_never_says_a_tab_left_keeps_its_latest_tabs(
+        registry: ConnectionRegistry) -> None:
+    """Dash's own worker sends no leave, and every reload is a new tab id: the tabs
+    heard from longest ago are forgotten, never the new ones."""
+    plain, sink = await member(registry, ours=False)
+    for n in range(MAX_TABS + 6):
+        plain.saw_tab(f"t{n}")
+    plain.saw_tab("t3")  # heard from again: kept, as the latest
+    assert await registry.push(connection=plain.id, event=("e", 1)) == 1
+    await until(lambda: len(sink.messages()) == MAX_TABS)
+    tabs = {message["rendererId"] for message in sink.messages()}
+    assert f"t{MAX_TABS + 5}" in tabs and "t3" in tabs and "t4" not in tabs
