@@ -20,10 +20,12 @@ and pick a room. A room is a topic, ``room:<name>``:
   includes (or no longer includes) that socket. Two
   changes at the same moment on two workers can reach a page in either order, the
   older list last; so the worker sends the list once more ``SETTLE_SECONDS`` later,
-  when both changes are visible everywhere. A browser that vanishes without closing
-  its page (quit, crashed, lost its network) stays listed for ``resume_grace`` seconds
-  (``QUARTDASH_RESUME_GRACE``, 10 by default): the server cannot tell that from a
-  network blip, and keeps the connection, subscriptions included, for its resume.
+  when both changes are visible everywhere. One room's list is shown by at most one
+  task per worker at a time: changes meanwhile are in its second list. A browser that
+  vanishes without closing its page (quit, crashed, lost its network) stays listed
+  for ``resume_grace`` seconds (``QUARTDASH_RESUME_GRACE``, 10 by default): the server
+  cannot tell that from a network blip, and keeps the connection, subscriptions
+  included, for its resume.
 
 What a page sends is checked: the room must be one of ``ROOMS`` (a topic name of the
 page's choosing would let it read any topic), a message is at most ``MAX_TEXT``
@@ -178,20 +180,35 @@ async def send(_clicks: Any, _submits: Any, text: str | None, room: str) -> str:
 
 
 # --- who is here -------------------------------------------------------------------------
+#: Rooms of this worker whose list is being shown (see ``changed``).
+SHOWING: set[str] = set()
+
+
+async def push_presence(topic: str) -> None:
+    users = sorted({info.user or "?" for info in await app.connections.list(topic=topic)})
+    await app.connections.push(topic=topic, set_props={
+        "present": {"children": [html.Li(user, className="present") for user in users]}})
+
+
 async def show_presence(topic: str) -> None:
-    """Push the room's list of users to everyone in it; again once the cluster settled."""
-    for delay in (0.0, SETTLE_SECONDS):
-        await asyncio.sleep(delay)
-        users = sorted({info.user or "?" for info in await app.connections.list(topic=topic)})
-        await app.connections.push(topic=topic, set_props={
-            "present": {"children": [html.Li(user, className="present") for user in users]}})
+    """Push the room's list of users to everyone in it; again once the cluster settled,
+    which also shows every change made meanwhile."""
+    try:
+        await push_presence(topic)
+        await asyncio.sleep(SETTLE_SECONDS)
+    finally:
+        SHOWING.discard(topic)
+    await push_presence(topic)
 
 
 def changed(topic: str) -> None:
     """A room's members changed: show it, in a task (a signal receiver that waited
-    would hold up the ``subscribe`` that sent it). The receivers are async: a sync one
-    would run in a thread."""
-    if topic.startswith("room:"):
+    would hold up the ``subscribe`` that sent it), at most one per room at a time: when
+    many come and go at once (a reconnect after a deploy), each change would otherwise
+    cost a listing of the whole cluster and a push to the whole room. The receivers
+    are async: a sync one would run in a thread."""
+    if topic.startswith("room:") and topic not in SHOWING:
+        SHOWING.add(topic)
         server.add_background_task(show_presence, topic)
 
 

@@ -31,6 +31,7 @@ from typing import Any
 
 from quartdash.config import key_of
 from quartdash.exceptions import AdminError
+from quartdash.transport.limits import printable
 
 #: Every request to the server gives up after this many seconds.
 TIMEOUT_SECONDS = 10.0
@@ -97,8 +98,9 @@ def _table(infos: list[dict[str, Any]]) -> str:
     columns = ("id", "user", "session", "origin", "remote_addr", "worker", "callbacks_running",
                "topics", "opened")
     rows = [
-        [str(info.get(name) if info.get(name) is not None else "-") for name in columns[:-2]]
-        + [",".join(info.get("topics") or ()) or "-"]
+        [printable(str(info.get(name) if info.get(name) is not None else "-"))
+         for name in columns[:-2]]
+        + [printable(",".join(info.get("topics") or ()) or "-")]
         + [time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(info["opened_at"])))]
         for info in infos
     ]

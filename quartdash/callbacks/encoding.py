@@ -72,4 +72,8 @@ def checked_name(name: object, what: str = "an event name") -> str:
     (events and topics: the names server code gives, often taken from a page's input)."""
     if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME:
         raise ValueError(f"{what} is a string of 1 to {MAX_NAME} characters")
+    if not name.isprintable():
+        # A topic shows in listings, the admin page and an operator's terminal: no
+        # control characters (a room name taken from a page could carry escapes).
+        raise ValueError(f"{what} has a character that is not printable")
     return name

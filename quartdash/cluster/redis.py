@@ -590,6 +590,10 @@ class RedisBackplane(Backplane):
             return None
 
 
+#: A worker that does not answer commands is logged at most once in this many seconds.
+SILENT_LOG_SECONDS = 60.0
+
+
 class _Replies:
     """Commands published and the answers they wait for, by request id: each worker
     that carries out a command answers its sender on ``replies:<sender>`` with how
@@ -598,6 +602,8 @@ class _Replies:
     def __init__(self) -> None:
         self._counts: dict[str, list[int]] = {}
         self._waiters: dict[str, asyncio.Event] = {}
+        #: No "did not answer" line before this time (``time.monotonic``).
+        self._quiet_until = 0.0
 
     def arrived(self, request: str, count: int) -> None:
         """An answer came (one for a request no longer waited for is dropped)."""
@@ -624,9 +630,13 @@ class _Replies:
                     arrived.clear()
                     await arrived.wait()
         except TimeoutError:
-            log.warning("quartdash: %d of %d workers did not answer a %s in %.1f s",
-                        expected - len(counts), expected, type(command).__name__.lower(),
-                        seconds)
+            now = time.monotonic()
+            if now >= self._quiet_until:  # a stopped worker must not fill the log
+                self._quiet_until = now + SILENT_LOG_SECONDS
+                log.warning("quartdash: %d of %d workers did not answer a %s in %.1f s (their "
+                            "sockets act on it but are not counted; logged once a minute)",
+                            expected - len(counts), expected,
+                            type(command).__name__.lower(), seconds)
         finally:
             del self._counts[request], self._waiters[request]
         return sum(counts)

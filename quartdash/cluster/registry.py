@@ -527,8 +527,8 @@ class ConnectionRegistry:
         command = encode(select(topic=topic, user=user, session=session,
                                 connection=connection, everyone=everyone), set_props, event)
         loop = self._loop
-        if loop is None or loop.is_closed():
-            raise RuntimeError("push_sync: the app is not serving yet")
+        if loop is None or not loop.is_running():
+            raise RuntimeError("push_sync: the app is not serving")
         try:
             running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:

@@ -81,14 +81,32 @@ def command_from_json(data: Mapping[str, Any]) -> Command:
     if "close" in data:
         return Close(_selector(data["close"]), int(data["code"]), str(data["reason"]))
     if "push" in data:
-        event = data["event"]
-        return Push(
-            _selector(data["push"]),
-            tuple(Update(str(component), tuple(str(p) for p in props), str(text), bool(merge))
-                  for component, props, text, merge in data["updates"]),
-            None if event is None else (str(event[0]), str(event[1])),
-        )
+        return Push(_selector(data["push"]), tuple(map(_update, data["updates"])),
+                    _event(data["event"]))
     return Extend(str(data["extend"]), _read_time(data["expires_at"]))
+
+
+def _update(item: Any) -> Update:
+    """One update of a push, checked: its JSON text goes into every selected page's
+    frame unparsed, so text that is not one JSON object (which could close the message
+    and add others of its own) is refused here, once per worker."""
+    component, props, text, coalesces = item
+    if not (isinstance(component, str) and isinstance(props, list)
+            and all(isinstance(name, str) for name in props) and isinstance(text, str)
+            and isinstance(coalesces, bool) and isinstance(orjson.loads(text), dict)):
+        raise TypeError("a push's update is [component, [props], props JSON, coalesces]")
+    return Update(component, tuple(props), text, coalesces)
+
+
+def _event(item: Any) -> tuple[str, str] | None:
+    """A push's event, checked as ``_update`` checks an update (its data: any JSON)."""
+    if item is None:
+        return None
+    name, text = item
+    if not (isinstance(name, str) and isinstance(text, str)):
+        raise TypeError("a push's event is [name, data JSON]")
+    orjson.loads(text)  # one JSON value, or ValueError
+    return name, text
 
 
 def revocation_to_json(entry: Revocation) -> dict[str, Any]:

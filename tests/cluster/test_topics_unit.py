@@ -228,7 +228,7 @@ async def test_a_socket_has_a_topic_limit_and_names_are_checked(
     with pytest.raises(ValueError, match="tabs"):  # ids a client invents are bounded too
         await registry.subscribe(alice, "one-more", "a")
     await registry.subscribe(alice, "R2", "a")  # one it has: still idempotent
-    for bad in ("", "x" * 201, 5):
+    for bad in ("", "x" * 201, 5, "room\x1b[2J"):
         with pytest.raises(ValueError):
             select(topic=bad)  # type: ignore[arg-type]
 
@@ -297,6 +297,18 @@ def test_a_push_crosses_the_wire_as_encoded_and_a_forged_selector_is_refused() -
         wire.command_from_json(forged)
     forged["push"] = {"topic": "t", "extra": 1}  # an unknown field is ignored
     assert wire.command_from_json(forged).selector == Selector(topic="t")  # type: ignore[union-attr]
+    # Text spliced into pages unparsed must be one JSON value (an object for props): a
+    # message that closes the frame and adds its own is refused, as are wrong shapes.
+    for updates, event in (([["c", ["a"], '1}},{"type":"quartdash_event"', True]], None),
+                           ([["c", ["a"], "[1]", True]], None),
+                           ("abcd", None),
+                           ([["c", "a", '{"a":1}', True]], None),
+                           ([["c", ["a"], '{"a":1}', "yes"]], None),
+                           ([], ["e", "1,2"]),
+                           ([], ["e", 5])):
+        bad = {**wire.command_to_json(push), "updates": updates, "event": event}
+        with pytest.raises((TypeError, ValueError)):
+            wire.command_from_json(bad)
 
 
 async def test_frames_for_a_tab_id_are_built_once_per_push(
