@@ -1,0 +1,728 @@
+"""Fan-out benchmark: one publish to N subscribers, against one loop per viewer, one run.
+
+    python -m bench.fanout [--subscribers 100 1000 2000 5000 10000] [--rate 10]
+                           [--seconds 10] [--clients 3] [--json PATH]
+    python -m bench.fanout --quick      # a few seconds: small N, short windows
+
+Everything is real: ``hypercorn -w 2`` serves ``bench.fanout_app`` with a
+redis-server backplane (``QUARTDASH_BACKPLANE=redis://...``), and for each N, in the
+same run and on the same server:
+
+* push: N sockets each subscribe their tab to ``prices`` (one callback request), and
+  one publisher, a process of its own with only the Redis URL
+  (``quartdash.Publisher``), pushes a ~1 KB update at ``--rate`` Hz.
+* per viewer (today's way): N sockets each start the page's persistent callback, which
+  computes the same update with the same function at the same rate and ``set_props``
+  it to its own socket.
+
+Each update carries its number (``seq``, the same for every socket) and the time it
+was due. Measured over a window of ``--seconds`` in steady state (after a warm-up):
+
+* delivered / expected: every update due in the window, on every socket; a socket
+  that gets an update older than one it already had counts an order error;
+* latency to the last subscriber: for each update, the largest delay from its due time
+  to its arrival over all the sockets, then p50 and p99 over the updates (all the
+  processes share this machine's clock);
+* server CPU per delivered update: utime + stime of hypercorn's worker processes
+  (``/proc/<pid>/stat``) over the window, over the updates delivered in it; and the
+  per-viewer / push ratio of it;
+* the load generator's own CPU, per process: near a whole core, it is the limit, and
+  the table says so.
+
+Before that, on the idle machine: a push from a route of one process (``POST
+/bench/push`` on a one-worker server A) to a subscriber of another (a one-worker
+server B on the same Redis), median and p99 over ``--cross`` pushes.
+
+The load generator is lean, as 10,000 sockets at 10 Hz are 100,000 frames a second:
+``--clients`` processes, each an asyncio loop of raw sockets (the HTTP upgrade, a
+minimal parser of the server's unmasked frames, the one masked frame a client sends,
+RFC 6455), no ``websockets`` library. The sockets are plain Dash clients (no
+``?quartdash=1``, so no hello and no resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import json
+import math
+import multiprocessing
+import multiprocessing.connection
+import os
+import re
+import resource
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from quartdash.testing.servers import Server, hypercorn, redis_server
+from quartdash.testing.wsclient import callback_request, messages, open_socket
+
+TARGET = "bench.fanout_app:app"
+TOPIC = "prices"
+# All the sockets come from 127.0.0.1 and the bench is far beyond a page's pace: lift
+# the per-address socket limit and the message rate limit.
+ENV = {"QUARTDASH_RATE_LIMIT": "1e9", "QUARTDASH_MAX_CONNECTIONS_PER_ADDRESS": "0"}
+#: The latency target for the largest N (issue 17): p99 to the last subscriber.
+TARGET_P99_MS = 250.0
+#: A load generator process this busy (of one core) is the limit of what it measures.
+CLIENT_BOUND = 0.85
+#: How long after the window the clients wait for its last updates to arrive.
+DRAIN_SECONDS = 2.0
+
+
+# --- The client's side of RFC 6455, sans I/O ---------------------------------------
+
+OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+
+
+def upgrade_request(host: str, path: str, origin: str) -> bytes:
+    """The HTTP/1.1 upgrade a WebSocket client opens with, with a fresh key."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    return (f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            f"Sec-WebSocket-Version: 13\r\nOrigin: {origin}\r\n\r\n").encode()
+
+
+def client_frame(opcode: int, payload: bytes) -> bytes:
+    """One final frame from a client: masked with a fresh key, as RFC 6455 requires
+    of every frame a client sends (a server closes on an unmasked one)."""
+    n = len(payload)
+    if n < 126:
+        head = struct.pack("!BB", 0x80 | opcode, 0x80 | n)
+    elif n < 1 << 16:
+        head = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, n)
+    else:
+        head = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, n)
+    mask = os.urandom(4)
+    stream = (mask * (n // 4 + 1))[:n]
+    masked = (int.from_bytes(payload, "big") ^ int.from_bytes(stream, "big")).to_bytes(n, "big")
+    return head + mask + masked
+
+
+def unmask(masked: bytes, mask: bytes) -> bytes:
+    """Undo a frame's mask (a test reads back what ``client_frame`` sent)."""
+    n = len(masked)
+    stream = (mask * (n // 4 + 1))[:n]
+    return (int.from_bytes(masked, "big") ^ int.from_bytes(stream, "big")).to_bytes(n, "big")
+
+
+class FrameReader:
+    """Frames from a server, which never masks them: ``feed`` bytes as they come,
+    get the complete messages (opcode, payload), fragments joined."""
+
+    __slots__ = ("_buf", "_frag_op", "_frags")
+
+    def __init__(self) -> None:
+        self._buf = b""
+        self._frags: list[bytes] = []
+        self._frag_op = 0
+
+    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
+        buf = self._buf + data if self._buf else data
+        out: list[tuple[int, bytes]] = []
+        pos, end = 0, len(buf)
+        while end - pos >= 2:
+            b0, b1 = buf[pos], buf[pos + 1]
+            if b1 & 0x80:
+                raise ValueError("a masked frame from the server")
+            length, head = b1 & 0x7F, 2
+            if length == 126:
+                if end - pos < 4:
+                    break
+                length, head = int.from_bytes(buf[pos + 2:pos + 4], "big"), 4
+            elif length == 127:
+                if end - pos < 10:
+                    break
+                length, head = int.from_bytes(buf[pos + 2:pos + 10], "big"), 10
+            if end - pos < head + length:
+                break
+            payload = buf[pos + head:pos + head + length]
+            pos += head + length
+            opcode, fin = b0 & 0x0F, b0 & 0x80
+            if opcode >= 0x8:  # control frames are never fragmented
+                out.append((opcode, payload))
+            elif not fin:
+                if opcode != OP_CONT:
+                    self._frag_op = opcode
+                self._frags.append(payload)
+            elif opcode == OP_CONT:
+                self._frags.append(payload)
+                out.append((self._frag_op, b"".join(self._frags)))
+                self._frags = []
+            else:
+                out.append((opcode, payload))
+        self._buf = buf[pos:]
+        return out
+
+
+#: One update in a frame (a frame may batch several messages in a JSON array).
+UPDATE = re.compile(rb'"seq":\s*(\d+),\s*"sent":\s*([0-9.eE+-]+)')
+
+
+# --- The load generator: one process, many raw sockets -----------------------------
+
+@dataclass(slots=True)
+class Tally:
+    """What one client process saw since its last reset."""
+
+    #: seq -> [sockets it reached, largest delay, sum of delays]
+    updates: dict[int, list[float]] = field(default_factory=dict)
+    order_errors: int = 0
+    closed: int = 0  # sockets the server closed or dropped
+
+
+class Feed(asyncio.Protocol):
+    """One subscriber's socket: upgrade, one callback request, then updates."""
+
+    def __init__(self, host: str, origin: str, request: bytes, tally: list[Tally],
+                 ready: asyncio.Future[None]) -> None:
+        self.host, self.origin, self.request = host, origin, request
+        self.tally = tally  # a one-item list: the process's current Tally
+        self.ready = ready
+        self.reader = FrameReader()
+        self.transport: asyncio.Transport | None = None
+        self.upgraded = False
+        self.head = b""
+        self.last = -1
+        self.closing = False
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.write(upgrade_request(self.host, "/_dash-ws-callback", self.origin))
+
+    def data_received(self, data: bytes) -> None:
+        if not self.upgraded:
+            self.head += data
+            end = self.head.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            if not self.head.startswith(b"HTTP/1.1 101"):
+                self._fail(f"upgrade refused: {self.head[:60]!r}")
+                return
+            self.upgraded = True
+            data, self.head = self.head[end + 4:], b""
+            assert self.transport is not None
+            self.transport.write(client_frame(OP_TEXT, self.request))
+            if not data:
+                return
+        now = time.time()
+        for opcode, payload in self.reader.feed(data):
+            if opcode == OP_TEXT:
+                self._text(payload, now)
+            elif opcode == OP_PING and self.transport is not None:
+                self.transport.write(client_frame(OP_PONG, payload))
+            elif opcode == OP_CLOSE:
+                self._closed_by_server()
+
+    def _text(self, payload: bytes, now: float) -> None:
+        found = False
+        updates = self.tally[0].updates
+        for match in UPDATE.finditer(payload):
+            found = True
+            seq, delay = int(match[1]), now - float(match[2])
+            if seq <= self.last:
+                self.tally[0].order_errors += 1
+            self.last = seq
+            entry = updates.get(seq)
+            if entry is None:
+                updates[seq] = [1, delay, delay]
+            else:
+                entry[0] += 1
+                entry[2] += delay
+                if delay > entry[1]:
+                    entry[1] = delay
+        if not self.ready.done() and (found or b'"callback_response"' in payload):
+            if b'"status":"error"' in payload or b'"type":"callback_error"' in payload:
+                self._fail(payload[:200].decode(errors="replace"))
+            else:
+                self.ready.set_result(None)
+
+    def _fail(self, why: str) -> None:
+        if not self.ready.done():
+            self.ready.set_exception(RuntimeError(why))
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _closed_by_server(self) -> None:
+        if not self.closing:
+            self.tally[0].closed += 1
+        self.closing = True
+        if self.transport is not None:
+            with contextlib.suppress(Exception):
+                self.transport.write(client_frame(OP_CLOSE, struct.pack("!H", 1000)))
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closing:
+            self.tally[0].closed += 1
+            self.closing = True
+        self._fail("connection lost before it was ready")
+        if not self.done.done():
+            self.done.set_result(None)
+
+    def close(self) -> None:
+        """Close as a page does: a close frame (1000), then the server's close."""
+        self.closing = True
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(client_frame(OP_CLOSE, struct.pack("!H", 1000)))
+
+
+async def _open(feeds: list[Feed], count: int, host: str, port: int, origin: str,
+                requests: list[bytes], tally: list[Tally], parallel: int) -> int:
+    """Open ``count`` feeds, ``parallel`` handshakes at a time; how many failed."""
+    loop = asyncio.get_running_loop()
+    gate = asyncio.Semaphore(parallel)
+    failed = 0
+
+    async def one(i: int) -> None:
+        nonlocal failed
+        async with gate:
+            ready: asyncio.Future[None] = loop.create_future()
+            try:
+                async with asyncio.timeout(60):
+                    _, feed = await loop.create_connection(
+                        lambda: Feed(host, origin, requests[i], tally, ready), "127.0.0.1", port)
+                    feeds.append(feed)
+                    await ready
+            except (OSError, RuntimeError, TimeoutError) as error:
+                failed += 1
+                if failed <= 3:
+                    print(f"client: socket {i} failed: {error}", file=sys.stderr, flush=True)
+
+    await asyncio.gather(*(one(i) for i in range(count)))
+    return failed
+
+
+async def _client_main(conn: multiprocessing.connection.Connection) -> None:
+    """Serve the coordinator's commands, one at a time, until "exit"."""
+    feeds: list[Feed] = []
+    tally = [Tally()]
+    cpu0, wall0 = time.process_time(), time.monotonic()
+    while True:
+        command, *args = await asyncio.to_thread(conn.recv)
+        if command == "open":
+            host, port, requests, parallel = args
+            started = time.monotonic()
+            failed = await _open(feeds, len(requests), host, port, f"http://{host}",
+                                 requests, tally, parallel)
+            conn.send({"failed": failed, "seconds": time.monotonic() - started})
+        elif command == "reset":
+            tally[0] = Tally()
+            cpu0, wall0 = time.process_time(), time.monotonic()
+            conn.send(None)
+        elif command == "collect":
+            t = tally[0]
+            conn.send({"updates": t.updates, "order_errors": t.order_errors, "closed": t.closed,
+                       "cpu": time.process_time() - cpu0, "wall": time.monotonic() - wall0})
+        elif command == "close":
+            for feed in feeds:
+                feed.close()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(15):
+                    await asyncio.gather(*(f.done for f in feeds))
+            for feed in feeds:
+                if feed.transport is not None:
+                    feed.transport.abort()
+            feeds.clear()
+            tally[0] = Tally()
+            conn.send(None)
+        elif command == "exit":
+            return
+
+
+def _client_process(conn: multiprocessing.connection.Connection) -> None:
+    asyncio.run(_client_main(conn))
+
+
+class Clients:
+    """The load generator's processes, and the commands the coordinator sends them."""
+
+    def __init__(self, n: int) -> None:
+        context = multiprocessing.get_context("fork")
+        self.conns: list[multiprocessing.connection.Connection] = []
+        self.procs: list[multiprocessing.process.BaseProcess] = []
+        for _ in range(n):
+            here, there = context.Pipe()
+            proc = context.Process(target=_client_process, args=(there,), daemon=True)
+            proc.start()
+            self.conns.append(here)
+            self.procs.append(proc)
+
+    async def ask(self, *commands: tuple[Any, ...], timeout: float = 600) -> list[Any]:
+        """Send one command to each process (the same one if one is given); their answers."""
+        if len(commands) == 1:
+            commands = commands * len(self.conns)
+        for conn, command in zip(self.conns, commands, strict=True):
+            conn.send(command)
+
+        def answer(conn: multiprocessing.connection.Connection) -> Any:
+            if not conn.poll(timeout):
+                raise TimeoutError(f"a client process did not answer in {timeout} s")
+            return conn.recv()
+
+        return list(await asyncio.gather(*(asyncio.to_thread(answer, c) for c in self.conns)))
+
+    def stop(self) -> None:
+        for conn in self.conns:
+            with contextlib.suppress(OSError):
+                conn.send(("exit",))
+        for proc in self.procs:
+            proc.join(10)
+            if proc.is_alive():
+                proc.kill()
+
+
+# --- The publisher: a process with only the Redis URL ------------------------------
+
+async def _publish(url: str, rate: float) -> None:
+    """Push update after update at ``rate`` Hz until stdin closes; a line per push on
+    stdout: seq, due time, the time the push returned, and sockets queued for."""
+    from bench.fanout_app import update
+    from quartdash import Publisher  # type: ignore[attr-defined]
+
+    period = 1.0 / rate
+    loop = asyncio.get_running_loop()
+    stop = loop.run_in_executor(None, sys.stdin.read)
+    async with Publisher(url) as pub:
+        seq = math.floor(time.time() / period) + 1
+        while not stop.done():
+            due = seq * period
+            delay = due - time.time()
+            if delay > 0:
+                await asyncio.wait([stop], timeout=delay)
+                if stop.done():
+                    break
+            queued = await pub.push(topic=TOPIC, set_props=update(seq, due))
+            print(f"{seq} {due:.6f} {time.time():.6f} {queued}", flush=True)
+            seq += 1
+
+
+@contextlib.contextmanager
+def publisher(url: str, rate: float) -> Iterator[subprocess.Popen[str]]:
+    """The publisher process, stopped (stdin closed) on leaving."""
+    proc = subprocess.Popen([sys.executable, "-m", "bench.fanout", "--publish", url,
+                             "--rate", str(rate)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        yield proc
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+# --- Measures -----------------------------------------------------------------------
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """utime + stime of ``pids``, from /proc (a process gone counts 0)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / CLK_TCK
+
+
+def workers(server: Server) -> list[int]:
+    """hypercorn's worker processes (its main process only supervises them)."""
+    return [p.pid for p in psutil.Process(server.proc.pid).children(recursive=True)]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
+async def settle(pids: list[int], timeout: float = 60.0) -> None:
+    """Wait until the server is idle again (under a tenth of a core over half a second),
+    so one measure's teardown is not billed to the next."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        before = cpu_seconds(pids)
+        await asyncio.sleep(0.5)
+        if cpu_seconds(pids) - before < 0.05:
+            return
+
+
+def persistent_output(server: Server) -> str:
+    """The per-viewer persistent callback's id, as the page learns it."""
+    with urllib.request.urlopen(server.url + "/_dash-dependencies", timeout=30) as response:
+        specs = json.loads(response.read())
+    return str(next(s["output"] for s in specs if s.get("persistent")))
+
+
+def start_request(mode: str, output: str, renderer: str) -> bytes:
+    """The one callback request a socket of ``mode`` sends."""
+    if mode == "push":
+        return callback_request("join", "status", "children", [("join", "n_clicks", 1)],
+                                renderer_id=renderer).encode()
+    return json.dumps({"type": "callback_request", "requestId": "feed", "rendererId": renderer,
+                       "payload": {"output": output, "outputs": [], "inputs": [],
+                                   "changedPropIds": [], "state": []}}).encode()
+
+
+async def measure(server: Server, clients: Clients, mode: str, n: int,
+                  args: argparse.Namespace, redis_url: str) -> dict[str, Any]:
+    """One mode at one N: open, warm up, a window of ``args.seconds``, collect, close."""
+    host = server.url.removeprefix("http://")
+    port = int(host.rsplit(":", 1)[1])
+    output = persistent_output(server)
+    k = len(clients.conns)
+    shares = [n // k + (1 if i < n % k else 0) for i in range(k)]
+    commands = [("open", host, port, [start_request(mode, output, f"R{c}-{i}")
+                                      for i in range(share)], args.parallel)
+                for c, share in enumerate(shares)]
+    pids = workers(server)
+    result: dict[str, Any] = {"mode": mode, "subscribers": n}
+    with contextlib.ExitStack() as stack:
+        opened = await clients.ask(*commands)
+        result["open_failed"] = sum(o["failed"] for o in opened)
+        result["open_seconds"] = round(max(o["seconds"] for o in opened), 1)
+        pushes: list[str] = []
+        if mode == "push":
+            pub = stack.enter_context(publisher(redis_url, args.rate))
+            assert pub.stdout is not None
+            stdout = pub.stdout
+            reader = asyncio.create_task(asyncio.to_thread(lambda: pushes.extend(stdout)))
+        await asyncio.sleep(args.warmup)
+        await clients.ask(("reset",))
+        # The window: whole periods, starting a little after the reset.
+        period = 1.0 / args.rate
+        first = math.ceil((time.time() + 0.5) / period)
+        last = first + round(args.seconds * args.rate)  # exclusive
+        await asyncio.sleep(max(0.0, first * period - time.time()))
+        cpu0, wall0 = cpu_seconds(pids), time.monotonic()
+        await asyncio.sleep(max(0.0, last * period - time.time()))
+        cpu1, wall1 = cpu_seconds(pids), time.monotonic()
+        await asyncio.sleep(DRAIN_SECONDS)
+        tallies = await clients.ask(("collect",))
+    if mode == "push":
+        await reader  # the publisher's stdout is closed with it
+    await clients.ask(("close",))
+    await settle(pids)
+
+    merged: dict[int, list[float]] = {}
+    for tally in tallies:
+        for seq, (count, worst, total) in tally["updates"].items():
+            entry = merged.setdefault(seq, [0, 0.0, 0.0])
+            entry[0] += count
+            entry[1] = max(entry[1], worst)
+            entry[2] += total
+    if mode == "push":  # the updates the publisher made in the window
+        made = {int(line.split()[0]): int(line.split()[3]) for line in pushes if line.strip()}
+        window = [s for s in range(first, last) if s in made]
+        queued = [made[s] for s in window]
+        result["push_queued_min"] = min(queued) if queued else None
+        result["publisher_missed"] = last - first - len(window)
+    else:
+        window = list(range(first, last))
+    delivered = sum(int(merged[s][0]) for s in window if s in merged)
+    lasts = [merged[s][1] * 1e3 for s in window if s in merged]
+    expected = (last - first) * n
+    cpu = cpu1 - cpu0
+    result.update({
+        "updates": last - first,
+        "delivered": delivered,
+        "expected": expected,
+        "order_errors": sum(t["order_errors"] for t in tallies),
+        "closed_by_server": sum(t["closed"] for t in tallies),
+        "last_p50_ms": round(statistics.median(lasts), 1) if lasts else None,
+        "last_p99_ms": round(percentile(lasts, 0.99), 1) if lasts else None,
+        "mean_ms": round(sum(merged[s][2] for s in window if s in merged) / delivered * 1e3, 1)
+        if delivered else None,
+        "server_cpu_s": round(cpu, 3),
+        "server_cores": round(cpu / (wall1 - wall0), 2),
+        "server_cpu_us_per_update": round(cpu / delivered * 1e6, 2) if delivered else None,
+        "client_cores": [round(t["cpu"] / t["wall"], 2) for t in tallies],
+    })
+    result["client_bound"] = max(result["client_cores"]) >= CLIENT_BOUND
+    result["ok"] = (delivered == expected and result["order_errors"] == 0
+                    and result["last_p99_ms"] is not None
+                    and result["last_p99_ms"] <= TARGET_P99_MS)
+    return result
+
+
+async def cross_process(tmp: Path, redis_url: str, count: int) -> dict[str, Any]:
+    """A push from a route of server A reaching a subscriber on server B (two one-worker
+    servers on one Redis, so "another process" is certain): median and p99 of the time
+    from the route's stamp to the arrival, and of the whole POST to arrival."""
+    env = {**ENV, "QUARTDASH_BACKPLANE": redis_url}
+    with hypercorn(TARGET, tmp, env=env) as a, hypercorn(TARGET, tmp, env=env) as b:
+        async with open_socket(b.url, compression=None) as ws:
+            await ws.send(start_request("push", "", "R").decode())
+            async with asyncio.timeout(30):
+                while not any(m.get("type") == "callback_response" for m in messages(await ws.recv())):
+                    pass
+
+            def post(seq: int) -> int:
+                request = urllib.request.Request(
+                    a.url + "/bench/push", data=json.dumps({"seq": seq}).encode(),
+                    headers={"Content-Type": "application/json"}, method="POST")
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    return int(json.loads(response.read())["queued"])
+
+            from_route: list[float] = []
+            from_post: list[float] = []
+            queued: list[int] = []
+            for seq in range(-20, count):  # the first 20 warm up both servers
+                started = time.time()
+                posting = asyncio.create_task(asyncio.to_thread(post, seq))
+                async with asyncio.timeout(10):
+                    while True:
+                        frame = await ws.recv()
+                        arrived = time.time()
+                        match = UPDATE.search(frame.encode() if isinstance(frame, str) else frame)
+                        if match and int(match[1]) == seq:
+                            break
+                queued.append(await posting)
+                if seq >= 0:
+                    from_route.append((arrived - float(match[2])) * 1e3)
+                    from_post.append((arrived - started) * 1e3)
+    return {
+        "pushes": count,
+        "route_to_subscriber_p50_ms": round(statistics.median(from_route), 2),
+        "route_to_subscriber_p99_ms": round(percentile(from_route, 0.99), 2),
+        "post_to_subscriber_p50_ms": round(statistics.median(from_post), 2),
+        "post_to_subscriber_p99_ms": round(percentile(from_post, 0.99), 2),
+        "queued": sorted(set(queued)),
+    }
+
+
+def raise_nofile() -> int:
+    """Lift this process's open-file limit to its hard limit (the servers, the clients
+    and the publisher inherit it); the limit now."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+async def run(args: argparse.Namespace, clients: Clients) -> dict[str, Any]:
+    out: dict[str, Any] = {"args": {k: v for k, v in vars(args).items() if k != "json"},
+                           "nofile": raise_nofile(), "cpus": os.cpu_count(),
+                           "load_before": os.getloadavg(), "results": []}
+    with tempfile.TemporaryDirectory() as tmp, redis_server(Path(tmp)) as redis:
+        if args.cross:
+            out["cross_process"] = await cross_process(Path(tmp), redis.url, args.cross)
+            print(f"cross-process push: {out['cross_process']}", flush=True)
+        env = {**ENV, "QUARTDASH_BACKPLANE": redis.url, "FANOUT_RATE": str(args.rate)}
+        with hypercorn(TARGET, Path(tmp), workers=2, env=env) as server:
+            for n in args.subscribers:
+                for mode in args.modes:
+                    result = await measure(server, clients, mode, n, args, redis.url)
+                    result["load"] = os.getloadavg()
+                    out["results"].append(result)
+                    print(json.dumps(result), flush=True)
+    out["load_after"] = os.getloadavg()
+    return out
+
+
+def _fmt(value: Any, spec: str = "") -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def table(out: dict[str, Any]) -> str:
+    """The results as the README's bench tables, and the verdicts under them."""
+    results = out["results"]
+    by = {(r["mode"], r["subscribers"]): r for r in results}
+    lines = [
+        "| subscribers | mode | delivered / expected | order errors | to last subscriber p50 (ms) "
+        "| p99 (ms) | server CPU (cores) | server CPU per update (µs) | per-viewer / push "
+        "| load generator CPU (cores per process) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        push = by.get(("push", r["subscribers"]))
+        ratio = "" if r["mode"] == "push" or push is None else (
+            f"{r['server_cpu_us_per_update'] / push['server_cpu_us_per_update']:.1f}x"
+            if r["server_cpu_us_per_update"] and push["server_cpu_us_per_update"] else "n/a")
+        bound = " (limit)" if r["client_bound"] else ""
+        lines.append(
+            f"| {r['subscribers']:,} | {r['mode']} | {r['delivered']:,} / {r['expected']:,} "
+            f"| {r['order_errors']} | {_fmt(r['last_p50_ms'])} | {_fmt(r['last_p99_ms'])} "
+            f"| {r['server_cores']:.2f} | {_fmt(r['server_cpu_us_per_update'], '.1f')} "
+            f"| {ratio} | {' '.join(f'{c:.2f}' for c in r['client_cores'])}{bound} |")
+    pushes = [r for r in results if r["mode"] == "push"]
+    met = [r["subscribers"] for r in pushes if r["ok"]]
+    lines.append("")
+    lines.append(f"push: largest N with every update delivered in order and p99 <= "
+                 f"{TARGET_P99_MS:g} ms: {max(met):,}" if met else
+                 "push: no N met every update delivered in order and p99 <= "
+                 f"{TARGET_P99_MS:g} ms")
+    bound = [f"{r['subscribers']:,} ({r['mode']})" for r in results if r["client_bound"]]
+    if bound:
+        lines.append(f"the load generator was the limit (a process at >= {CLIENT_BOUND:.0%} "
+                     f"of a core) at: {', '.join(bound)}")
+    cross = out.get("cross_process")
+    if cross:
+        lines.append(f"push from a route of process A to a subscriber of process B: median "
+                     f"{cross['route_to_subscriber_p50_ms']} ms, p99 "
+                     f"{cross['route_to_subscriber_p99_ms']} ms over {cross['pushes']} pushes "
+                     f"(POST to arrival: {cross['post_to_subscriber_p50_ms']} / "
+                     f"{cross['post_to_subscriber_p99_ms']} ms)")
+    a = out["args"]
+    lines.append(f"hypercorn -w 2, redis backplane, {a['rate']:g} Hz, {a['seconds']:g} s windows, "
+                 f"{a['clients']} client processes, {out['cpus']} CPUs; load average "
+                 f"{' '.join(f'{x:.2f}' for x in out['load_before'])} before, "
+                 f"{' '.join(f'{x:.2f}' for x in out['load_after'])} after")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subscribers", type=int, nargs="+",
+                        default=[100, 1000, 2000, 5000, 10000])
+    parser.add_argument("--modes", nargs="+", default=["push", "per-viewer"],
+                        choices=["push", "per-viewer"])
+    parser.add_argument("--rate", type=float, default=10.0, help="updates a second")
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured window")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds before the window")
+    parser.add_argument("--clients", type=int, default=3, help="load generator processes")
+    parser.add_argument("--parallel", type=int, default=32,
+                        help="handshakes in flight per client process")
+    parser.add_argument("--cross", type=int, default=200,
+                        help="pushes across processes to time (0: skip)")
+    parser.add_argument("--quick", action="store_true", help="small N, short windows")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--publish", metavar="REDIS_URL", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.publish:
+        asyncio.run(_publish(args.publish, args.rate))
+        return
+    if args.quick:
+        args.subscribers, args.seconds, args.warmup, args.clients = [50], 2.0, 1.0, 2
+        args.cross = min(args.cross, 20)
+    raise_nofile()
+    clients = Clients(args.clients)  # forked before any loop or thread exists here
+    try:
+        out = asyncio.run(run(args, clients))
+    finally:
+        clients.stop()
+    print(table(out))
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
