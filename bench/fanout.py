@@ -53,6 +53,8 @@ import multiprocessing.connection
 import os
 import re
 import resource
+import select
+import socket
 import statistics
 import struct
 import subprocess
@@ -184,169 +186,232 @@ class Tally:
     closed: int = 0  # sockets the server closed or dropped
 
 
-class Feed(asyncio.Protocol):
-    """One subscriber's socket: upgrade, one callback request, then updates."""
+CONNECTING, UPGRADING, STARTING, LIVE, CLOSING = range(5)
 
-    def __init__(self, host: str, origin: str, request: bytes, tally: list[Tally],
-                 ready: asyncio.Future[None]) -> None:
-        self.host, self.origin, self.request = host, origin, request
-        self.tally = tally  # a one-item list: the process's current Tally
-        self.ready = ready
-        self.reader = FrameReader()
-        self.transport: asyncio.Transport | None = None
-        self.upgraded = False
+
+class Sub:
+    """One subscriber's socket and where it is: connecting, upgrading, waiting for its
+    callback request to take (a response, or a first update), live, closing."""
+
+    __slots__ = ("head", "last", "reader", "request", "since", "sock", "state")
+
+    def __init__(self, sock: socket.socket, request: bytes) -> None:
+        self.sock = sock
+        self.request = request
+        self.state = CONNECTING
         self.head = b""
+        self.reader = FrameReader()
         self.last = -1
-        self.closing = False
-        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.since = time.monotonic()
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.write(upgrade_request(self.host, "/_dash-ws-callback", self.origin))
 
-    def data_received(self, data: bytes) -> None:
-        if not self.upgraded:
-            self.head += data
-            end = self.head.find(b"\r\n\r\n")
+class ClientLoop:
+    """One load generator process: raw non-blocking sockets on one epoll, no asyncio
+    (at 30,000 frames a second its per-read overhead was most of this process's CPU),
+    and the coordinator's commands on the same epoll, answered in order."""
+
+    def __init__(self, conn: multiprocessing.connection.Connection) -> None:
+        self.conn = conn
+        self.ep = select.epoll()
+        self.ep.register(conn.fileno(), select.EPOLLIN)
+        self.subs: dict[int, Sub] = {}
+        self.tally = Tally()
+        self.cpu0, self.wall0 = time.process_time(), time.monotonic()
+        # The open under way: requests not started yet, sockets not ready yet.
+        self.queue: list[bytes] = []
+        self.port = 0
+        self.host = ""
+        self.starting = 0
+        self.failed = 0
+        self.parallel = 1
+        self.opened_at = 0.0
+        self.closing_since: float | None = None
+
+    # the coordinator's commands
+    def command(self) -> bool:
+        command, *args = self.conn.recv()
+        if command == "open":
+            self.host, self.port, self.queue, self.parallel = args
+            self.queue = list(reversed(self.queue))
+            self.failed, self.opened_at = 0, time.monotonic()
+            self.start_more()
+        elif command == "reset":
+            self.tally = Tally()
+            self.cpu0, self.wall0 = time.process_time(), time.monotonic()
+            self.conn.send(None)
+        elif command == "collect":
+            t = self.tally
+            self.conn.send({"updates": t.updates, "order_errors": t.order_errors,
+                            "closed": t.closed, "cpu": time.process_time() - self.cpu0,
+                            "wall": time.monotonic() - self.wall0})
+        elif command == "close":
+            self.closing_since = time.monotonic()
+            for sub in list(self.subs.values()):
+                if sub.state == LIVE:
+                    sub.state = CLOSING
+                    with contextlib.suppress(OSError):
+                        sub.sock.send(client_frame(OP_CLOSE, struct.pack("!H", 1000)))
+                else:
+                    self.drop(sub, counted=False)
+            self.check_closed()
+        elif command == "exit":
+            return False
+        return True
+
+    def start_more(self) -> None:
+        while self.queue and self.starting < self.parallel:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            sub = Sub(sock, self.queue.pop())
+            sock.connect_ex(("127.0.0.1", self.port))
+            self.subs[sock.fileno()] = sub
+            self.ep.register(sock.fileno(), select.EPOLLOUT | select.EPOLLIN)
+            self.starting += 1
+        if not self.queue and self.starting == 0 and self.opened_at:
+            self.conn.send({"failed": self.failed, "seconds": time.monotonic() - self.opened_at})
+            self.opened_at = 0.0
+
+    def started(self, sub: Sub, error: str | None) -> None:
+        """``sub`` took (error None) or failed to: start the next."""
+        self.starting -= 1
+        if error is None:
+            sub.state = LIVE
+        else:
+            self.failed += 1
+            if self.failed <= 3:
+                print(f"client: a socket failed: {error}", file=sys.stderr, flush=True)
+            self.drop(sub, counted=False)
+        self.start_more()
+
+    def drop(self, sub: Sub, counted: bool = True) -> None:
+        """Forget ``sub``; ``counted``: the server closed or dropped it while live."""
+        fd = sub.sock.fileno()
+        if self.subs.pop(fd, None) is None:
+            return
+        if counted and sub.state == LIVE:
+            self.tally.closed += 1
+        if sub.state in (CONNECTING, UPGRADING, STARTING) and counted:
+            self.started(sub, "closed before it was ready")
+        with contextlib.suppress(OSError, ValueError):
+            self.ep.unregister(fd)
+        sub.sock.close()
+
+    def check_closed(self) -> None:
+        if self.closing_since is not None and not any(
+                s.state == CLOSING for s in self.subs.values()):
+            self.closing_since = None
+            self.tally = Tally()
+            self.conn.send(None)
+
+    # the sockets
+    def event(self, sub: Sub, events: int) -> None:
+        if sub.state == CONNECTING:
+            error = sub.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if error:
+                self.drop(sub, counted=False)
+                self.started(sub, os.strerror(error))
+                return
+            sub.state = UPGRADING
+            self.ep.modify(sub.sock.fileno(), select.EPOLLIN)
+            sub.sock.send(upgrade_request(f"{self.host}", "/_dash-ws-callback",
+                                          f"http://{self.host}"))
+            return
+        try:
+            data = sub.sock.recv(1 << 18)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            state = sub.state
+            self.drop(sub)
+            if state == CLOSING:
+                self.check_closed()
+            return
+        if sub.state == UPGRADING:
+            sub.head += data
+            end = sub.head.find(b"\r\n\r\n")
             if end < 0:
                 return
-            if not self.head.startswith(b"HTTP/1.1 101"):
-                self._fail(f"upgrade refused: {self.head[:60]!r}")
+            if not sub.head.startswith(b"HTTP/1.1 101"):
+                head = sub.head[:80]
+                self.drop(sub, counted=False)
+                self.started(sub, f"upgrade refused: {head!r}")
                 return
-            self.upgraded = True
-            data, self.head = self.head[end + 4:], b""
-            assert self.transport is not None
-            self.transport.write(client_frame(OP_TEXT, self.request))
+            data, sub.head = sub.head[end + 4:], b""
+            sub.state = STARTING
+            sub.sock.send(client_frame(OP_TEXT, sub.request))
             if not data:
                 return
         now = time.time()
-        for opcode, payload in self.reader.feed(data):
+        tally = self.tally
+        updates = tally.updates
+        for opcode, payload in sub.reader.feed(data):
             if opcode == OP_TEXT:
-                self._text(payload, now)
-            elif opcode == OP_PING and self.transport is not None:
-                self.transport.write(client_frame(OP_PONG, payload))
+                found = False
+                for match in UPDATE.finditer(payload):
+                    found = True
+                    seq, delay = int(match[1]), now - float(match[2])
+                    if seq <= sub.last:
+                        tally.order_errors += 1
+                    sub.last = seq
+                    entry = updates.get(seq)
+                    if entry is None:
+                        updates[seq] = [1, delay, delay]
+                    else:
+                        entry[0] += 1
+                        entry[2] += delay
+                        if delay > entry[1]:
+                            entry[1] = delay
+                if sub.state == STARTING and (found or b'"callback_response"' in payload):
+                    if b'"status":"error"' in payload:
+                        self.drop(sub, counted=False)
+                        self.started(sub, payload[:200].decode(errors="replace"))
+                        return
+                    self.started(sub, None)
+            elif opcode == OP_PING:
+                sub.sock.send(client_frame(OP_PONG, payload))
             elif opcode == OP_CLOSE:
-                self._closed_by_server()
+                if sub.state != CLOSING:
+                    with contextlib.suppress(OSError):
+                        sub.sock.send(client_frame(OP_CLOSE, payload[:2]))
+                    if sub.state == LIVE:
+                        tally.closed += 1
+                    sub.state = CLOSING
+                    self.drop(sub, counted=False)
+                    return
 
-    def _text(self, payload: bytes, now: float) -> None:
-        found = False
-        updates = self.tally[0].updates
-        for match in UPDATE.finditer(payload):
-            found = True
-            seq, delay = int(match[1]), now - float(match[2])
-            if seq <= self.last:
-                self.tally[0].order_errors += 1
-            self.last = seq
-            entry = updates.get(seq)
-            if entry is None:
-                updates[seq] = [1, delay, delay]
-            else:
-                entry[0] += 1
-                entry[2] += delay
-                if delay > entry[1]:
-                    entry[1] = delay
-        if not self.ready.done() and (found or b'"callback_response"' in payload):
-            if b'"status":"error"' in payload or b'"type":"callback_error"' in payload:
-                self._fail(payload[:200].decode(errors="replace"))
-            else:
-                self.ready.set_result(None)
+    def timeouts(self) -> None:
+        """Sockets not ready a minute after they began fail; a close waits 15 s at most."""
+        now = time.monotonic()
+        for sub in list(self.subs.values()):
+            if sub.state in (CONNECTING, UPGRADING, STARTING) and now - sub.since > 60:
+                self.drop(sub, counted=False)
+                self.started(sub, "not ready in 60 s")
+        if self.closing_since is not None and now - self.closing_since > 15:
+            for sub in list(self.subs.values()):
+                self.drop(sub, counted=False)
+            self.check_closed()
 
-    def _fail(self, why: str) -> None:
-        if not self.ready.done():
-            self.ready.set_exception(RuntimeError(why))
-        if self.transport is not None:
-            self.transport.abort()
-
-    def _closed_by_server(self) -> None:
-        if not self.closing:
-            self.tally[0].closed += 1
-        self.closing = True
-        if self.transport is not None:
-            with contextlib.suppress(Exception):
-                self.transport.write(client_frame(OP_CLOSE, struct.pack("!H", 1000)))
-            self.transport.close()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.closing:
-            self.tally[0].closed += 1
-            self.closing = True
-        self._fail("connection lost before it was ready")
-        if not self.done.done():
-            self.done.set_result(None)
-
-    def close(self) -> None:
-        """Close as a page does: a close frame (1000), then the server's close."""
-        self.closing = True
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(client_frame(OP_CLOSE, struct.pack("!H", 1000)))
-
-
-async def _open(feeds: list[Feed], count: int, host: str, port: int, origin: str,
-                requests: list[bytes], tally: list[Tally], parallel: int) -> int:
-    """Open ``count`` feeds, ``parallel`` handshakes at a time; how many failed."""
-    loop = asyncio.get_running_loop()
-    gate = asyncio.Semaphore(parallel)
-    failed = 0
-
-    async def one(i: int) -> None:
-        nonlocal failed
-        async with gate:
-            ready: asyncio.Future[None] = loop.create_future()
-            try:
-                async with asyncio.timeout(60):
-                    _, feed = await loop.create_connection(
-                        lambda: Feed(host, origin, requests[i], tally, ready), "127.0.0.1", port)
-                    feeds.append(feed)
-                    await ready
-            except (OSError, RuntimeError, TimeoutError) as error:
-                failed += 1
-                if failed <= 3:
-                    print(f"client: socket {i} failed: {error}", file=sys.stderr, flush=True)
-
-    await asyncio.gather(*(one(i) for i in range(count)))
-    return failed
-
-
-async def _client_main(conn: multiprocessing.connection.Connection) -> None:
-    """Serve the coordinator's commands, one at a time, until "exit"."""
-    feeds: list[Feed] = []
-    tally = [Tally()]
-    cpu0, wall0 = time.process_time(), time.monotonic()
-    while True:
-        command, *args = await asyncio.to_thread(conn.recv)
-        if command == "open":
-            host, port, requests, parallel = args
-            started = time.monotonic()
-            failed = await _open(feeds, len(requests), host, port, f"http://{host}",
-                                 requests, tally, parallel)
-            conn.send({"failed": failed, "seconds": time.monotonic() - started})
-        elif command == "reset":
-            tally[0] = Tally()
-            cpu0, wall0 = time.process_time(), time.monotonic()
-            conn.send(None)
-        elif command == "collect":
-            t = tally[0]
-            conn.send({"updates": t.updates, "order_errors": t.order_errors, "closed": t.closed,
-                       "cpu": time.process_time() - cpu0, "wall": time.monotonic() - wall0})
-        elif command == "close":
-            for feed in feeds:
-                feed.close()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(15):
-                    await asyncio.gather(*(f.done for f in feeds))
-            for feed in feeds:
-                if feed.transport is not None:
-                    feed.transport.abort()
-            feeds.clear()
-            tally[0] = Tally()
-            conn.send(None)
-        elif command == "exit":
-            return
+    def run(self) -> None:
+        cmd = self.conn.fileno()
+        last_check = time.monotonic()
+        while True:
+            for fd, events in self.ep.poll(0.5):
+                if fd == cmd:
+                    if not self.command():
+                        return
+                    continue
+                sub = self.subs.get(fd)
+                if sub is not None:
+                    self.event(sub, events)
+            if time.monotonic() - last_check > 1.0:
+                last_check = time.monotonic()
+                self.timeouts()
 
 
 def _client_process(conn: multiprocessing.connection.Connection) -> None:
-    asyncio.run(_client_main(conn))
+    ClientLoop(conn).run()
 
 
 class Clients:
@@ -446,8 +511,22 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 def workers(server: Server) -> list[int]:
-    """hypercorn's worker processes (its main process only supervises them)."""
-    return [p.pid for p in psutil.Process(server.proc.pid).children(recursive=True)]
+    """hypercorn's worker processes (its main process only supervises them, and
+    multiprocessing's resource tracker sleeps)."""
+    return [p.pid for p in psutil.Process(server.proc.pid).children(recursive=True)
+            if "resource_tracker" not in " ".join(p.cmdline())]
+
+
+def sockets_per_worker(pids: list[int]) -> list[int]:
+    """Established TCP connections each worker holds (how hypercorn spread them)."""
+    counts = []
+    for pid in pids:
+        try:
+            counts.append(sum(1 for c in psutil.Process(pid).net_connections("tcp")
+                              if c.status == psutil.CONN_ESTABLISHED))
+        except psutil.Error:
+            counts.append(0)
+    return counts
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -507,6 +586,7 @@ async def measure(server: Server, clients: Clients, mode: str, n: int,
             stdout = pub.stdout
             reader = asyncio.create_task(asyncio.to_thread(lambda: pushes.extend(stdout)))
         await asyncio.sleep(args.warmup)
+        result["sockets_per_worker"] = sockets_per_worker(pids)
         await clients.ask(("reset",))
         # The window: whole periods, starting a little after the reset.
         period = 1.0 / args.rate
