@@ -28,6 +28,7 @@ from quartdash.app import QuartDash, callback
 from quartdash.callbacks.context import callback_context, ctx, set_props
 from quartdash.callbacks.socket import CallbackSocket
 from quartdash.cluster.models import ConnectionInfo
+from quartdash.cluster.topics import Publisher
 from quartdash.transport.protocol import CloseCode
 
 __version__ = "0.1.0.dev0"
@@ -44,6 +45,7 @@ __all__ = [
     "Output",
     "Patch",
     "PreventUpdate",
+    "Publisher",
     "QuartDash",
     "State",
     "callback",

@@ -267,6 +267,7 @@ class QuartDash(HookedDash):
                              if self.auth is None else None),
             check_interval=settings.session_check_interval,
             send_timeout=settings.send_timeout,
+            max_topics=settings.max_topics_per_connection,
         )
         #: Dropped sockets kept for a resume (``transport/resume.py``); None when
         #: resume_grace is 0.

@@ -64,6 +64,8 @@ class Settings:
     send_timeout: float = _spec(
         30.0, "seconds one send may stay blocked (the reader stopped) before the socket "
         "is closed (1013)")
+    max_topics_per_connection: int = _spec(
+        100, "topics one socket may be subscribed to at once (subscribe raises ValueError)")
     resume_grace: float = _spec(
         10.0, "seconds a dropped socket is kept for its page to resume (0: no resume)")
     handover_seconds: float = _spec(
@@ -89,7 +91,8 @@ class Settings:
                 raise ValueError(f"{spec.name} must be a finite number, not {value!r}")
         for name in ("max_message_bytes", "rate_limit", "byte_rate_limit",
                      "max_callbacks_in_flight", "max_pending_bytes", "send_timeout",
-                     "handover_seconds", "max_handovers", "session_check_interval"):
+                     "handover_seconds", "max_handovers", "session_check_interval",
+                     "max_topics_per_connection"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, not {getattr(self, name)!r}")
         for name in ("max_connections_per_session", "max_connections_per_address",

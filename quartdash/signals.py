@@ -18,6 +18,16 @@ Each is sent with the ``QuartDash`` app as sender; receivers may be sync or asyn
   (``ConnectionInfo``).
 * ``connection_closed``: it closed. Keywords: ``info`` and ``code`` (the close code the
   server sent, or None when the browser closed it).
+* ``topic_joined``: a socket's first tab subscribed to a topic
+  (``ctx.websocket.subscribe``). Keywords: ``info`` (``ConnectionInfo``, with the topic
+  in ``info.topics``) and ``topic``. Sent once the socket's presence shows the topic
+  in every worker, so ``app.connections.list(topic=...)`` in a receiver includes it.
+* ``topic_left``: a socket's last tab on a topic left it: unsubscribed, the tab
+  left, or the socket closed (then before ``connection_closed``). Keywords: ``info``
+  and ``topic``; the socket is already out of ``list(topic=...)``.
+
+Each is sent in the worker that holds the socket; with a shared backplane, a receiver
+that pushes (say, the new list of who is here) reaches every worker's pages.
 
 A receiver that raises is logged and does not disturb the connection or the others.
 """
@@ -38,6 +48,8 @@ session_started = _signals.signal("quartdash-session-started")
 session_ended = _signals.signal("quartdash-session-ended")
 connection_opened = _signals.signal("quartdash-connection-opened")
 connection_closed = _signals.signal("quartdash-connection-closed")
+topic_joined = _signals.signal("quartdash-topic-joined")
+topic_left = _signals.signal("quartdash-topic-left")
 
 #: Quart's ``app.ensure_async``: a sync receiver runs in a thread, an async one as is.
 EnsureAsync = Callable[[Callable[..., Any]], Callable[..., Coroutine[Any, Any, Any]]]

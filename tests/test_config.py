@@ -17,7 +17,7 @@ SAMPLES = {
     "max_connections_per_session": ("0", 0), "max_connections_per_address": ("7", 7),
     "max_pending_frames": ("20", 20), "max_pending_bytes": ("1024", 1024),
     "send_timeout": ("2.5", 2.5), "resume_grace": ("0", 0.0), "handover_seconds": ("5", 5.0),
-    "max_handovers": ("2", 2), "session_check_interval": ("0.25", 0.25),
+    "max_handovers": ("2", 2), "max_topics_per_connection": ("7", 7), "session_check_interval": ("0.25", 0.25),
     "websocket_max_workers": ("3", 3), "max_threads_per_client": ("1", 1),
     "admin_token": ("a-token-of-some-length", "a-token-of-some-length"),
     "backplane": ("redis://127.0.0.1:1/0", "redis://127.0.0.1:1/0"),

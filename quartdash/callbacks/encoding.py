@@ -14,9 +14,11 @@ U+2028, U+2029, for HTML safety), so the text is byte for byte what Dash would s
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
+from dash import Patch
 
 from quartdash._compat.dash import to_json
 
@@ -48,3 +50,26 @@ def encode_json(value: Any) -> str:
         if unsafe in text:
             text = text.replace(unsafe, safe)
     return text
+
+
+#: Props whose value is a change to apply rather than a state to show (dcc.Graph's
+#: ``extendData`` and ``prependData``, AG Grid's ``rowTransaction``): a later update
+#: does not make an earlier one obsolete, so they never coalesce. Nor does a ``Patch``.
+DELTA_PROPS = frozenset({"extendData", "prependData", "rowTransaction"})
+#: Longest event name (``ctx.websocket.emit``, ``push(event=...)``) and topic name.
+MAX_NAME = 200
+
+
+def coalesces(props: Mapping[str, Any]) -> bool:
+    """True when ``props`` replace what they set, so the latest alone may be sent to a
+    page that is behind (neither a ``Patch`` nor one of ``DELTA_PROPS``)."""
+    return not any(name in DELTA_PROPS or isinstance(value, Patch)
+                   for name, value in props.items())
+
+
+def checked_name(name: object, what: str = "an event name") -> str:
+    """``name`` if it is a string of 1 to ``MAX_NAME`` characters, else ``ValueError``
+    (events and topics: the names server code gives, often taken from a page's input)."""
+    if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME:
+        raise ValueError(f"{what} is a string of 1 to {MAX_NAME} characters")
+    return name

@@ -10,36 +10,27 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, Protocol
 
-from dash import Patch
 from dash.exceptions import WebsocketDisconnected
 
 from quartdash._compat.dash import stringify_id
-from quartdash.callbacks.encoding import encode_json
+from quartdash.callbacks.encoding import checked_name, coalesces, encode_json
 from quartdash.transport import protocol
 from quartdash.transport.connection import Connection
 
-#: Props whose value is a change to apply rather than a state to show (dcc.Graph's
-#: ``extendData`` and ``prependData``, AG Grid's ``rowTransaction``): a later update
-#: does not make an earlier one obsolete, so they never coalesce. Nor does a ``Patch``.
-DELTA_PROPS = frozenset({"extendData", "prependData", "rowTransaction"})
-
-#: Longest a thread-pool ``emit_sync`` waits for the page to catch up.
+#: Longest a thread-pool ``emit_sync`` or ``subscribe_sync`` waits.
 EMIT_WAIT_SECONDS = 30.0
-_MAX_EVENT_NAME = 200
 
 
-def _event_name(event: str) -> str:
-    if not isinstance(event, str) or not 0 < len(event) <= _MAX_EVENT_NAME:
-        raise ValueError(f"an event name is a string of 1 to {_MAX_EVENT_NAME} characters")
-    return event
+class Topics(Protocol):
+    """The registry's side of one socket's subscriptions (``cluster/registry.py``):
+    what ``subscribe`` and ``unsubscribe`` need, and no more."""
 
+    async def subscribe(self, renderer_id: str, topic: str) -> None: ...
 
-def _is_state(props: dict[str, Any]) -> bool:
-    """True when ``props`` replace what they set, so the latest alone may be sent."""
-    return not any(name in DELTA_PROPS or isinstance(value, Patch)
-                   for name, value in props.items())
+    async def unsubscribe(self, renderer_id: str, topic: str) -> None: ...
 
 
 class CallbackSocket:
@@ -50,11 +41,12 @@ class CallbackSocket:
     thread-pool callback alike, plus ``get_prop_sync`` for sync callbacks.
     """
 
-    __slots__ = ("_conn", "_renderer_id")
+    __slots__ = ("_conn", "_renderer_id", "_topics")
 
-    def __init__(self, conn: Connection, renderer_id: str) -> None:
+    def __init__(self, conn: Connection, renderer_id: str, topics: Topics | None = None) -> None:
         self._conn = conn
         self._renderer_id = renderer_id
+        self._topics = topics
 
     @property
     def is_shutdown(self) -> bool:
@@ -70,10 +62,10 @@ class CallbackSocket:
         """Push several properties of one component to the page now, in one message.
         While the page is behind, this replaces a queued update of the same properties
         of the same component (see ``Connection``), unless it is a change to apply (a
-        ``Patch``, or one of ``DELTA_PROPS``): those all arrive, in order."""
+        ``Patch``, or one of ``encoding.DELTA_PROPS``): those all arrive, in order."""
         component = stringify_id(component_id)
         frame = protocol.set_props_frame(self._renderer_id, component, encode_json(props))
-        key = (self._renderer_id, component, tuple(props)) if _is_state(props) else None
+        key = (self._renderer_id, component, tuple(props)) if coalesces(props) else None
         self._conn.send_frame(frame, False, key)
 
     def set_prop_sync(self, component_id: str | dict[str, Any], prop: str, value: Any) -> None:
@@ -94,7 +86,7 @@ class CallbackSocket:
         conn = self._conn
         if conn.is_shutdown:
             raise WebsocketDisconnected()
-        frame = protocol.event_frame(self._renderer_id, _event_name(event), encode_json(data))
+        frame = protocol.event_frame(self._renderer_id, checked_name(event), encode_json(data))
         if conn.crowded() and not conn.on_loop_thread():
             asyncio.run_coroutine_threadsafe(conn.room(), conn.loop).result(EMIT_WAIT_SECONDS)
         conn.send_frame(frame, urgent=False)
@@ -104,6 +96,38 @@ class CallbackSocket:
         if self._conn.crowded():
             await self._conn.room()
         self.emit_sync(event, data)
+
+    async def subscribe(self, topic: str) -> None:
+        """Subscribe this tab to ``topic`` (idempotent): ``app.connections.push(topic=
+        ...)`` from anywhere in the cluster then reaches it, and ``list(topic=...)``
+        counts its socket. The subscription lasts until the tab leaves, its socket
+        closes or its session ends, survives a resume, and is not the page's to make:
+        only server code subscribes. ``ValueError`` for a name that is not a string of
+        1 to 200 characters, or past ``max_topics_per_connection`` topics."""
+        await self._registry().subscribe(self._renderer_id, checked_name(topic, "a topic"))
+
+    async def unsubscribe(self, topic: str) -> None:
+        """End this tab's subscription to ``topic``; nothing if it had none."""
+        await self._registry().unsubscribe(self._renderer_id, checked_name(topic, "a topic"))
+
+    def subscribe_sync(self, topic: str) -> None:
+        """``subscribe`` from a sync callback (it runs in the thread pool)."""
+        self._from_thread(self.subscribe(topic))
+
+    def unsubscribe_sync(self, topic: str) -> None:
+        """``unsubscribe`` from a sync callback."""
+        self._from_thread(self.unsubscribe(topic))
+
+    def _registry(self) -> Topics:
+        if self._topics is None:
+            raise RuntimeError("this socket has no registry to subscribe with")
+        return self._topics
+
+    def _from_thread(self, work: Coroutine[Any, Any, None]) -> None:
+        if self._conn.on_loop_thread():
+            work.close()
+            raise RuntimeError("the _sync form would block the event loop: await it")
+        asyncio.run_coroutine_threadsafe(work, self._conn.loop).result(EMIT_WAIT_SECONDS)
 
     async def get_prop(
         self,

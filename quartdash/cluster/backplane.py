@@ -3,7 +3,8 @@
 The registry (``registry.py``) talks only to this interface, so going from one process
 to many hosts changes the backplane and nothing else. A backplane carries:
 
-* commands (``Close``, ``Extend``) to every worker, returning how many sockets acted;
+* commands (``Close``, ``Extend``, ``Push``) to every worker, returning how many
+  sockets acted;
 * listings of every worker's sockets;
 * presence, for the per-session connection limit across workers;
 * the revocation list, mirrored in each worker so the cookie check stays synchronous;
@@ -59,6 +60,11 @@ class Backplane(ABC):
     @abstractmethod
     async def withdraw(self, info: ConnectionInfo) -> None:
         """A socket announced by this worker closed."""
+
+    async def refresh(self, info: ConnectionInfo) -> None:
+        """A socket announced by this worker changed (its topics): every worker's
+        listings show it as ``info`` now. Never raises."""
+        return None
 
     @abstractmethod
     async def list(self, selector: Selector) -> list[ConnectionInfo]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol, Union
 
@@ -35,6 +36,8 @@ class ConnectionInfo:
     last_seen: float
     worker: str
     callbacks_running: int
+    #: The topics any tab of this socket is subscribed to, sorted.
+    topics: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The fields as a dict, as the admin API lists them (``wire.py`` writes it)."""
@@ -54,6 +57,9 @@ class Addressed(Protocol):
     @property
     def session(self) -> str | None: ...
 
+    @property
+    def topics(self) -> Collection[str]: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Selector:
@@ -63,12 +69,15 @@ class Selector:
     connection: str | None = None
     session: str | None = None
     user: str | None = None
+    #: Sockets with at least one tab subscribed to this topic.
+    topic: str | None = None
 
     def matches(self, info: Addressed) -> bool:
         return (
             (self.connection is None or info.id == self.connection)
             and (self.session is None or info.session == self.session)
             and (self.user is None or info.user == self.user)
+            and (self.topic is None or self.topic in info.topics)
         )
 
 
@@ -89,7 +98,33 @@ class Extend:
     expires_at: float
 
 
-Command = Union[Close, Extend]
+@dataclass(frozen=True, slots=True)
+class Update:
+    """One component's props in a push, encoded once: the component id as Dash names
+    it in a ``set_props`` message, the names of the props, the ``{prop: value}`` object
+    as JSON text, and whether a later update of the same props may replace it while a
+    page is behind (False for a ``Patch`` and for props that apply a change, such as
+    ``extendData``)."""
+
+    component: str
+    props: tuple[str, ...]
+    props_json: str
+    coalesces: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Push:
+    """Deliver ``updates`` (``set_props``) and ``event`` (a name and its data as JSON
+    text) to the selected sockets: with a ``topic``, to their subscribed tabs; else to
+    every tab. Encoded once by whoever pushes (``cluster/topics.py``); every worker only
+    splices the text into frames."""
+
+    selector: Selector
+    updates: tuple[Update, ...] = ()
+    event: tuple[str, str] | None = None
+
+
+Command = Union[Close, Extend, Push]
 
 
 @dataclass(frozen=True, slots=True)

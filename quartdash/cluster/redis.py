@@ -25,12 +25,15 @@ written or published is encoded by ``wire.py``):
   JSON, set with the token's lifetime (``PX``) and taken with ``GETDEL`` (Redis 6.2 or
   later), so any worker redeems a token, and only one. The key names no secret: a key
   listing or a keyspace notification shows neither a token nor a value.
-* commands: published on ``commands``; every other worker carries them out on its own
-  sockets and answers on ``replies:<worker>`` with how many it closed. PUBLISH says how
-  many subscribers got the message, so the caller knows how many answers to wait for.
+* commands (closes, session renewals, pushes): published on ``commands``; every other
+  worker carries them out on its own sockets and answers on ``replies:<worker>`` with
+  how many acted. PUBLISH says how many subscribers got the message, so the caller knows
+  how many answers to wait for. A push crosses Redis once, however many subscribers it
+  has, encoded once by its sender (``topics.py``); a ``Publisher`` (a process that is
+  no worker) publishes on the same channel and reads its answers on its own.
 
-Redis outage: nothing raises out of here into a request. Closes still act on this
-worker's sockets, listings show this worker's, revocations are kept and written when
+Redis outage: nothing raises out of here into a request. Closes and pushes still act
+on this worker's sockets, listings show this worker's, revocations are kept and written when
 Redis is back, handovers are kept by the worker that issued them (logged once per
 outage). While the worker cannot be sure its revocation mirror is current, new
 sockets are refused with 1013 (``fail_open=True`` admits them). The log says once that
@@ -46,10 +49,11 @@ import hashlib
 import logging
 import secrets
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
@@ -129,11 +133,9 @@ class RedisBackplane(Backplane):
         prefix: str = "quartdash",
     ) -> None:
         super().__init__()
-        parts = urlsplit(url)
-        query = dict(parse_qsl(parts.query))
-        fail_open = fail_open or query.pop("fail_open", "").lower() in {"1", "true", "yes"}
-        presence_ttl = float(query.pop("presence_ttl", presence_ttl))
-        self.url = urlunsplit(parts._replace(query=urlencode(query)))
+        self.url, options = _split_url(url)
+        fail_open = fail_open or options.get("fail_open", "").lower() in {"1", "true", "yes"}
+        presence_ttl = float(options.get("presence_ttl", presence_ttl))
         self.fail_open = fail_open
         self.presence_ttl = presence_ttl
         self.reply_timeout = reply_timeout
@@ -144,8 +146,7 @@ class RedisBackplane(Backplane):
         #: True while subscribed with a freshly loaded revocation mirror.
         self.healthy = False
         self._ready = asyncio.Event()
-        self._replies: dict[str, list[int]] = {}
-        self._reply_waiters: dict[str, asyncio.Event] = {}
+        self._replies = _Replies()
         self._unsent: list[Revocation] = []
         #: The ``revoked:generation`` this worker last saw with the list whole in Redis.
         self._generation: bytes | str | None = None
@@ -314,11 +315,7 @@ class RedisBackplane(Backplane):
     def _on_message(self, channel: bytes, data: bytes) -> None:
         try:
             if channel.decode() != self._commands:
-                request, count = wire.read_reply(data)
-                waiter = self._reply_waiters.get(request)
-                if waiter is not None:
-                    self._replies[request].append(count)
-                    waiter.set()
+                self._replies.arrived(*wire.read_reply(data))
                 return
             sender, request_id, carried = wire.read_message(data)
             if sender == self.worker:
@@ -402,6 +399,14 @@ class RedisBackplane(Backplane):
             raise BackplaneUnavailable("the cluster is unreachable") from exc
         return bool(admitted)
 
+    async def refresh(self, info: ConnectionInfo) -> None:
+        if self._redis is None or not self.healthy:
+            return  # the next presence refresh writes it
+        try:
+            await self._redis.hset(self._conns(self.worker), info.id, wire.dump_info(info))
+        except _DOWN as exc:
+            self._degraded(exc)
+
     async def withdraw(self, info: ConnectionInfo) -> None:
         if self._redis is None or not self.healthy:
             return  # the next presence refresh leaves it out
@@ -448,26 +453,13 @@ class RedisBackplane(Backplane):
         local = self._handler.apply(command) if self._handler is not None else 0
         if self._redis is None or not self.healthy:
             return local
-        request = secrets.token_hex(8)
-        self._replies[request] = []
-        arrived = self._reply_waiters[request] = asyncio.Event()
-        message = wire.command_message(request, self.worker, command)
         try:
-            receivers = int(await self._redis.publish(self._commands, message))
-            others = receivers - 1  # this worker is subscribed too, and ignores its own
-            async with asyncio.timeout(self.reply_timeout):
-                while len(self._replies[request]) < others:
-                    arrived.clear()
-                    await arrived.wait()
-        except TimeoutError:
-            log.warning("quartdash: %d of %d workers did not answer a close in %.1f s",
-                        others - len(self._replies[request]), others, self.reply_timeout)
+            return local + await self._replies.publish(
+                self._redis, self._commands, self.worker, command, self.reply_timeout,
+                others=lambda receivers: receivers - 1)  # this worker ignores its own
         except _DOWN as exc:
             self._degraded(exc)
-        finally:
-            replies = self._replies.pop(request)
-            self._reply_waiters.pop(request, None)
-        return local + sum(replies)
+            return local
 
     async def revoke(self, entry: Revocation) -> None:
         self.revocations.add(entry)
@@ -563,6 +555,125 @@ class RedisBackplane(Backplane):
         except (KeyError, TypeError, ValueError):  # orjson's JSONDecodeError included
             log.warning("quartdash: ignored a malformed handover in Redis")
             return None
+
+
+class _Replies:
+    """Commands published and the answers they wait for, by request id: each worker
+    that carries out a command answers its sender on ``replies:<sender>`` with how
+    many of its sockets acted (``wire.reply_message``)."""
+
+    def __init__(self) -> None:
+        self._counts: dict[str, list[int]] = {}
+        self._waiters: dict[str, asyncio.Event] = {}
+
+    def arrived(self, request: str, count: int) -> None:
+        """An answer came (one for a request no longer waited for is dropped)."""
+        waiter = self._waiters.get(request)
+        if waiter is not None:
+            self._counts[request].append(count)
+            waiter.set()
+
+    async def publish(self, redis: Redis, channel: str, sender: str, command: Command,
+                      seconds: float, others: Callable[[int], int]) -> int:
+        """Publish ``command`` and sum the answers of the workers that got it
+        (``others`` of PUBLISH's receiver count), waiting up to ``seconds`` for them:
+        a worker that does not answer in time is logged and not counted. Redis errors
+        go to the caller."""
+        request = secrets.token_hex(8)
+        counts = self._counts[request] = []
+        arrived = self._waiters[request] = asyncio.Event()
+        expected = 0
+        try:
+            expected = others(int(await redis.publish(
+                channel, wire.command_message(request, sender, command))))
+            async with asyncio.timeout(seconds):
+                while len(counts) < expected:
+                    arrived.clear()
+                    await arrived.wait()
+        except TimeoutError:
+            log.warning("quartdash: %d of %d workers did not answer a %s in %.1f s",
+                        expected - len(counts), expected, type(command).__name__.lower(),
+                        seconds)
+        finally:
+            del self._counts[request], self._waiters[request]
+        return sum(counts)
+
+
+class RedisPublisher:
+    """A process that sends commands (pushes) to the workers without being one: no
+    presence, no commands of its own to carry out; only a subscription to its own
+    replies channel. What ``topics.Publisher`` runs on."""
+
+    def __init__(self, url: str, *, prefix: str = "quartdash", reply_timeout: float = 1.0) -> None:
+        self.url, _options = _split_url(url)
+        self.reply_timeout = reply_timeout
+        self._prefix = prefix
+        #: Names this publisher's replies channel; never a worker's name.
+        self.name = f"publisher:{THIS_WORKER}:{secrets.token_hex(4)}"
+        self._redis: Redis | None = None
+        self._replies = _Replies()
+        self._reader: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Connect and subscribe to the replies (confirmed before any push, or an
+        early answer would be lost); ``BackplaneUnavailable`` if Redis cannot be
+        reached within a few seconds."""
+        self._redis = Redis.from_url(self.url, socket_timeout=2.0, socket_connect_timeout=2.0)
+        pubsub = self._redis.pubsub()
+        try:
+            async with asyncio.timeout(5.0):
+                await pubsub.subscribe(":".join((self._prefix, "replies", self.name)))
+                while (await pubsub.get_message(timeout=1.0)) is None:
+                    pass  # the subscribe confirmation
+        except (*_DOWN, TimeoutError) as exc:
+            with contextlib.suppress(*_DOWN):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await self._redis.aclose()
+            self._redis = None
+            raise BackplaneUnavailable(f"Redis at {_safe(self.url)} is unreachable") from exc
+        self._reader = asyncio.get_running_loop().create_task(self._read(pubsub))
+
+    async def _read(self, pubsub: PubSub) -> None:
+        try:
+            async for message in pubsub.listen():
+                if message.get("type") == "message":
+                    with contextlib.suppress(KeyError, TypeError, ValueError):
+                        self._replies.arrived(*wire.read_reply(message["data"]))
+        except _DOWN:
+            pass  # pushes report it; the replies of this one are lost, not the pushes
+        finally:
+            with contextlib.suppress(*_DOWN):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def send(self, command: Command) -> int:
+        if self._redis is None:
+            raise BackplaneUnavailable("the publisher is closed")
+        try:
+            return await self._replies.publish(
+                self._redis, ":".join((self._prefix, "commands")), self.name, command,
+                self.reply_timeout, others=lambda receivers: receivers)
+        except _DOWN as exc:
+            raise BackplaneUnavailable(f"Redis at {_safe(self.url)} is unreachable") from exc
+
+    async def stop(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+        redis, self._redis = self._redis, None
+        if redis is not None:
+            await redis.aclose()
+
+
+def _split_url(url: str) -> tuple[str, dict[str, str]]:
+    """The URL for redis-py, and quartdash's own options taken out of its query
+    (``fail_open``, ``presence_ttl``), which redis-py would refuse."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    options: dict[str, str] = {name: query.pop(name) for name in ("fail_open", "presence_ttl")
+                               if name in query}
+    return urlunsplit(parts._replace(query=urlencode(query))), options
 
 
 #: Query parameters whose values are secrets, by any part of their name: redis-py takes

@@ -18,11 +18,21 @@ import contextlib
 import logging
 import time
 from collections import Counter
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from quartdash import signals
 from quartdash._compat.hypercorn import watch_server_stop
-from quartdash.cluster.models import THIS_WORKER, Close, Command, ConnectionInfo, Extend, Selector
+from quartdash.cluster.models import (
+    THIS_WORKER,
+    Close,
+    Command,
+    ConnectionInfo,
+    Extend,
+    Push,
+    Selector,
+)
+from quartdash.cluster.topics import EVERY_TAB, Frame, SetProps, encode, frames, select
 from quartdash.config import DEFAULTS
 from quartdash.transport.limits import printable
 from quartdash.transport.protocol import CONNECTION_CLOSED, SIGNED_OUT, CloseCode, admin_reason
@@ -39,6 +49,11 @@ log = logging.getLogger("quartdash.connections")
 
 
 _TOO_MANY_FOR_SESSION = "too many connections for this session"
+#: Tabs remembered per socket of a client other than quartdash's worker (each callback
+#: request names one; a client inventing ids must not grow the set without bound).
+MAX_TABS = 64
+#: Longest ``push_sync`` waits for the push to be made and counted.
+PUSH_SYNC_SECONDS = 30.0
 TOO_MANY_FROM_ADDRESS = "too many connections from this address"
 
 
@@ -53,8 +68,11 @@ class Member:
         "inbound",
         "opened_at",
         "origin",
+        "ours",
         "remote_addr",
+        "tabs",
         "token",
+        "topics",
         "user_agent",
         "user_object",
     )
@@ -69,6 +87,7 @@ class Member:
         origin: str | None,
         remote_addr: str | None,
         user_agent: str | None,
+        ours: bool = False,
     ) -> None:
         self.conn = conn
         #: The socket's inbound rate limiter; it also knows when the last message came.
@@ -82,6 +101,14 @@ class Member:
         self.opened_at = time.time()
         self._opened_clock = inbound.stamp
         self.expires_at = token.expires_at if token is not None else float("inf")
+        #: The client is quartdash's worker: a push to every tab is one frame it fans
+        #: out (``topics.EVERY_TAB``), and it says when a tab leaves.
+        self.ours = ours
+        #: For any other client, the tabs (renderer ids) its callback requests named,
+        #: at most ``MAX_TABS``: where a push to every tab goes.
+        self.tabs: set[str] = set()
+        #: Topic -> the tabs subscribed to it (see ``ConnectionRegistry.subscribe``).
+        self.topics: dict[str, set[str]] = {}
 
     @property
     def user(self) -> str | None:
@@ -100,8 +127,36 @@ class Member:
         return ConnectionInfo(
             self.id, self.user, self.session, self.origin, self.remote_addr,
             self.user_agent, self.opened_at, self.last_seen, THIS_WORKER,
-            len(self.conn.running),
+            len(self.conn.running), tuple(sorted(self.topics)),
         )
+
+    def saw_tab(self, renderer_id: str) -> None:
+        """A callback request named this tab (kept for clients other than ours)."""
+        if not self.ours and len(self.tabs) < MAX_TABS:
+            self.tabs.add(renderer_id)
+
+    def targets(self, topic: str | None) -> Iterable[str]:
+        """The tabs a push goes to: those subscribed to ``topic``; without one, every
+        tab (one frame for quartdash's worker, one per known tab for another client)."""
+        if topic is not None:
+            return self.topics.get(topic, ())
+        return (EVERY_TAB,) if self.ours else self.tabs
+
+
+class _MemberTopics:
+    """One socket's subscriptions as its callbacks reach them (``ctx.websocket``)."""
+
+    __slots__ = ("_member", "_registry")
+
+    def __init__(self, registry: ConnectionRegistry, member: Member) -> None:
+        self._registry = registry
+        self._member = member
+
+    async def subscribe(self, renderer_id: str, topic: str) -> None:
+        await self._registry.subscribe(self._member, renderer_id, topic)
+
+    async def unsubscribe(self, renderer_id: str, topic: str) -> None:
+        await self._registry.unsubscribe(self._member, renderer_id, topic)
 
 
 class ConnectionRegistry:
@@ -117,6 +172,7 @@ class ConnectionRegistry:
         max_per_address: int | None = None,
         check_interval: float = DEFAULTS.session_check_interval,
         send_timeout: float = DEFAULTS.send_timeout,
+        max_topics: int = DEFAULTS.max_topics_per_connection,
     ) -> None:
         #: Ends sessions (``close(session=|user=)``) and hears of expired ones.
         self._sessions = sessions
@@ -142,6 +198,13 @@ class ConnectionRegistry:
         self._stop_watch: asyncio.Task[None] | None = None
         #: Departures still being announced (see ``leave``).
         self._pending: set[asyncio.Task[None]] = set()
+        #: Topics one socket may be subscribed to at once.
+        self.max_topics = max_topics
+        #: Topic -> its subscribed sockets in this worker, by id: a push by topic
+        #: visits its subscribers only, however many other sockets are open.
+        self._by_topic: dict[str, dict[str, Member]] = {}
+        #: The loop serving this worker's sockets (``push_sync`` hands work to it).
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # --- lifecycle ----------------------------------------------------------------------
     async def start(self) -> None:
@@ -152,6 +215,7 @@ class ConnectionRegistry:
         await asyncio.shield(self._starting)
 
     async def _start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         await self.backplane.start(self)
         loop = asyncio.get_running_loop()
         self._sweeper = loop.create_task(self._sweep_forever())
@@ -224,6 +288,8 @@ class ConnectionRegistry:
         """Forget ``member``; False if it was not here."""
         if self._members.pop(member.id, None) is None:
             return False
+        for topic in member.topics:
+            self._unindex(topic, member)
         key = self._held_keys.pop(member.id)
         self._held[key] -= 1
         if self._held[key] <= 0:
@@ -274,6 +340,8 @@ class ConnectionRegistry:
         try:
             await self.backplane.withdraw(info)
         finally:
+            for topic in info.topics:
+                await self._emit(signals.topic_left, info=info, topic=topic)
             await self._emit(signals.connection_closed, info=info, code=code)
 
     def local_list(self, selector: Selector) -> list[ConnectionInfo]:
@@ -282,6 +350,8 @@ class ConnectionRegistry:
 
     def apply(self, command: Command) -> int:
         """Carry out a command on this worker's sockets; how many it affected."""
+        if isinstance(command, Push):
+            return self._deliver(command)
         if isinstance(command, Extend):
             hits = [m for m in self._members.values() if m.session == command.session]
             for member in hits:
@@ -295,13 +365,150 @@ class ConnectionRegistry:
                 closed += 1
         return closed
 
+    # --- topics and push ----------------------------------------------------------------
+    def topics_for(self, member: Member) -> _MemberTopics:
+        """What ``ctx.websocket.subscribe`` of ``member``'s callbacks calls."""
+        return _MemberTopics(self, member)
+
+    async def subscribe(self, member: Member, renderer_id: str, topic: str) -> None:
+        """Subscribe one tab of ``member`` to ``topic`` (idempotent). The socket's
+        presence shows the topic in every worker before this returns, and
+        ``topic_joined`` is sent, when it is the socket's first tab on it."""
+        tabs = member.topics.get(topic)
+        if tabs is not None:
+            tabs.add(renderer_id)
+            return
+        if member.conn.is_shutdown or member.id not in self._members:
+            return  # closing: the subscription would end at once
+        if len(member.topics) >= self.max_topics:
+            raise ValueError(f"this connection is subscribed to {self.max_topics} topics "
+                             "already (max_topics_per_connection)")
+        member.topics[topic] = {renderer_id}
+        self._by_topic.setdefault(topic, {})[member.id] = member
+        await self._changed(member, joined=(topic,))
+
+    async def unsubscribe(self, member: Member, renderer_id: str, topic: str) -> None:
+        """End one tab's subscription to ``topic``; nothing if it had none."""
+        tabs = member.topics.get(topic)
+        if tabs is None or renderer_id not in tabs:
+            return
+        tabs.discard(renderer_id)
+        if not tabs:
+            del member.topics[topic]
+            self._unindex(topic, member)
+            await self._changed(member, left=(topic,))
+
+    def drop_tab(self, member: Member, renderer_id: str) -> None:
+        """A tab of ``member`` left (its socket stays for the others): its
+        subscriptions end. Synchronous (the receive loop calls it); telling the
+        backplane and the signals runs in a tracked task."""
+        member.tabs.discard(renderer_id)
+        left = []
+        for topic, tabs in list(member.topics.items()):
+            tabs.discard(renderer_id)
+            if not tabs:
+                del member.topics[topic]
+                self._unindex(topic, member)
+                left.append(topic)
+        if left:
+            task = asyncio.get_running_loop().create_task(
+                self._changed(member, left=tuple(left)))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+
+    def _unindex(self, topic: str, member: Member) -> None:
+        subscribers = self._by_topic.get(topic)
+        if subscribers is not None:
+            subscribers.pop(member.id, None)
+            if not subscribers:
+                del self._by_topic[topic]
+
+    async def _changed(self, member: Member, joined: tuple[str, ...] = (),
+                       left: tuple[str, ...] = ()) -> None:
+        """``member``'s topics changed: its presence first (so a receiver's ``list``
+        sees the change), then the signals. A socket that closed meanwhile is
+        withdrawn again, so the update cannot bring it back into the listings."""
+        info = member.info()
+        await self.backplane.refresh(info)
+        if member.id not in self._members:
+            await self.backplane.withdraw(info)
+            return
+        for topic in joined:
+            await self._emit(signals.topic_joined, info=info, topic=topic)
+        for topic in left:
+            await self._emit(signals.topic_left, info=info, topic=topic)
+
+    def _deliver(self, push: Push) -> int:
+        """Queue ``push`` to this worker's sockets it selects; how many. The frames for
+        one tab id are built once (every socket of quartdash's worker shares those of
+        ``EVERY_TAB``), and each socket queues them under its own limits."""
+        selector = push.selector
+        if selector.topic is not None:
+            members: Iterable[Member] = self._by_topic.get(selector.topic, {}).values()
+        elif selector.connection is not None:
+            found = self._members.get(selector.connection)
+            members = () if found is None else (found,)
+        else:
+            members = self._members.values()
+        built: dict[str, list[Frame]] = {}
+        count = 0
+        for member in list(members):
+            conn = member.conn
+            if conn.is_shutdown or not selector.matches(member):
+                continue
+            queued = False
+            for renderer_id in member.targets(selector.topic):
+                tab_frames = built.get(renderer_id)
+                if tab_frames is None:
+                    tab_frames = built[renderer_id] = frames(push, renderer_id)
+                for frame, key in tab_frames:
+                    conn.send_frame(frame, True, key)
+                queued = True
+            count += queued
+        return count
+
+    async def push(self, *, topic: str | None = None, user: str | None = None,
+                   session: str | None = None, connection: str | None = None,
+                   everyone: bool = False, set_props: SetProps | None = None,
+                   event: tuple[str, Any] | None = None) -> int:
+        """Send ``set_props`` (component id -> props) and/or ``event`` (name, data) to
+        the pages of exactly one of: a ``topic``'s subscribed tabs, or every tab of a
+        ``user``'s, a ``session``'s, one ``connection``'s or ``everyone``'s sockets, on
+        every worker. Returns how many sockets it was queued for (summed over the
+        workers that answered in time). Encoded once; see ``cluster/topics.py``."""
+        command = encode(select(topic=topic, user=user, session=session,
+                                connection=connection, everyone=everyone), set_props, event)
+        return await self.backplane.send(command)
+
+    def push_sync(self, *, topic: str | None = None, user: str | None = None,
+                  session: str | None = None, connection: str | None = None,
+                  everyone: bool = False, set_props: SetProps | None = None,
+                  event: tuple[str, Any] | None = None) -> int:
+        """``push`` from a thread (a sync callback, a worker thread of the app): encoded
+        in the calling thread, made on the app's loop, waited for up to
+        ``PUSH_SYNC_SECONDS``. ``RuntimeError`` on the loop's own thread (await
+        ``push``) or before the app serves."""
+        command = encode(select(topic=topic, user=user, session=session,
+                                connection=connection, everyone=everyone), set_props, event)
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            raise RuntimeError("push_sync: the app is not serving yet")
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            raise RuntimeError("push_sync would block the event loop: await push()")
+        future = asyncio.run_coroutine_threadsafe(self.backplane.send(command), loop)
+        return future.result(PUSH_SYNC_SECONDS)
+
     # --- the public API ---------------------------------------------------------------------
     async def list(
-        self, user: str | None = None, session: str | None = None
+        self, user: str | None = None, session: str | None = None, *, topic: str | None = None
     ) -> list[ConnectionInfo]:
         """Every open socket (cluster-wide with a shared backplane), optionally of one
-        user and/or one session, oldest first."""
-        infos = await self.backplane.list(Selector(user=user, session=session))
+        user, one session and/or subscribed to one topic (presence), oldest first."""
+        infos = await self.backplane.list(Selector(user=user, session=session, topic=topic))
         return sorted(infos, key=lambda info: (info.opened_at, info.id))
 
     async def close(
@@ -310,21 +517,24 @@ class ConnectionRegistry:
         *,
         session: str | None = None,
         user: str | None = None,
+        topic: str | None = None,
         everyone: bool = False,
         reason: str | None = None,
         code: int = CloseCode.SESSION_ENDED,
     ) -> int:
         """Close sockets; returns how many were closed. Give exactly one of a
-        connection id, ``session``, ``user`` or ``everyone=True``. Closing by session or
+        connection id, ``session``, ``user``, ``topic`` (the sockets with a tab
+        subscribed to it) or ``everyone=True``. Closing by session or
         user ends it as logout does: the cookie is revoked until it would have expired.
 
         The close reason says which of the two it was (``protocol.admin_reason``), with
         ``reason`` after it: the page tells "signed out" from "connection closed" by it,
         since both close with 4401, and only a signed-out tab goes to ``login_url``."""
-        given = [connection_id is not None, session is not None, user is not None, everyone]
+        given = [connection_id is not None, session is not None, user is not None,
+                 topic is not None, everyone]
         if sum(given) != 1:
             raise ValueError("close() takes exactly one of: a connection id, session=, "
-                             "user=, everyone=True")
+                             "user=, topic=, everyone=True")
         if code not in {member.value for member in CloseCode} and not 3000 <= code <= 4999:
             raise ValueError(f"{code} is not a close code a server may send")
         ends_session = session is not None or user is not None
@@ -333,7 +543,8 @@ class ConnectionRegistry:
             return await self._sessions.close(session, text, code)
         if user is not None:
             return await self._sessions.close_user(user, text, code)
-        return await self.backplane.send(Close(Selector(connection=connection_id), code, text))
+        selector = Selector(connection=connection_id, topic=topic)
+        return await self.backplane.send(Close(selector, code, text))
 
     # --- session checks ------------------------------------------------------------------
     async def _sweep_forever(self) -> None:

@@ -26,8 +26,10 @@ from quartdash.cluster.models import (
     ConnectionInfo,
     Extend,
     Headers,
+    Push,
     Revocation,
     Selector,
+    Update,
 )
 
 _INFO_FIELDS = tuple(field.name for field in fields(ConnectionInfo))
@@ -50,18 +52,42 @@ def info_to_json(info: ConnectionInfo) -> dict[str, Any]:
 def info_from_json(data: Mapping[str, Any]) -> ConnectionInfo:
     """A presence record; a field it lacks (written by another version) reads as None."""
     values: dict[str, Any] = {name: data.get(name) for name in _INFO_FIELDS}
+    values["topics"] = tuple(str(topic) for topic in values["topics"] or ())
     return ConnectionInfo(**values)
 
 
 def command_to_json(command: Command) -> dict[str, Any]:
     if isinstance(command, Close):
         return {"close": asdict(command.selector), "code": command.code, "reason": command.reason}
+    if isinstance(command, Push):
+        # The props and the event's data stay the JSON text the pusher encoded: the
+        # receiving worker splices them into frames without decoding them.
+        return {"push": asdict(command.selector),
+                "updates": [[u.component, list(u.props), u.props_json, u.coalesces]
+                            for u in command.updates],
+                "event": None if command.event is None else list(command.event)}
     return {"extend": command.session, "expires_at": _time(command.expires_at)}
+
+
+def _selector(data: Mapping[str, Any]) -> Selector:
+    """A selector; only its own fields, each a string or None."""
+    values = {name: data.get(name) for name in ("connection", "session", "user", "topic")}
+    if any(value is not None and not isinstance(value, str) for value in values.values()):
+        raise TypeError("a selector's fields are strings")
+    return Selector(**values)
 
 
 def command_from_json(data: Mapping[str, Any]) -> Command:
     if "close" in data:
-        return Close(Selector(**data["close"]), int(data["code"]), str(data["reason"]))
+        return Close(_selector(data["close"]), int(data["code"]), str(data["reason"]))
+    if "push" in data:
+        event = data["event"]
+        return Push(
+            _selector(data["push"]),
+            tuple(Update(str(component), tuple(str(p) for p in props), str(text), bool(merge))
+                  for component, props, text, merge in data["updates"]),
+            None if event is None else (str(event[0]), str(event[1])),
+        )
     return Extend(str(data["extend"]), _read_time(data["expires_at"]))
 
 

@@ -198,6 +198,7 @@ const Msg = Object.freeze({
   WELCOME: "quartdash_welcome",
   ACK: "quartdash_ack",
   BYE: "quartdash_bye",
+  LEAVE: "quartdash_leave",
 });
 
 /** The words of Dash's renderer when a callback's `fetch` gets no response at all. */
@@ -219,22 +220,29 @@ function isOurs(message, type) {
   return message.type === type && message.v <= PROTOCOL_VERSION;
 }
 
+/** The renderer id of a server message meant for every tab of the socket (a push by
+ *  user, session, connection or everyone). */
+const EVERY_TAB = "";
+
 /**
  * The renderers' ports, by renderer id, and the rules for who gets what.
- * A port that throws on postMessage belongs to a tab that is gone: it is dropped.
+ * A port that throws on postMessage belongs to a tab that is gone: it is dropped, and
+ * `onGone(rendererId)` is told, so that the server can be told too.
  */
 class Router {
-  constructor(log = console) {
+  constructor(log = console, onGone = () => {}) {
     this.ports = new Map();
     this.log = log;
+    this.onGone = onGone;
   }
 
   add(rendererId, port) {
     this.ports.set(rendererId, port);
   }
 
+  /** Forget a tab; true if it was known (a dropped port is not known twice). */
   remove(rendererId) {
-    this.ports.delete(rendererId);
+    return this.ports.delete(rendererId);
   }
 
   get size() {
@@ -249,6 +257,7 @@ class Router {
       return true;
     } catch (err) {
       this.ports.delete(rendererId);
+      this.onGone(rendererId);
       return false;
     }
   }
@@ -278,17 +287,21 @@ class Router {
    * Deliver what the server sent: one message or an array of them, in order. A run of
    * set_props for one renderer becomes one set_props_batch (one render, as in Dash's
    * worker), but nothing is moved ahead of what came before it, so an event or a
-   * callback response is never overtaken.
+   * callback response is never overtaken. A run for EVERY_TAB goes to each tab under
+   * that tab's own renderer id, as if the server had sent it to each.
    */
   fromServer(data) {
     const messages = Array.isArray(data) ? data : [data];
     let run = null; // {rendererId, payloads}
     const flush = () => {
       if (!run) return;
-      if (run.payloads.length === 1) {
-        this.post(run.rendererId, { type: Msg.SET_PROPS, rendererId: run.rendererId, payload: run.payloads[0] });
-      } else {
-        this.post(run.rendererId, { type: Msg.SET_PROPS_BATCH, rendererId: run.rendererId, payload: run.payloads });
+      const ids = run.rendererId === EVERY_TAB ? Array.from(this.ports.keys()) : [run.rendererId];
+      for (const id of ids) {
+        if (run.payloads.length === 1) {
+          this.post(id, { type: Msg.SET_PROPS, rendererId: id, payload: run.payloads[0] });
+        } else {
+          this.post(id, { type: Msg.SET_PROPS_BATCH, rendererId: id, payload: run.payloads });
+        }
       }
       run = null;
     };
@@ -339,6 +352,12 @@ class Router {
 // and the tabs never learn of the drop (their callbacks keep running). If the resume
 // is refused or the window passes, the tabs are told "disconnected" as before, and
 // their persistent callbacks restart.
+//
+// A tab that leaves while the socket stays is told to the server (quartdash_leave), so
+// that it ends what belonged to that tab. The leave is about the connection it was
+// sent for: queued while the socket is down, it goes out on a resume, in order with the
+// rest, and is dropped when the next socket is a fresh connection, which never knew
+// that tab.
 //
 // A callback request that finds no welcomed socket waits in the queue, but only for
 // CALLBACK_WAIT: then the worker answers it as Dash's renderer answers a `fetch` that got
@@ -406,8 +425,10 @@ class ServerSocket {
     this.final = null;
     this.attempt = 0;
     this.openedAt = 0;
-    /** What waits for a welcomed socket, oldest first: {text, request}, where `request`
-     *  is {rendererId, requestId, deadline} for a callback request and null otherwise. */
+    /** What waits for a welcomed socket, oldest first: {text, request, resumeOnly}, where
+     *  `request` is {rendererId, requestId, deadline} for a callback request and null
+     *  otherwise, and `resumeOnly` marks a frame for the connection it was queued under
+     *  (a leave): a fresh connection drops it. */
     this.queue = [];
     /** Set while a queued callback request waits: it fires at the first one's deadline. */
     this.expiryTimer = null;
@@ -471,6 +492,26 @@ class ServerSocket {
     ws.send(JSON.stringify({ type: Msg.BYE, v: PROTOCOL_VERSION }));
   }
 
+  /**
+   * The tab of `rendererId` is gone and the socket stays: tell the server, which ends
+   * that tab's subscriptions and persistent callbacks. Its callback requests still
+   * queued go (nobody is left to answer). While no socket is welcomed the leave waits
+   * in the queue behind what that tab sent before it, for a resume only: a fresh
+   * connection never knew the tab, and a leave is no reason to open a socket.
+   */
+  leave(rendererId) {
+    this.dropRequests(new Set([rendererId]));
+    const text = JSON.stringify({ type: Msg.LEAVE, v: PROTOCOL_VERSION, rendererId });
+    // A queue not empty on a welcomed socket is being sent (welcome): go behind it.
+    if (this.isOpen && this.welcomed && this.queue.length === 0) {
+      this.ws.send(text);
+      return;
+    }
+    if (this.final) return; // the connection is over: nothing to end
+    this.queue.push({ text, request: null, resumeOnly: true });
+    if (this.queue.length > MAX_QUEUED) this.unanswered([this.queue.shift()]);
+  }
+
   forgetResume() {
     if (this.resumeTimer) clearTimeout(this.resumeTimer);
     this.resumeTimer = null;
@@ -490,7 +531,7 @@ class ServerSocket {
     const request = message.type === Msg.CALLBACK_REQUEST
       ? { rendererId: message.rendererId, requestId: message.requestId, deadline: now() + this.callbackWait }
       : null;
-    this.queue.push({ text, request });
+    this.queue.push({ text, request, resumeOnly: false });
     if (this.queue.length > MAX_QUEUED) this.unanswered([this.queue.shift()]);
     if (request && !this.expiryTimer) this.scheduleExpiry();
     if (this.isOpen) return; // open, waiting for the welcome: it sends the queue
@@ -623,7 +664,9 @@ class ServerSocket {
     if (!resumed) {
       this.frames = 0;
       this.acked = 0;
-      if (attempted) this.setQueue([]); // the tabs are told to give those requests up
+      // After a refused resume the tabs are told to give up what they sent; otherwise
+      // only what was for the old connection goes (a fresh one never knew those tabs).
+      this.setQueue(attempted ? [] : this.queue.filter((entry) => !entry.resumeOnly));
     }
     // No token: resume is off on the server (grace 0), a drop starts afresh.
     this.resume = typeof message.token === "string" && message.token
@@ -718,12 +761,17 @@ function now() {
 // quartdash's SharedWorker: one server socket shared by every tab of one session.
 // It replaces Dash's dash-ws-worker.js and speaks the same renderer protocol; what it
 // adds: reconnect by close code, the close's reason and finality told to every tab
-// (quartdash_status), and the event channel (quartdash_event) routed to its tab.
+// (quartdash_status), the event channel (quartdash_event) routed to its tab, and a
+// leave (quartdash_leave) when a tab goes and the socket stays for the others.
 // The page loads it from a URL that carries a tag of the session, so a new login in
 // the same browser gets a new worker and never shares the old one's socket.
 
 
-const router = new Router();
+// A port that fails is a tab gone without a word: the server hears it as a leave.
+const router = new Router(console, (id) => {
+  connected.delete(id);
+  socket.leave(id);
+});
 
 function status(fields) {
   return { type: Msg.STATUS, v: PROTOCOL_VERSION, ...fields };
@@ -772,9 +820,10 @@ const socket = new ServerSocket({
   },
 });
 
+/** Forget a tab's renderer; true if it was still known (not dropped already). */
 function forget(id) {
-  router.remove(id);
   connected.delete(id);
+  return router.remove(id);
 }
 
 /** `tab` is one port's state: the renderer id it announced in its CONNECT. */
@@ -782,8 +831,10 @@ function onRendererMessage(tab, message) {
   const port = tab.port;
   switch (message.type) {
     case Msg.CONNECT: {
-      if (tab.rendererId && tab.rendererId !== message.rendererId) forget(tab.rendererId);
-      tab.rendererId = String(message.rendererId);
+      const id = String(message.rendererId);
+      // The same tab under a new renderer id: the old one has left.
+      if (tab.rendererId && tab.rendererId !== id && forget(tab.rendererId)) socket.leave(tab.rendererId);
+      tab.rendererId = id;
       const { serverUrl, inactivityTimeout, heartbeatInterval } = message.payload || {};
       router.add(tab.rendererId, port);
       const config = {};
@@ -798,13 +849,18 @@ function onRendererMessage(tab, message) {
       }
       return;
     }
-    case Msg.DISCONNECT:
+    case Msg.DISCONNECT: {
       // From the renderer as it unmounts, or from the page script as its tab goes for
-      // good (page.js, leaveWhenGone): the last one out closes the socket with a goodbye.
-      if (tab.rendererId) forget(tab.rendererId);
+      // good (page.js, leaveWhenGone): the last one out closes the socket with a goodbye;
+      // any other is a leave, so that the server ends that tab's subscriptions and
+      // persistent callbacks while the socket goes on for the others.
+      const id = tab.rendererId;
       tab.rendererId = null;
+      const known = id !== null && forget(id);
       if (router.size === 0) socket.disconnect();
+      else if (known) socket.leave(id);
       return;
+    }
     case Msg.TAB_VISIBLE:
       socket.resetActivity();
       return;

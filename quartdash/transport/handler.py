@@ -185,6 +185,8 @@ async def _receive_loop(
             conn.acknowledge(message.received)
         elif isinstance(message, protocol.Bye):
             return CloseCode.NORMAL, "goodbye"
+        elif isinstance(message, protocol.Leave):
+            caller.tab_left(message.renderer_id)
         else:
             conn.send_frame(protocol.HEARTBEAT_ACK)
 
@@ -232,8 +234,9 @@ class _Caller:
     of the socket's mistakes were logged, and where the cookies and headers its
     callbacks set wait for the page (``handover.py``)."""
 
-    __slots__ = ("backplane", "binding", "clients", "conn_id", "debug", "facts", "handovers",
-                 "ours", "persistent", "pool", "refusals", "unhanded")
+    __slots__ = ("backplane", "binding", "by_tab", "clients", "conn", "debug", "facts",
+                 "handovers", "member", "ours", "persistent", "pool", "refusals", "topics",
+                 "unhanded", "unsubscribe_tab")
 
     def __init__(self, services: SocketServices, conn: Connection, member: Member,
                  facts: dict[str, Any], ours: bool = False) -> None:
@@ -248,7 +251,15 @@ class _Caller:
         self.unhanded = False
         self.debug = services.debug_mode()
         self.facts = facts
-        self.conn_id = conn.id
+        self.conn = conn
+        self.member = member
+        #: Where ``ctx.websocket.subscribe`` of this socket's callbacks goes.
+        self.topics = services.connections.topics_for(member)
+        #: Ends a tab's subscriptions when it leaves (the registry's ``drop_tab``).
+        self.unsubscribe_tab = services.connections.drop_tab
+        #: The request ids each tab has running, so a tab that leaves takes its
+        #: callbacks with it (at most ``max_callbacks_in_flight`` in all).
+        self.by_tab: dict[str, set[str]] = {}
         # A sync callback counts against this socket and its session (without auth,
         # its address): opening more sockets buys no more threads.
         owner = f"s:{member.session}" if member.session else f"a:{member.remote_addr}"
@@ -257,12 +268,22 @@ class _Caller:
         self.persistent: set[tuple[str, str]] = set()
         self.refusals = 0
 
+    def tab_left(self, renderer_id: str) -> None:
+        """quartdash's worker says a tab left while the socket stays for others: its
+        subscriptions end, and its callbacks (a persistent one streaming into a page
+        that is gone) are cancelled."""
+        self.unsubscribe_tab(self.member, renderer_id)
+        for request_id in self.by_tab.pop(renderer_id, ()):
+            task = self.conn.running.get(request_id)
+            if task is not None:
+                task.cancel()
+
     def quiet(self) -> bool:
         """Count one refused request; True once it is past ``LOGGED_REFUSALS``."""
         self.refusals += 1
         if self.refusals == LOGGED_REFUSALS + 1:
             log.warning("quartdash: socket %s keeps sending refused requests; no more "
-                        "are logged", self.conn_id)
+                        "are logged", self.conn.id)
         return self.refusals > LOGGED_REFUSALS
 
     async def hand_over(self, output: str,
@@ -280,7 +301,7 @@ class _Caller:
             if kept and not self.ours:
                 raise HandoverRefused("this client has no quartdash page script to take them")
             if kept:
-                token = await issue(self.handovers, self.backplane, self.conn_id,
+                token = await issue(self.handovers, self.backplane, self.conn.id,
                                     self.binding, kept)
                 # The socket's next callbacks see the cookies as the next HTTP request
                 # would. A new dict: callbacks running in threads keep the one they got.
@@ -291,7 +312,7 @@ class _Caller:
             self.unhanded = True
             log.warning("quartdash: callback %s set response headers that do not reach the "
                         "browser (socket %s; this line is logged once per socket): %s",
-                        printable(output), self.conn_id, problem)
+                        printable(output), self.conn.id, problem)
         return token, problem
 
 
@@ -309,7 +330,8 @@ def _start_callback(
         if len(conn.running) >= services.settings.max_callbacks_in_flight:
             raise ClientError("too many callbacks in flight on this connection")
         # The handshake's cookies and headers ride along, as Dash has them over HTTP.
-        g = ws_context(request.payload, CallbackSocket(conn, renderer), caller.facts)
+        g = ws_context(request.payload, CallbackSocket(conn, renderer, caller.topics),
+                       caller.facts)
         prepared = services.prepare(g, request.payload)
         tab_key = (renderer, prepared.output)
         if prepared.persistent and tab_key in caller.persistent:
@@ -323,6 +345,8 @@ def _start_callback(
 
     if prepared.persistent:
         caller.persistent.add(tab_key)
+    caller.member.saw_tab(renderer)
+    caller.by_tab.setdefault(renderer, set()).add(request_id)
     conn.running[request_id] = conn.loop.create_task(
         _run_callback(conn, prepared, caller, renderer, request_id, g.dash_response)
     )
@@ -358,6 +382,11 @@ async def _run_callback(
             renderer, request_id, status, text, error_page(exc, caller.debug))
     finally:
         conn.running.pop(request_id, None)
+        tab = caller.by_tab.get(renderer)
+        if tab is not None:
+            tab.discard(request_id)
+            if not tab:
+                del caller.by_tab[renderer]
         if prepared.persistent:
             caller.persistent.discard((renderer, prepared.output))
     await conn.respond(frame)

@@ -135,6 +135,14 @@ class Bye:
 
 
 @dataclass(frozen=True, slots=True)
+class Leave:
+    """quartdash's worker: one tab (``renderer_id``) left while the socket stays for
+    the others. Its topics and its persistent callbacks end with it."""
+
+    renderer_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class Hello:
     """quartdash's worker's first frame: the resume token it holds (None: a fresh
     connection) and how many frames it received on the connection that token names."""
@@ -143,7 +151,7 @@ class Hello:
     received: int
 
 
-Inbound = Union[CallbackRequest, GetPropsResponse, Heartbeat, Ack, Bye]
+Inbound = Union[CallbackRequest, GetPropsResponse, Heartbeat, Ack, Bye, Leave]
 
 _MAX_ID = 256
 #: A close frame carries at most 123 bytes of reason (125 less the code's two).
@@ -238,6 +246,8 @@ def parse_frame(data: str | bytes, max_bytes: int) -> Inbound:
         return Ack(received)
     if kind == "quartdash_bye":
         return Bye()
+    if kind == "quartdash_leave":
+        return Leave(_str_field(message, "rendererId"))
     if isinstance(kind, str):
         raise _violation(f"unknown message type {kind[:40]!r}")
     raise _violation("message needs a string type")

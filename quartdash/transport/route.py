@@ -119,6 +119,7 @@ async def serve_socket(services: SocketServices) -> Response | None:
             origin=_clip(ws.headers.get("origin")),
             remote_addr=address,
             user_agent=_clip(ws.headers.get("user-agent")),
+            ours=ours,
         )
 
     async def admit() -> tuple[int, str] | None:

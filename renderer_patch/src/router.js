@@ -29,6 +29,7 @@ export const Msg = Object.freeze({
   WELCOME: "quartdash_welcome",
   ACK: "quartdash_ack",
   BYE: "quartdash_bye",
+  LEAVE: "quartdash_leave",
 });
 
 /** The words of Dash's renderer when a callback's `fetch` gets no response at all. */
@@ -50,22 +51,29 @@ export function isOurs(message, type) {
   return message.type === type && message.v <= PROTOCOL_VERSION;
 }
 
+/** The renderer id of a server message meant for every tab of the socket (a push by
+ *  user, session, connection or everyone). */
+export const EVERY_TAB = "";
+
 /**
  * The renderers' ports, by renderer id, and the rules for who gets what.
- * A port that throws on postMessage belongs to a tab that is gone: it is dropped.
+ * A port that throws on postMessage belongs to a tab that is gone: it is dropped, and
+ * `onGone(rendererId)` is told, so that the server can be told too.
  */
 export class Router {
-  constructor(log = console) {
+  constructor(log = console, onGone = () => {}) {
     this.ports = new Map();
     this.log = log;
+    this.onGone = onGone;
   }
 
   add(rendererId, port) {
     this.ports.set(rendererId, port);
   }
 
+  /** Forget a tab; true if it was known (a dropped port is not known twice). */
   remove(rendererId) {
-    this.ports.delete(rendererId);
+    return this.ports.delete(rendererId);
   }
 
   get size() {
@@ -80,6 +88,7 @@ export class Router {
       return true;
     } catch (err) {
       this.ports.delete(rendererId);
+      this.onGone(rendererId);
       return false;
     }
   }
@@ -109,17 +118,21 @@ export class Router {
    * Deliver what the server sent: one message or an array of them, in order. A run of
    * set_props for one renderer becomes one set_props_batch (one render, as in Dash's
    * worker), but nothing is moved ahead of what came before it, so an event or a
-   * callback response is never overtaken.
+   * callback response is never overtaken. A run for EVERY_TAB goes to each tab under
+   * that tab's own renderer id, as if the server had sent it to each.
    */
   fromServer(data) {
     const messages = Array.isArray(data) ? data : [data];
     let run = null; // {rendererId, payloads}
     const flush = () => {
       if (!run) return;
-      if (run.payloads.length === 1) {
-        this.post(run.rendererId, { type: Msg.SET_PROPS, rendererId: run.rendererId, payload: run.payloads[0] });
-      } else {
-        this.post(run.rendererId, { type: Msg.SET_PROPS_BATCH, rendererId: run.rendererId, payload: run.payloads });
+      const ids = run.rendererId === EVERY_TAB ? Array.from(this.ports.keys()) : [run.rendererId];
+      for (const id of ids) {
+        if (run.payloads.length === 1) {
+          this.post(id, { type: Msg.SET_PROPS, rendererId: id, payload: run.payloads[0] });
+        } else {
+          this.post(id, { type: Msg.SET_PROPS_BATCH, rendererId: id, payload: run.payloads });
+        }
       }
       run = null;
     };

@@ -9,6 +9,12 @@
 // is refused or the window passes, the tabs are told "disconnected" as before, and
 // their persistent callbacks restart.
 //
+// A tab that leaves while the socket stays is told to the server (quartdash_leave), so
+// that it ends what belonged to that tab. The leave is about the connection it was
+// sent for: queued while the socket is down, it goes out on a resume, in order with the
+// rest, and is dropped when the next socket is a fresh connection, which never knew
+// that tab.
+//
 // A callback request that finds no welcomed socket waits in the queue, but only for
 // CALLBACK_WAIT: then the worker answers it as Dash's renderer answers a `fetch` that got
 // no response, and it is never sent. The reconnect backoff is not cut short for it.
@@ -77,8 +83,10 @@ export class ServerSocket {
     this.final = null;
     this.attempt = 0;
     this.openedAt = 0;
-    /** What waits for a welcomed socket, oldest first: {text, request}, where `request`
-     *  is {rendererId, requestId, deadline} for a callback request and null otherwise. */
+    /** What waits for a welcomed socket, oldest first: {text, request, resumeOnly}, where
+     *  `request` is {rendererId, requestId, deadline} for a callback request and null
+     *  otherwise, and `resumeOnly` marks a frame for the connection it was queued under
+     *  (a leave): a fresh connection drops it. */
     this.queue = [];
     /** Set while a queued callback request waits: it fires at the first one's deadline. */
     this.expiryTimer = null;
@@ -142,6 +150,26 @@ export class ServerSocket {
     ws.send(JSON.stringify({ type: Msg.BYE, v: PROTOCOL_VERSION }));
   }
 
+  /**
+   * The tab of `rendererId` is gone and the socket stays: tell the server, which ends
+   * that tab's subscriptions and persistent callbacks. Its callback requests still
+   * queued go (nobody is left to answer). While no socket is welcomed the leave waits
+   * in the queue behind what that tab sent before it, for a resume only: a fresh
+   * connection never knew the tab, and a leave is no reason to open a socket.
+   */
+  leave(rendererId) {
+    this.dropRequests(new Set([rendererId]));
+    const text = JSON.stringify({ type: Msg.LEAVE, v: PROTOCOL_VERSION, rendererId });
+    // A queue not empty on a welcomed socket is being sent (welcome): go behind it.
+    if (this.isOpen && this.welcomed && this.queue.length === 0) {
+      this.ws.send(text);
+      return;
+    }
+    if (this.final) return; // the connection is over: nothing to end
+    this.queue.push({ text, request: null, resumeOnly: true });
+    if (this.queue.length > MAX_QUEUED) this.unanswered([this.queue.shift()]);
+  }
+
   forgetResume() {
     if (this.resumeTimer) clearTimeout(this.resumeTimer);
     this.resumeTimer = null;
@@ -161,7 +189,7 @@ export class ServerSocket {
     const request = message.type === Msg.CALLBACK_REQUEST
       ? { rendererId: message.rendererId, requestId: message.requestId, deadline: now() + this.callbackWait }
       : null;
-    this.queue.push({ text, request });
+    this.queue.push({ text, request, resumeOnly: false });
     if (this.queue.length > MAX_QUEUED) this.unanswered([this.queue.shift()]);
     if (request && !this.expiryTimer) this.scheduleExpiry();
     if (this.isOpen) return; // open, waiting for the welcome: it sends the queue
@@ -294,7 +322,9 @@ export class ServerSocket {
     if (!resumed) {
       this.frames = 0;
       this.acked = 0;
-      if (attempted) this.setQueue([]); // the tabs are told to give those requests up
+      // After a refused resume the tabs are told to give up what they sent; otherwise
+      // only what was for the old connection goes (a fresh one never knew those tabs).
+      this.setQueue(attempted ? [] : this.queue.filter((entry) => !entry.resumeOnly));
     }
     // No token: resume is off on the server (grace 0), a drop starts afresh.
     this.resume = typeof message.token === "string" && message.token

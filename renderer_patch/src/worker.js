@@ -1,7 +1,8 @@
 // quartdash's SharedWorker: one server socket shared by every tab of one session.
 // It replaces Dash's dash-ws-worker.js and speaks the same renderer protocol; what it
 // adds: reconnect by close code, the close's reason and finality told to every tab
-// (quartdash_status), and the event channel (quartdash_event) routed to its tab.
+// (quartdash_status), the event channel (quartdash_event) routed to its tab, and a
+// leave (quartdash_leave) when a tab goes and the socket stays for the others.
 // The page loads it from a URL that carries a tag of the session, so a new login in
 // the same browser gets a new worker and never shares the old one's socket.
 
@@ -9,7 +10,11 @@ import { PROTOCOL_VERSION } from "./policy.js";
 import { Msg, Router, noResponse } from "./router.js";
 import { ServerSocket } from "./socket.js";
 
-const router = new Router();
+// A port that fails is a tab gone without a word: the server hears it as a leave.
+const router = new Router(console, (id) => {
+  connected.delete(id);
+  socket.leave(id);
+});
 
 function status(fields) {
   return { type: Msg.STATUS, v: PROTOCOL_VERSION, ...fields };
@@ -58,9 +63,10 @@ const socket = new ServerSocket({
   },
 });
 
+/** Forget a tab's renderer; true if it was still known (not dropped already). */
 function forget(id) {
-  router.remove(id);
   connected.delete(id);
+  return router.remove(id);
 }
 
 /** `tab` is one port's state: the renderer id it announced in its CONNECT. */
@@ -68,8 +74,10 @@ function onRendererMessage(tab, message) {
   const port = tab.port;
   switch (message.type) {
     case Msg.CONNECT: {
-      if (tab.rendererId && tab.rendererId !== message.rendererId) forget(tab.rendererId);
-      tab.rendererId = String(message.rendererId);
+      const id = String(message.rendererId);
+      // The same tab under a new renderer id: the old one has left.
+      if (tab.rendererId && tab.rendererId !== id && forget(tab.rendererId)) socket.leave(tab.rendererId);
+      tab.rendererId = id;
       const { serverUrl, inactivityTimeout, heartbeatInterval } = message.payload || {};
       router.add(tab.rendererId, port);
       const config = {};
@@ -84,13 +92,18 @@ function onRendererMessage(tab, message) {
       }
       return;
     }
-    case Msg.DISCONNECT:
+    case Msg.DISCONNECT: {
       // From the renderer as it unmounts, or from the page script as its tab goes for
-      // good (page.js, leaveWhenGone): the last one out closes the socket with a goodbye.
-      if (tab.rendererId) forget(tab.rendererId);
+      // good (page.js, leaveWhenGone): the last one out closes the socket with a goodbye;
+      // any other is a leave, so that the server ends that tab's subscriptions and
+      // persistent callbacks while the socket goes on for the others.
+      const id = tab.rendererId;
       tab.rendererId = null;
+      const known = id !== null && forget(id);
       if (router.size === 0) socket.disconnect();
+      else if (known) socket.leave(id);
       return;
+    }
     case Msg.TAB_VISIBLE:
       socket.resetActivity();
       return;

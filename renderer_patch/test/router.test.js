@@ -110,3 +110,35 @@ test("only callback requests and get_props answers go to the server, rebuilt", (
     { type: "get_props_response", rendererId: "a", requestId: "p", payload: { v: 1 } });
   assert.equal(router.toServer("a", { type: "heartbeat" }), null);
 });
+
+test("set_props for every tab (\"\") reach each tab under its own id; runs and order hold", () => {
+  const router = new Router(quiet);
+  const a = tab(router, "a");
+  const b = tab(router, "b");
+  const sp = (id, n) => ({ type: "set_props", rendererId: id, payload: { componentId: "x", props: { n } } });
+  router.fromServer([sp("", 1), sp("", 2), { type: "quartdash_event", v: 1, rendererId: "", payload: { event: "e", data: 3 } },
+    sp("", 4), { type: "callback_response", rendererId: "a", requestId: "r", payload: {} }, sp("", 5), sp("b", 6), sp("b", 7), sp("", 8)]);
+  const shape = (m) => [m.type, m.rendererId, m.type === "set_props_batch" ? m.payload.map((p) => p.props.n)
+    : m.type === "set_props" ? m.payload.props.n : m.type];
+  assert.deepEqual(a.received().map(shape), [
+    ["set_props_batch", "a", [1, 2]], ["quartdash_event", "", "quartdash_event"], ["set_props", "a", 4],
+    ["callback_response", "a", "callback_response"], ["set_props", "a", 5], ["set_props", "a", 8]]);
+  assert.deepEqual(b.received().map(shape), [
+    ["set_props_batch", "b", [1, 2]], ["quartdash_event", "", "quartdash_event"], ["set_props", "b", 4],
+    ["set_props", "b", 5], ["set_props_batch", "b", [6, 7]], ["set_props", "b", 8]]);
+  a.close(); b.close();
+});
+
+test("a port that fails is told to onGone once, and the other tabs still get a broadcast", () => {
+  const gone = [];
+  const router = new Router(quiet, (id) => gone.push(id));
+  const a = tab(router, "a");
+  router.add("dead", { postMessage() { throw new Error("closed"); } });
+  router.fromServer({ type: "set_props", rendererId: "", payload: { componentId: "x", props: { n: 1 } } });
+  router.fromServer({ type: "set_props", rendererId: "", payload: { componentId: "x", props: { n: 2 } } });
+  assert.deepEqual(gone, ["dead"]);
+  assert.deepEqual(a.received().map((m) => m.payload.props.n), [1, 2]);
+  assert.equal(router.remove("dead"), false);
+  assert.equal(router.remove("a"), true);
+  a.close();
+});

@@ -55,3 +55,22 @@ test("a welcome without a token (resume off on the server) keeps nothing to resu
   assert.deepEqual(s.resume, { token: "abc", grace: 3000 });
   s.stopTimers();
 });
+
+test("a leave waits only for a resume: a fresh welcome drops it, and that tab's requests go", () => {
+  const s = socket();
+  s.url = null; // no page to reconnect for: nothing opens in this test
+  s.send({ type: "callback_request", rendererId: "a", requestId: "1", payload: {} });
+  s.send({ type: "get_props_response", rendererId: "b", requestId: "g", payload: {} });
+  s.leave("a");
+  assert.deepEqual(s.queue.map((e) => [JSON.parse(e.text).type, e.resumeOnly]),
+    [["get_props_response", false], ["quartdash_leave", true]]);
+  assert.deepEqual(JSON.parse(s.queue[1].text), { type: "quartdash_leave", v: PROTOCOL_VERSION, rendererId: "a" });
+  assert.equal(s.expiryTimer, null); // the only request waiting went with its tab
+  s.attempting = false; // the next socket is a fresh connection
+  s.welcome({ type: "quartdash_welcome", v: 1, id: "c1", token: "t", grace: 10, resumed: false });
+  s.stopTimers();
+  assert.deepEqual(s.queue.map((e) => JSON.parse(e.text).type), ["get_props_response"]);
+  s.final = { code: 4401 }; // closed for good: a leave is not even queued
+  s.leave("b");
+  assert.equal(s.queue.length, 1);
+});
