@@ -186,12 +186,16 @@ class Tally:
     closed: int = 0  # sockets the server closed or dropped
 
 
-CONNECTING, UPGRADING, STARTING, LIVE, CLOSING = range(5)
+#: Where a socket is: opening (TCP, then the upgrade), open and idle, its callback
+#: request sent and not yet taken (a response, or a first update), live, closing.
+CONNECTING, UPGRADING, IDLE, STARTING, LIVE, CLOSING = range(6)
+WAITING = (CONNECTING, UPGRADING, STARTING)
+#: How long a socket may take to open, or its callback request to take.
+READY_SECONDS = 120.0
 
 
 class Sub:
-    """One subscriber's socket and where it is: connecting, upgrading, waiting for its
-    callback request to take (a response, or a first update), live, closing."""
+    """One subscriber's socket, its state, and the order of what it received."""
 
     __slots__ = ("head", "last", "reader", "request", "since", "sock", "state")
 
@@ -207,8 +211,15 @@ class Sub:
 
 class ClientLoop:
     """One load generator process: raw non-blocking sockets on one epoll, no asyncio
-    (at 30,000 frames a second its per-read overhead was most of this process's CPU),
-    and the coordinator's commands on the same epoll, answered in order."""
+    (at tens of thousands of frames a second its per-read overhead was most of this
+    process's CPU), and the coordinator's commands on the same epoll.
+
+    Commands: ``open`` (the sockets, ``parallel`` handshakes at a time, each idle once
+    upgraded), ``start`` (every idle socket sends its callback request at once: the
+    server is not running N loops while the later sockets still open), ``reset`` and
+    ``collect`` (the tally of a window, and this process's CPU over it), ``close``,
+    ``exit``. ``open``, ``start`` and ``close`` answer when every socket concerned is
+    done, failed, or timed out."""
 
     def __init__(self, conn: multiprocessing.connection.Connection) -> None:
         self.conn = conn
@@ -217,24 +228,39 @@ class ClientLoop:
         self.subs: dict[int, Sub] = {}
         self.tally = Tally()
         self.cpu0, self.wall0 = time.process_time(), time.monotonic()
-        # The open under way: requests not started yet, sockets not ready yet.
-        self.queue: list[bytes] = []
-        self.port = 0
-        self.host = ""
-        self.starting = 0
+        self.host, self.port, self.parallel = "", 0, 1
+        self.queue: list[bytes] = []  # requests of sockets not opened yet
+        # The phase under way ("open", "start", "close" or None): sockets still
+        # waiting in it, those that failed, and when it began.
+        self.phase: str | None = None
+        self.pending = 0
         self.failed = 0
-        self.parallel = 1
-        self.opened_at = 0.0
-        self.closing_since: float | None = None
+        self.phase_at = 0.0
 
     # the coordinator's commands
     def command(self) -> bool:
         command, *args = self.conn.recv()
+        if command in ("open", "start", "close"):
+            self.phase, self.pending, self.failed = command, 0, 0
+            self.phase_at = time.monotonic()
         if command == "open":
-            self.host, self.port, self.queue, self.parallel = args
-            self.queue = list(reversed(self.queue))
-            self.failed, self.opened_at = 0, time.monotonic()
-            self.start_more()
+            self.host, self.port, requests, self.parallel = args
+            self.queue = list(reversed(requests))
+            self.open_more()
+        elif command == "start":
+            for sub in list(self.subs.values()):
+                if sub.state == IDLE:
+                    sub.state, sub.since = STARTING, time.monotonic()
+                    self.pending += 1
+                    self.send(sub, client_frame(OP_TEXT, sub.request))
+        elif command == "close":
+            for sub in list(self.subs.values()):
+                if sub.state in (IDLE, LIVE):
+                    sub.state = CLOSING
+                    self.pending += 1
+                    self.send(sub, client_frame(OP_CLOSE, struct.pack("!H", 1000)))
+                else:
+                    self.drop(sub)
         elif command == "reset":
             self.tally = Tally()
             self.cpu0, self.wall0 = time.process_time(), time.monotonic()
@@ -244,77 +270,82 @@ class ClientLoop:
             self.conn.send({"updates": t.updates, "order_errors": t.order_errors,
                             "closed": t.closed, "cpu": time.process_time() - self.cpu0,
                             "wall": time.monotonic() - self.wall0})
-        elif command == "close":
-            self.closing_since = time.monotonic()
-            for sub in list(self.subs.values()):
-                if sub.state == LIVE:
-                    sub.state = CLOSING
-                    with contextlib.suppress(OSError):
-                        sub.sock.send(client_frame(OP_CLOSE, struct.pack("!H", 1000)))
-                else:
-                    self.drop(sub, counted=False)
-            self.check_closed()
         elif command == "exit":
             return False
+        self.phase_done()
         return True
 
-    def start_more(self) -> None:
-        while self.queue and self.starting < self.parallel:
+    def phase_done(self) -> None:
+        """Answer the phase under way once nothing waits in it."""
+        if self.phase is not None and self.pending == 0 and not self.queue:
+            self.conn.send({"failed": self.failed, "seconds": time.monotonic() - self.phase_at})
+            self.phase = None
+            if not self.subs:
+                self.tally = Tally()
+
+    def open_more(self) -> None:
+        while self.queue and self.pending < self.parallel:
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             sock.setblocking(False)
             sub = Sub(sock, self.queue.pop())
             sock.connect_ex(("127.0.0.1", self.port))
             self.subs[sock.fileno()] = sub
             self.ep.register(sock.fileno(), select.EPOLLOUT | select.EPOLLIN)
-            self.starting += 1
-        if not self.queue and self.starting == 0 and self.opened_at:
-            self.conn.send({"failed": self.failed, "seconds": time.monotonic() - self.opened_at})
-            self.opened_at = 0.0
+            self.pending += 1
 
-    def started(self, sub: Sub, error: str | None) -> None:
-        """``sub`` took (error None) or failed to: start the next."""
-        self.starting -= 1
-        if error is None:
-            sub.state = LIVE
-        else:
+    def settled(self, sub: Sub, error: str | None = None) -> None:
+        """``sub`` is through its phase: on to its next state, or dropped (``error``)."""
+        self.pending -= 1
+        if error is not None:
             self.failed += 1
             if self.failed <= 3:
                 print(f"client: a socket failed: {error}", file=sys.stderr, flush=True)
-            self.drop(sub, counted=False)
-        self.start_more()
+            self.drop(sub)
+        elif sub.state == UPGRADING:
+            sub.state = IDLE
+        elif sub.state == STARTING:
+            sub.state = LIVE
+        if self.phase == "open":
+            self.open_more()
+        self.phase_done()
 
-    def drop(self, sub: Sub, counted: bool = True) -> None:
-        """Forget ``sub``; ``counted``: the server closed or dropped it while live."""
+    def drop(self, sub: Sub) -> None:
+        """Forget ``sub`` and close its socket."""
         fd = sub.sock.fileno()
         if self.subs.pop(fd, None) is None:
             return
-        if counted and sub.state == LIVE:
-            self.tally.closed += 1
-        if sub.state in (CONNECTING, UPGRADING, STARTING) and counted:
-            self.started(sub, "closed before it was ready")
         with contextlib.suppress(OSError, ValueError):
             self.ep.unregister(fd)
         sub.sock.close()
 
-    def check_closed(self) -> None:
-        if self.closing_since is not None and not any(
-                s.state == CLOSING for s in self.subs.values()):
-            self.closing_since = None
-            self.tally = Tally()
-            self.conn.send(None)
+    def send(self, sub: Sub, data: bytes) -> None:
+        """A client's frames are small: the kernel's buffer takes them whole."""
+        with contextlib.suppress(OSError):
+            sub.sock.send(data)
+
+    def lost(self, sub: Sub) -> None:
+        """The server closed ``sub`` (a close frame, or the connection ended)."""
+        state = sub.state
+        if state == LIVE:
+            self.tally.closed += 1
+        if state in WAITING:
+            self.settled(sub, "closed by the server before it was ready")
+            return
+        self.drop(sub)
+        if state == CLOSING:
+            self.pending -= 1
+            self.phase_done()
 
     # the sockets
-    def event(self, sub: Sub, events: int) -> None:
+    def event(self, sub: Sub) -> None:
         if sub.state == CONNECTING:
             error = sub.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if error:
-                self.drop(sub, counted=False)
-                self.started(sub, os.strerror(error))
+                self.settled(sub, os.strerror(error))
                 return
             sub.state = UPGRADING
             self.ep.modify(sub.sock.fileno(), select.EPOLLIN)
-            sub.sock.send(upgrade_request(f"{self.host}", "/_dash-ws-callback",
-                                          f"http://{self.host}"))
+            self.send(sub, upgrade_request(self.host, "/_dash-ws-callback", f"http://{self.host}"))
             return
         try:
             data = sub.sock.recv(1 << 18)
@@ -323,10 +354,7 @@ class ClientLoop:
         except OSError:
             data = b""
         if not data:
-            state = sub.state
-            self.drop(sub)
-            if state == CLOSING:
-                self.check_closed()
+            self.lost(sub)
             return
         if sub.state == UPGRADING:
             sub.head += data
@@ -334,13 +362,10 @@ class ClientLoop:
             if end < 0:
                 return
             if not sub.head.startswith(b"HTTP/1.1 101"):
-                head = sub.head[:80]
-                self.drop(sub, counted=False)
-                self.started(sub, f"upgrade refused: {head!r}")
+                self.settled(sub, f"upgrade refused: {sub.head[:80]!r}")
                 return
             data, sub.head = sub.head[end + 4:], b""
-            sub.state = STARTING
-            sub.sock.send(client_frame(OP_TEXT, sub.request))
+            self.settled(sub)
             if not data:
                 return
         now = time.time()
@@ -365,46 +390,39 @@ class ClientLoop:
                             entry[1] = delay
                 if sub.state == STARTING and (found or b'"callback_response"' in payload):
                     if b'"status":"error"' in payload:
-                        self.drop(sub, counted=False)
-                        self.started(sub, payload[:200].decode(errors="replace"))
+                        self.settled(sub, payload[:200].decode(errors="replace"))
                         return
-                    self.started(sub, None)
+                    self.settled(sub)
             elif opcode == OP_PING:
-                sub.sock.send(client_frame(OP_PONG, payload))
+                self.send(sub, client_frame(OP_PONG, payload))
             elif opcode == OP_CLOSE:
                 if sub.state != CLOSING:
-                    with contextlib.suppress(OSError):
-                        sub.sock.send(client_frame(OP_CLOSE, payload[:2]))
-                    if sub.state == LIVE:
-                        tally.closed += 1
-                    sub.state = CLOSING
-                    self.drop(sub, counted=False)
-                    return
+                    self.send(sub, client_frame(OP_CLOSE, payload[:2]))
+                self.lost(sub)
+                return
 
     def timeouts(self) -> None:
-        """Sockets not ready a minute after they began fail; a close waits 15 s at most."""
+        """A socket not open (or not started) in READY_SECONDS fails; a close waits
+        15 s at most for the server's."""
         now = time.monotonic()
         for sub in list(self.subs.values()):
-            if sub.state in (CONNECTING, UPGRADING, STARTING) and now - sub.since > 60:
-                self.drop(sub, counted=False)
-                self.started(sub, "not ready in 60 s")
-        if self.closing_since is not None and now - self.closing_since > 15:
-            for sub in list(self.subs.values()):
-                self.drop(sub, counted=False)
-            self.check_closed()
+            if sub.state in WAITING and now - sub.since > READY_SECONDS:
+                self.settled(sub, f"not ready in {READY_SECONDS:g} s")
+            elif sub.state == CLOSING and now - self.phase_at > 15:
+                self.lost(sub)
 
     def run(self) -> None:
         cmd = self.conn.fileno()
         last_check = time.monotonic()
         while True:
-            for fd, events in self.ep.poll(0.5):
+            for fd, _events in self.ep.poll(0.5):
                 if fd == cmd:
                     if not self.command():
                         return
                     continue
                 sub = self.subs.get(fd)
                 if sub is not None:
-                    self.event(sub, events)
+                    self.event(sub)
             if time.monotonic() - last_check > 1.0:
                 last_check = time.monotonic()
                 self.timeouts()
@@ -456,9 +474,12 @@ class Clients:
 
 async def _publish(url: str, rate: float) -> None:
     """Push update after update at ``rate`` Hz until stdin closes; a line per push on
-    stdout: seq, due time, the time the push returned, and sockets queued for."""
+    stdout: seq, due time, the time the push returned, and sockets queued for. Each
+    push waits for the workers' answers (how many sockets), as a publisher's loop
+    does; one more than a period late skips to the current update, as a per-viewer
+    loop does (the updates skipped count as not delivered)."""
     from bench.fanout_app import update
-    from quartdash import Publisher  # type: ignore[attr-defined]
+    from quartdash import Publisher
 
     period = 1.0 / rate
     loop = asyncio.get_running_loop()
@@ -472,6 +493,9 @@ async def _publish(url: str, rate: float) -> None:
                 await asyncio.wait([stop], timeout=delay)
                 if stop.done():
                     break
+            elif delay < -period:  # as a per-viewer loop does: on to the current one
+                seq = math.floor(time.time() / period)
+                due = seq * period
             queued = await pub.push(topic=TOPIC, set_props=update(seq, due))
             print(f"{seq} {due:.6f} {time.time():.6f} {queued}", flush=True)
             seq += 1
@@ -517,13 +541,13 @@ def workers(server: Server) -> list[int]:
             if "resource_tracker" not in " ".join(p.cmdline())]
 
 
-def sockets_per_worker(pids: list[int]) -> list[int]:
-    """Established TCP connections each worker holds (how hypercorn spread them)."""
+def sockets_per_worker(pids: list[int], port: int) -> list[int]:
+    """The clients' connections each worker holds (how hypercorn spread them)."""
     counts = []
     for pid in pids:
         try:
             counts.append(sum(1 for c in psutil.Process(pid).net_connections("tcp")
-                              if c.status == psutil.CONN_ESTABLISHED))
+                              if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port))
         except psutil.Error:
             counts.append(0)
     return counts
@@ -579,6 +603,9 @@ async def measure(server: Server, clients: Clients, mode: str, n: int,
         opened = await clients.ask(*commands)
         result["open_failed"] = sum(o["failed"] for o in opened)
         result["open_seconds"] = round(max(o["seconds"] for o in opened), 1)
+        started = await clients.ask(("start",))
+        result["start_failed"] = sum(o["failed"] for o in started)
+        result["start_seconds"] = round(max(o["seconds"] for o in started), 1)
         pushes: list[str] = []
         if mode == "push":
             pub = stack.enter_context(publisher(redis_url, args.rate))
@@ -586,7 +613,7 @@ async def measure(server: Server, clients: Clients, mode: str, n: int,
             stdout = pub.stdout
             reader = asyncio.create_task(asyncio.to_thread(lambda: pushes.extend(stdout)))
         await asyncio.sleep(args.warmup)
-        result["sockets_per_worker"] = sockets_per_worker(pids)
+        result["sockets_per_worker"] = sockets_per_worker(pids, port)
         await clients.ask(("reset",))
         # The window: whole periods, starting a little after the reset.
         period = 1.0 / args.rate
@@ -611,9 +638,14 @@ async def measure(server: Server, clients: Clients, mode: str, n: int,
             entry[1] = max(entry[1], worst)
             entry[2] += total
     if mode == "push":  # the updates the publisher made in the window
-        made = {int(line.split()[0]): int(line.split()[3]) for line in pushes if line.strip()}
+        made = {int(f[0]): (float(f[1]), float(f[2]), int(f[3]))
+                for f in (line.split() for line in pushes) if len(f) == 4}
         window = [s for s in range(first, last) if s in made]
-        queued = [made[s] for s in window]
+        queued = [made[s][2] for s in window]
+        # How long each push took to return (the workers' answers): a push slower than
+        # the period delays the next one, and that delay is in the latency measured.
+        returned = [(made[s][1] - made[s][0]) * 1e3 for s in window]
+        result["push_return_p99_ms"] = round(percentile(returned, 0.99), 1) if returned else None
         result["push_queued_min"] = min(queued) if queued else None
         result["publisher_missed"] = last - first - len(window)
     else:
@@ -666,7 +698,7 @@ async def cross_process(tmp: Path, redis_url: str, count: int) -> dict[str, Any]
             from_route: list[float] = []
             from_post: list[float] = []
             queued: list[int] = []
-            for seq in range(-20, count):  # the first 20 warm up both servers
+            for seq in range(count + 20):  # the first 20 warm up both servers
                 started = time.time()
                 posting = asyncio.create_task(asyncio.to_thread(post, seq))
                 async with asyncio.timeout(10):
@@ -677,7 +709,7 @@ async def cross_process(tmp: Path, redis_url: str, count: int) -> dict[str, Any]
                         if match and int(match[1]) == seq:
                             break
                 queued.append(await posting)
-                if seq >= 0:
+                if seq >= 20:
                     from_route.append((arrived - float(match[2])) * 1e3)
                     from_post.append((arrived - started) * 1e3)
     return {
