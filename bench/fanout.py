@@ -45,6 +45,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import collections
 import contextlib
 import json
 import math
@@ -230,12 +231,19 @@ class ClientLoop:
         self.cpu0, self.wall0 = time.process_time(), time.monotonic()
         self.host, self.port, self.parallel = "", 0, 1
         self.queue: list[bytes] = []  # requests of sockets not opened yet
+        self.waves: list[Sub] = []  # sockets not started (or closed) yet
         # The phase under way ("open", "start", "close" or None): sockets still
         # waiting in it, those that failed, and when it began.
         self.phase: str | None = None
         self.pending = 0
         self.failed = 0
         self.phase_at = 0.0
+        #: Each socket's last update at the reset: one still there at the collect
+        #: received nothing in the window.
+        self.marks: dict[int, int] = {}
+        #: Why the server closed sockets (code and reason, or "connection ended"), in
+        #: the phase or window under way.
+        self.closes: collections.Counter[str] = collections.Counter()
 
     # the coordinator's commands
     def command(self) -> bool:
@@ -243,42 +251,64 @@ class ClientLoop:
         if command in ("open", "start", "close"):
             self.phase, self.pending, self.failed = command, 0, 0
             self.phase_at = time.monotonic()
+            self.closes.clear()
         if command == "open":
             self.host, self.port, requests, self.parallel = args
             self.queue = list(reversed(requests))
             self.open_more()
         elif command == "start":
-            for sub in list(self.subs.values()):
-                if sub.state == IDLE:
-                    sub.state, sub.since = STARTING, time.monotonic()
-                    self.pending += 1
-                    self.send(sub, client_frame(OP_TEXT, sub.request))
+            self.parallel = args[0]
+            self.waves = [sub for sub in self.subs.values() if sub.state == IDLE]
+            self.next_wave()
         elif command == "close":
             for sub in list(self.subs.values()):
-                if sub.state in (IDLE, LIVE):
-                    sub.state = CLOSING
-                    self.pending += 1
-                    self.send(sub, client_frame(OP_CLOSE, struct.pack("!H", 1000)))
-                else:
+                if sub.state not in (IDLE, LIVE):
                     self.drop(sub)
+            self.waves = list(self.subs.values())
+            self.next_wave()
         elif command == "reset":
             self.tally = Tally()
+            self.marks = {fd: sub.last for fd, sub in self.subs.items()}
+            self.closes.clear()
             self.cpu0, self.wall0 = time.process_time(), time.monotonic()
             self.conn.send(None)
         elif command == "collect":
             t = self.tally
+            silent = sum(1 for fd, sub in self.subs.items()
+                         if sub.state == LIVE and sub.last == self.marks.get(fd, sub.last))
             self.conn.send({"updates": t.updates, "order_errors": t.order_errors,
-                            "closed": t.closed, "cpu": time.process_time() - self.cpu0,
+                            "closed": t.closed, "silent": silent,
+                            "closes": dict(self.closes),
+                            "cpu": time.process_time() - self.cpu0,
                             "wall": time.monotonic() - self.wall0})
         elif command == "exit":
             return False
         self.phase_done()
         return True
 
+    def next_wave(self) -> None:
+        """Start (or close) more of the sockets waiting for it, ``parallel`` at a time:
+        the server sees what a crowd of pages does, not one burst of N."""
+        while self.waves and self.pending < self.parallel:
+            sub = self.waves.pop()
+            if sub.state not in (IDLE, LIVE) or sub.sock.fileno() not in self.subs:
+                continue
+            self.pending += 1
+            if self.phase == "start":
+                sub.state, sub.since = STARTING, time.monotonic()
+                self.send(sub, client_frame(OP_TEXT, sub.request))
+            else:
+                sub.state, sub.since = CLOSING, time.monotonic()
+                self.send(sub, client_frame(OP_CLOSE, struct.pack("!H", 1000)))
+
     def phase_done(self) -> None:
         """Answer the phase under way once nothing waits in it."""
-        if self.phase is not None and self.pending == 0 and not self.queue:
-            self.conn.send({"failed": self.failed, "seconds": time.monotonic() - self.phase_at})
+        if self.phase in ("start", "close"):
+            self.next_wave()
+        if self.phase is not None and self.pending == 0 and not self.queue and not self.waves:
+            self.conn.send({"failed": self.failed, "seconds": time.monotonic() - self.phase_at,
+                            "alive": sum(1 for s in self.subs.values() if s.state in (IDLE, LIVE)),
+                            "closes": dict(self.closes)})
             self.phase = None
             if not self.subs:
                 self.tally = Tally()
@@ -323,9 +353,11 @@ class ClientLoop:
         with contextlib.suppress(OSError):
             sub.sock.send(data)
 
-    def lost(self, sub: Sub) -> None:
+    def lost(self, sub: Sub, why: str = "connection ended") -> None:
         """The server closed ``sub`` (a close frame, or the connection ended)."""
         state = sub.state
+        if state != CLOSING:
+            self.closes[why] += 1
         if state == LIVE:
             self.tally.closed += 1
         if state in WAITING:
@@ -398,7 +430,8 @@ class ClientLoop:
             elif opcode == OP_CLOSE:
                 if sub.state != CLOSING:
                     self.send(sub, client_frame(OP_CLOSE, payload[:2]))
-                self.lost(sub)
+                code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
+                self.lost(sub, f"{code} {payload[2:].decode(errors='replace')}".strip())
                 return
 
     def timeouts(self) -> None:
@@ -408,7 +441,7 @@ class ClientLoop:
         for sub in list(self.subs.values()):
             if sub.state in WAITING and now - sub.since > READY_SECONDS:
                 self.settled(sub, f"not ready in {READY_SECONDS:g} s")
-            elif sub.state == CLOSING and now - self.phase_at > 15:
+            elif sub.state == CLOSING and now - sub.since > 15:
                 self.lost(sub)
 
     def run(self) -> None:
@@ -603,9 +636,15 @@ async def measure(server: Server, clients: Clients, mode: str, n: int,
         opened = await clients.ask(*commands)
         result["open_failed"] = sum(o["failed"] for o in opened)
         result["open_seconds"] = round(max(o["seconds"] for o in opened), 1)
-        started = await clients.ask(("start",))
+        started = await clients.ask(("start", args.start_parallel))
         result["start_failed"] = sum(o["failed"] for o in started)
         result["start_seconds"] = round(max(o["seconds"] for o in started), 1)
+        # Sockets the server closed after their upgrade, and why: the bench measures
+        # the sockets left, and says how many it lost.
+        result["sockets"] = sum(o["alive"] for o in started)
+        closes: collections.Counter[str] = collections.Counter()
+        for answer in (*opened, *started):
+            closes.update(answer["closes"])
         pushes: list[str] = []
         if mode == "push":
             pub = stack.enter_context(publisher(redis_url, args.rate))
@@ -660,6 +699,8 @@ async def measure(server: Server, clients: Clients, mode: str, n: int,
         "expected": expected,
         "order_errors": sum(t["order_errors"] for t in tallies),
         "closed_by_server": sum(t["closed"] for t in tallies),
+        "silent_sockets": sum(t["silent"] for t in tallies),
+        "server_closes": dict(sum((collections.Counter(t["closes"]) for t in tallies), closes)),
         "last_p50_ms": round(statistics.median(lasts), 1) if lasts else None,
         "last_p99_ms": round(percentile(lasts, 0.99), 1) if lasts else None,
         "mean_ms": round(sum(merged[s][2] for s in window if s in merged) / delivered * 1e3, 1)
@@ -770,8 +811,10 @@ def table(out: dict[str, Any]) -> str:
             f"{r['server_cpu_us_per_update'] / push['server_cpu_us_per_update']:.1f}x"
             if r["server_cpu_us_per_update"] and push["server_cpu_us_per_update"] else "n/a")
         bound = " (limit)" if r["client_bound"] else ""
+        refused = r["subscribers"] - r["sockets"]
+        note = f" ({refused:,} sockets closed by the server)" if refused else ""
         lines.append(
-            f"| {r['subscribers']:,} | {r['mode']} | {r['delivered']:,} / {r['expected']:,} "
+            f"| {r['subscribers']:,} | {r['mode']} | {r['delivered']:,} / {r['expected']:,}{note} "
             f"| {r['order_errors']} | {_fmt(r['last_p50_ms'])} | {_fmt(r['last_p99_ms'])} "
             f"| {r['server_cores']:.2f} | {_fmt(r['server_cpu_us_per_update'], '.1f')} "
             f"| {ratio} | {' '.join(f'{c:.2f}' for c in r['client_cores'])}{bound} |")
@@ -811,8 +854,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="measured window")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds before the window")
     parser.add_argument("--clients", type=int, default=3, help="load generator processes")
-    parser.add_argument("--parallel", type=int, default=32,
-                        help="handshakes in flight per client process")
+    parser.add_argument("--parallel", type=int, default=8,
+                        help="sockets opening, starting or closing at once, per client process")
+    parser.add_argument("--start-parallel", type=int, default=32,
+                        help="callback requests waiting for their answer at once, per client "
+                        "process (a per-viewer socket's answer is its first update)")
     parser.add_argument("--cross", type=int, default=200,
                         help="pushes across processes to time (0: skip)")
     parser.add_argument("--quick", action="store_true", help="small N, short windows")
