@@ -261,6 +261,7 @@ class ClientLoop:
             self.waves = [sub for sub in self.subs.values() if sub.state == IDLE]
             self.next_wave()
         elif command == "close":
+            self.parallel = args[0]
             for sub in list(self.subs.values()):
                 if sub.state not in (IDLE, LIVE):
                     self.drop(sub)
@@ -505,7 +506,7 @@ class Clients:
 
 # --- The publisher: a process with only the Redis URL ------------------------------
 
-async def _publish(url: str, rate: float) -> None:
+async def _publish(url: str, rate: float, reply_timeout: float) -> None:
     """Push update after update at ``rate`` Hz until stdin closes; a line per push on
     stdout: seq, due time, the time the push returned, and sockets queued for. Each
     push waits for the workers' answers (how many sockets), as a publisher's loop
@@ -517,7 +518,7 @@ async def _publish(url: str, rate: float) -> None:
     period = 1.0 / rate
     loop = asyncio.get_running_loop()
     stop = loop.run_in_executor(None, sys.stdin.read)
-    async with Publisher(url) as pub:
+    async with Publisher(url, reply_timeout=reply_timeout) as pub:
         seq = math.floor(time.time() / period) + 1
         while not stop.done():
             due = seq * period
@@ -535,11 +536,15 @@ async def _publish(url: str, rate: float) -> None:
 
 
 @contextlib.contextmanager
-def publisher(url: str, rate: float) -> Iterator[subprocess.Popen[str]]:
-    """The publisher process, stopped (stdin closed) on leaving."""
-    proc = subprocess.Popen([sys.executable, "-m", "bench.fanout", "--publish", url,
-                             "--rate", str(rate)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
+def publisher(url: str, rate: float, reply_timeout: float,
+              log: Path) -> Iterator[subprocess.Popen[str]]:
+    """The publisher process, stopped (stdin closed) on leaving; what it logs (a line
+    per push whose answers it stopped waiting for) goes to ``log``."""
+    with open(log, "ab") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "bench.fanout", "--publish", url,
+                                 "--rate", str(rate), "--reply-timeout", str(reply_timeout)],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
+                                text=True)
     try:
         yield proc
     finally:
@@ -591,14 +596,22 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
-async def settle(pids: list[int], timeout: float = 60.0) -> None:
-    """Wait until the server is idle again (under a tenth of a core over half a second),
-    so one measure's teardown is not billed to the next."""
+#: What a worker logs when it loses the backplane, and when it has it again.
+DEGRADED, CONNECTED = "cluster degraded", "cluster connected"
+
+
+async def settle(server: Server, pids: list[int], timeout: float = 60.0) -> None:
+    """Wait until the server is idle again (under a tenth of a core over half a second)
+    and every worker has its backplane (a worker whose Redis calls failed, for instance
+    in a burst of them, refuses new sockets until it reconnects), so one measure's
+    teardown is neither billed to the next nor refuses its sockets."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         before = cpu_seconds(pids)
         await asyncio.sleep(0.5)
-        if cpu_seconds(pids) - before < 0.05:
+        log = server.log
+        if (cpu_seconds(pids) - before < 0.05
+                and log.count(CONNECTED) >= log.count(DEGRADED) + len(pids)):
             return
 
 
@@ -631,6 +644,7 @@ async def measure(server: Server, clients: Clients, mode: str, n: int,
                                       for i in range(share)], args.parallel)
                 for c, share in enumerate(shares)]
     pids = workers(server)
+    degraded = server.log.count(DEGRADED)
     result: dict[str, Any] = {"mode": mode, "subscribers": n}
     with contextlib.ExitStack() as stack:
         opened = await clients.ask(*commands)
@@ -647,7 +661,8 @@ async def measure(server: Server, clients: Clients, mode: str, n: int,
             closes.update(answer["closes"])
         pushes: list[str] = []
         if mode == "push":
-            pub = stack.enter_context(publisher(redis_url, args.rate))
+            pub = stack.enter_context(publisher(redis_url, args.rate, args.reply_timeout,
+                                                server.log_path.with_name("publisher.log")))
             assert pub.stdout is not None
             stdout = pub.stdout
             reader = asyncio.create_task(asyncio.to_thread(lambda: pushes.extend(stdout)))
@@ -666,8 +681,9 @@ async def measure(server: Server, clients: Clients, mode: str, n: int,
         tallies = await clients.ask(("collect",))
     if mode == "push":
         await reader  # the publisher's stdout is closed with it
-    await clients.ask(("close",))
-    await settle(pids)
+    await clients.ask(("close", args.parallel))
+    await settle(server, pids)
+    result["cluster_degraded"] = server.log.count(DEGRADED) - degraded
 
     merged: dict[int, list[float]] = {}
     for tally in tallies:
@@ -838,6 +854,7 @@ def table(out: dict[str, Any]) -> str:
                      f"{cross['post_to_subscriber_p99_ms']} ms)")
     a = out["args"]
     lines.append(f"hypercorn -w 2, redis backplane, {a['rate']:g} Hz, {a['seconds']:g} s windows, "
+                 f"publisher reply_timeout {a['reply_timeout']:g} s, "
                  f"{a['clients']} client processes, {out['cpus']} CPUs; load average "
                  f"{' '.join(f'{x:.2f}' for x in out['load_before'])} before, "
                  f"{' '.join(f'{x:.2f}' for x in out['load_after'])} after")
@@ -861,12 +878,16 @@ def main(argv: list[str] | None = None) -> None:
                         "process (a per-viewer socket's answer is its first update)")
     parser.add_argument("--cross", type=int, default=200,
                         help="pushes across processes to time (0: skip)")
+    parser.add_argument("--reply-timeout", type=float, default=1.0,
+                        help="the publisher's Publisher(reply_timeout=): how long each push "
+                        "waits for the workers' counts (1.0, the default, as a publisher "
+                        "awaiting them; small: the delivery alone sets the pace)")
     parser.add_argument("--quick", action="store_true", help="small N, short windows")
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--publish", metavar="REDIS_URL", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.publish:
-        asyncio.run(_publish(args.publish, args.rate))
+        asyncio.run(_publish(args.publish, args.rate, args.reply_timeout))
         return
     if args.quick:
         args.subscribers, args.seconds, args.warmup, args.clients = [50], 2.0, 1.0, 2
