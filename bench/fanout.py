@@ -841,10 +841,16 @@ def table(out: dict[str, Any]) -> str:
                  f"{TARGET_P99_MS:g} ms: {max(met):,}" if met else
                  "push: no N met every update delivered in order and p99 <= "
                  f"{TARGET_P99_MS:g} ms")
-    bound = [f"{r['subscribers']:,} ({r['mode']})" for r in results if r["client_bound"]]
-    if bound:
-        lines.append(f"the load generator was the limit (a process at >= {CLIENT_BOUND:.0%} "
-                     f"of a core) at: {', '.join(bound)}")
+    skipped = [f"{r['subscribers']:,}: {r['publisher_missed']} (push p99 "
+               f"{r['push_return_p99_ms']} ms)" for r in pushes if r.get("publisher_missed")]
+    if skipped:
+        lines.append("updates the publisher skipped, its pushes returning later than a period "
+                     f"(they wait for the workers' counts): {'; '.join(skipped)}")
+    limited = [f"{r['subscribers']:,} ({r['mode']})" for r in results if r["client_bound"]]
+    lines.append(f"the load generator was the limit (a process at >= {CLIENT_BOUND:.0%} of a "
+                 f"core) at: {', '.join(limited)}" if limited else
+                 f"the load generator was not the limit (every process under {CLIENT_BOUND:.0%} "
+                 "of a core)")
     cross = out.get("cross_process")
     if cross:
         lines.append(f"push from a route of process A to a subscriber of process B: median "
