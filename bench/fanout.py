@@ -1,7 +1,8 @@
 """Fan-out benchmark: one publish to N subscribers, against one loop per viewer, one run.
 
     python -m bench.fanout [--subscribers 100 1000 2000 5000 10000] [--rate 10]
-                           [--seconds 10] [--clients 3] [--json PATH]
+                           [--seconds 10] [--clients 3] [--modes push per-viewer]
+                           [--reply-timeout 1.0] [--json PATH]
     python -m bench.fanout --quick      # a few seconds: small N, short windows
 
 Everything is real: ``hypercorn -w 2`` serves ``bench.fanout_app`` with a
@@ -32,6 +33,17 @@ was due. Measured over a window of ``--seconds`` in steady state (after a warm-u
 Before that, on the idle machine: a push from a route of one process (``POST
 /bench/push`` on a one-worker server A) to a subscriber of another (a one-worker
 server B on the same Redis), median and p99 over ``--cross`` pushes.
+
+The publisher awaits each push, which returns once every worker has answered how many
+sockets it queued the push for (``Publisher(reply_timeout=)``, 1 s by default); a push
+slower than a period makes it skip to the current update, and the skipped ones count as
+not delivered. ``--reply-timeout 0.02`` stops waiting for those answers: the delivery
+alone then sets the pace.
+
+Sockets open, start and close in waves (``--parallel``, ``--start-parallel``), as a
+crowd of pages does, and between measures the bench waits until the server is idle and
+every worker has its backplane again. Sockets the server closes are counted, with
+their close codes and reasons, in the JSON.
 
 The load generator is lean, as 10,000 sockets at 10 Hz are 100,000 frames a second:
 ``--clients`` processes, each an asyncio loop of raw sockets (the HTTP upgrade, a
