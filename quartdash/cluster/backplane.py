@@ -20,11 +20,18 @@ and ``Backplane``: neither imports the other.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from quartdash.auth.sessions import Revocations
-from quartdash.cluster.models import Command, ConnectionInfo, Headers, Revocation, Selector
+from quartdash.cluster.models import (
+    Command,
+    ConnectionInfo,
+    Headers,
+    Push,
+    Revocation,
+    Selector,
+)
 
 
 class CommandHandler(Protocol):
@@ -33,6 +40,9 @@ class CommandHandler(Protocol):
     def local_list(self, selector: Selector) -> list[ConnectionInfo]: ...
 
     def apply(self, command: Command) -> int: ...
+
+    def deliver(self, push: Push) -> tuple[int, Callable[[], None]]:
+        """Queue a push (how many sockets), its sends started by the callable."""
 
 
 class Backplane(ABC):

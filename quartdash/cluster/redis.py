@@ -49,10 +49,11 @@ import hashlib
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
@@ -63,6 +64,7 @@ from quartdash.cluster.models import (
     Command,
     ConnectionInfo,
     Headers,
+    Push,
     Revocation,
     Selector,
 )
@@ -193,9 +195,7 @@ class RedisBackplane(Backplane):
     # --- lifecycle --------------------------------------------------------------------
     async def start(self, handler: CommandHandler) -> None:
         self._handler = handler
-        self._redis = Redis.from_url(
-            self.url, socket_timeout=2.0, socket_connect_timeout=2.0, health_check_interval=5
-        )
+        self._redis = _client(self.url, health_check_interval=5)
         self._revoke_script = self._redis.register_script(_REVOKE)
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._listen_forever()),
@@ -339,19 +339,27 @@ class RedisBackplane(Backplane):
                 self.revocations.add(carried)
                 return
             assert request_id is not None  # read_message gives every command its id
-            count = self._handler.apply(carried) if self._handler is not None else 0
-            reply = wire.reply_message(request_id, count)
-            task = asyncio.get_running_loop().create_task(self._reply(sender, reply))
+            start: Callable[[], None] | None = None
+            if self._handler is None:
+                count = 0
+            elif isinstance(carried, Push):
+                count, start = self._handler.deliver(carried)
+            else:
+                count = self._handler.apply(carried)
+            task = asyncio.get_running_loop().create_task(
+                self._reply(sender, wire.reply_message(request_id, count), start))
             self._tasks.append(task)
             task.add_done_callback(
                 lambda done: self._tasks.remove(done) if done in self._tasks else None)
         except Exception:  # pylint: disable=broad-exception-caught
             log.warning("quartdash: ignored a malformed backplane message", exc_info=True)
 
-    async def _reply(self, worker: str, reply: bytes) -> None:
+    async def _reply(self, worker: str, reply: bytes, start: Callable[[], None] | None) -> None:
+        """Answer ``worker``; then start the sends of the push answered, if it was one
+        (see ``_told_first``)."""
         assert self._redis is not None
         with contextlib.suppress(*_DOWN):
-            await self._redis.publish(self._key("replies", worker), reply)
+            await _told_first(self._redis.publish(self._key("replies", worker), reply), start)
 
     # --- presence ---------------------------------------------------------------------
     async def _refresh_forever(self) -> None:
@@ -483,13 +491,22 @@ class RedisBackplane(Backplane):
 
     # --- commands and revocations ------------------------------------------------------
     async def send(self, command: Command) -> int:
-        local = self._handler.apply(command) if self._handler is not None else 0
+        start: Callable[[], None] | None = None
+        if self._handler is None:
+            local = 0
+        elif isinstance(command, Push):
+            local, start = self._handler.deliver(command)
+        else:
+            local = self._handler.apply(command)
         if self._redis is None or not self.healthy:
+            if start is not None:
+                start()
             return local
         try:
             return local + await self._replies.publish(
                 self._redis, self._commands, self.worker, command, self.reply_timeout,
-                others=lambda receivers: receivers - 1)  # this worker ignores its own
+                others=lambda receivers: receivers - 1,  # this worker ignores its own
+                published=start)
         except _DOWN as exc:
             self._degraded(exc)
             return local
@@ -590,6 +607,27 @@ class RedisBackplane(Backplane):
             return None
 
 
+#: Longest the sends of a push wait for the cluster to be told of it (``_told_first``).
+TELL_FIRST_SECONDS = 0.05
+
+
+async def _told_first(message: Awaitable[Any], then: Callable[[], None] | None) -> Any:
+    """Await ``message`` (a PUBLISH: a push, or the answer to one), then run ``then``
+    (what starts the push's sends to this worker's sockets). A push starts a send task
+    per socket, and the loop runs tasks in turn: started first, 5,000 sends made the
+    PUBLISH behind them wait a second, so other workers got the push late and its
+    sender counted this worker out. ``then`` waits at most ``TELL_FIRST_SECONDS``, and
+    runs whatever happens to the message, whose result (or error) is the caller's."""
+    if then is None:
+        return await message
+    task = asyncio.ensure_future(message)
+    try:
+        await asyncio.wait({task}, timeout=TELL_FIRST_SECONDS)
+    finally:
+        then()
+    return await task
+
+
 #: A worker that does not answer commands is logged at most once in this many seconds.
 SILENT_LOG_SECONDS = 60.0
 
@@ -613,18 +651,22 @@ class _Replies:
             waiter.set()
 
     async def publish(self, redis: Redis, channel: str, sender: str, command: Command,
-                      seconds: float, others: Callable[[int], int]) -> int:
+                      seconds: float, others: Callable[[int], int],
+                      published: Callable[[], None] | None = None) -> int:
         """Publish ``command`` and sum the answers of the workers that got it
         (``others`` of PUBLISH's receiver count), waiting up to ``seconds`` for them:
-        a worker that does not answer in time is logged and not counted. Redis errors
-        go to the caller."""
+        a worker that does not answer in time is logged and not counted. ``published``
+        runs once the message is out (``_told_first``). Redis errors go to the
+        caller."""
         request = secrets.token_hex(8)
         counts = self._counts[request] = []
         arrived = self._waiters[request] = asyncio.Event()
         expected = 0
         try:
-            expected = others(int(await redis.publish(
-                channel, wire.command_message(request, sender, command))))
+            receivers = await _told_first(
+                redis.publish(channel, wire.command_message(request, sender, command)),
+                published)
+            expected = others(int(receivers or 0))
             async with asyncio.timeout(seconds):
                 while len(counts) < expected:
                     arrived.clear()
@@ -667,7 +709,7 @@ class RedisPublisher:
         """Connect and subscribe to the replies (confirmed before any push, or an
         early answer would be lost); ``BackplaneUnavailable`` if Redis cannot be
         reached within ``SUBSCRIBE_SECONDS``."""
-        self._redis = Redis.from_url(self.url, socket_timeout=2.0, socket_connect_timeout=2.0)
+        self._redis = _client(self.url)
         self._reader = asyncio.get_running_loop().create_task(self._read_forever())
         try:
             await self._subscribed()
@@ -729,6 +771,23 @@ class RedisPublisher:
         redis, self._redis = self._redis, None
         if redis is not None:
             await redis.aclose()
+
+
+#: Redis connections one process opens at most; a command waits up to
+#: ``POOL_WAIT_SECONDS`` for one when all are busy (a burst of subscriptions or of
+#: departures), and only past that counts Redis as unreachable.
+POOL_CONNECTIONS = 50
+POOL_WAIT_SECONDS = 2.0
+
+
+def _client(url: str, **options: Any) -> Redis:
+    """A client whose pool waits for a free connection. redis-py's default pool raises
+    at once when its 100 connections are busy, which read as Redis being down: a burst
+    of 1,000 subscriptions degraded a worker, and its new sockets were refused (1013)."""
+    pool = BlockingConnectionPool.from_url(
+        url, max_connections=POOL_CONNECTIONS, timeout=POOL_WAIT_SECONDS,
+        socket_timeout=2.0, socket_connect_timeout=2.0, **options)
+    return Redis.from_pool(pool)
 
 
 def _split_url(url: str) -> tuple[str, dict[str, str]]:

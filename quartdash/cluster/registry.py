@@ -18,7 +18,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from quartdash import signals
@@ -368,7 +368,9 @@ class ConnectionRegistry:
     def apply(self, command: Command) -> int:
         """Carry out a command on this worker's sockets; how many it affected."""
         if isinstance(command, Push):
-            return self._deliver(command)
+            count, start = self.deliver(command)
+            start()
+            return count
         if isinstance(command, Extend):
             hits = [m for m in self._members.values() if m.session == command.session]
             for member in hits:
@@ -474,10 +476,13 @@ class ConnectionRegistry:
                 member.presence_written = changes
         return member.info()
 
-    def _deliver(self, push: Push) -> int:
-        """Queue ``push`` to this worker's sockets it selects; how many. The frames for
-        one tab id are built once (every socket of quartdash's worker shares those of
-        ``EVERY_TAB``), and each socket queues them under its own limits."""
+    def deliver(self, push: Push) -> tuple[int, Callable[[], None]]:
+        """Queue ``push`` to this worker's sockets it selects: how many, and what
+        starts their sends. The frames for one tab id are built once (every socket of
+        quartdash's worker shares those of ``EVERY_TAB``), and each socket queues them
+        under its own limits. The sends start when the caller says: a backplane first
+        tells the cluster (publishes the push, or answers its sender), which would
+        otherwise wait behind a send task per socket."""
         selector = push.selector
         if selector.topic is not None:
             members: Iterable[Member] = self._by_topic.get(selector.topic, {}).values()
@@ -487,7 +492,7 @@ class ConnectionRegistry:
         else:
             members = self._members.values()
         built: dict[str, list[Frame]] = {}
-        count = 0
+        queued: list[Connection] = []
         for member in list(members):
             conn = member.conn
             if conn.is_shutdown or not selector.matches(member):
@@ -500,8 +505,14 @@ class ConnectionRegistry:
                 items += tab_frames
             # One push to one socket is admitted whole (or the socket, too far behind,
             # is closed), and counted only if queued.
-            count += bool(items) and conn.send_frames(items)
-        return count
+            if items and conn.send_frames(items, start=False):
+                queued.append(conn)
+
+        def start() -> None:
+            for conn in queued:
+                conn.start_sending()
+
+        return len(queued), start
 
     async def push(self, *, topic: str | None = None, user: str | None = None,
                    session: str | None = None, connection: str | None = None,

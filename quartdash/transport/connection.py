@@ -187,11 +187,17 @@ class Connection:
         elif self.state < CLOSING:
             self.loop.call_soon_threadsafe(self._enqueue, ((frame, key),), urgent)
 
-    def send_frames(self, items: Sequence[tuple[str, Hashable | None]]) -> bool:
+    def send_frames(self, items: Sequence[tuple[str, Hashable | None]],
+                    start: bool = True) -> bool:
         """Queue several urgent frames (one push's, with their keys) together, on the
         loop: all or none (``Outbound.push_all``). True if they were queued; False if
-        the connection is closing, or they overflowed the queue (then it closes)."""
-        return self._enqueue(items, True)
+        the connection is closing, or they overflowed the queue (then it closes).
+        ``start=False``: the send begins at ``start_sending``, not at once."""
+        return self._enqueue(items, True, start)
+
+    def start_sending(self) -> None:
+        """Send what is queued, if nothing is sending it already (see ``send_frames``)."""
+        self._kick()
 
     async def respond(self, frame: str) -> None:
         """Send a frame now from a task on the loop (a callback's response): straight to
@@ -225,7 +231,8 @@ class Connection:
         """How long the send in flight has been blocked (``time.monotonic`` seconds)."""
         return self._outbound.stalled_for(now)
 
-    def _enqueue(self, items: Sequence[tuple[str, Hashable | None]], urgent: bool) -> bool:
+    def _enqueue(self, items: Sequence[tuple[str, Hashable | None]], urgent: bool,
+                 start: bool = True) -> bool:
         if self.state >= CLOSING:
             return False
         behind = self.behind()
@@ -238,7 +245,8 @@ class Connection:
             return False
         if urgent and self._flush is not None and not self._flush.done():
             self._flush.set_result(None)
-        self._kick()
+        if start:
+            self._kick()
         return True
 
     def _kick(self) -> None:

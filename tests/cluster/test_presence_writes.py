@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from redis.asyncio import Redis
 
 from quartdash import Publisher
 from quartdash.cluster import wire
-from quartdash.cluster.models import Command, ConnectionInfo, Selector
+from quartdash.cluster.models import Command, ConnectionInfo, Push, Selector
 from quartdash.cluster.redis import RedisBackplane
 from quartdash.exceptions import BackplaneUnavailable
 from quartdash.testing.servers import redis_server
@@ -42,6 +43,9 @@ class Sockets:
 
     def apply(self, command: Command) -> int:
         return 1  # as if one socket of this worker took each command
+
+    def deliver(self, push: Push) -> tuple[int, Callable[[], None]]:
+        return 1, lambda: None
 
     backplane: RedisBackplane
 
@@ -117,5 +121,69 @@ async def test_a_publisher_outlives_a_redis_outage(tmp_path: Path) -> None:
                         with contextlib.suppress(BackplaneUnavailable):
                             counted = await pub.push(everyone=True, event=("e", 3))
                         await asyncio.sleep(0.1)
+        finally:
+            await backplane.stop()
+
+
+class BusySockets(Sockets):
+    """A worker whose sockets each take a send task per command, as a push to many
+    sockets does: 1,500 tasks of about a millisecond of work each."""
+
+    tasks: list[asyncio.Task[None]] = []
+
+    def deliver(self, push: Push) -> tuple[int, Callable[[], None]]:
+        def start() -> None:
+            loop = asyncio.get_running_loop()
+            self.tasks.extend(loop.create_task(_busy()) for _ in range(1500))
+
+        return 1500, start
+
+    def apply(self, command: Command) -> int:
+        assert isinstance(command, Push)
+        count, start = self.deliver(command)
+        start()  # at once, as before ``deliver`` let the backplane choose when
+        return count
+
+
+async def _busy() -> None:
+    time.sleep(0.001)  # noqa: ASYNC251 - a send's own work, on the loop
+
+
+async def test_a_worker_answers_a_push_before_its_sends(tmp_path: Path) -> None:
+    """The pusher hears a worker's count before that worker's sockets are served: the
+    answer was made after the push's send tasks and came 1.5 s later, past the reply
+    timeout, so a delivered push counted nothing."""
+    with redis_server(tmp_path) as redis:
+        backplane = RedisBackplane(redis.url, presence_ttl=600)
+        backplane.worker = "busy-worker"
+        sockets = BusySockets()
+        sockets.backplane = backplane
+        await backplane.start(sockets)
+        try:
+            async with Publisher(redis.url, reply_timeout=0.5) as pub:
+                for _ in range(3):
+                    assert await pub.push(everyone=True, event=("e", 1)) == 1500
+        finally:
+            await backplane.stop()
+
+
+async def test_a_burst_of_presence_writes_waits_for_connections(tmp_path: Path) -> None:
+    """More writes at once than the pool has connections wait for one, and the worker
+    stays healthy (the pool raised at once, which read as Redis being down: the worker
+    degraded and refused new sockets with 1013)."""
+    with redis_server(tmp_path) as redis:
+        backplane = RedisBackplane(redis.url, presence_ttl=600)
+        backplane.worker = "burst-worker"
+        sockets = Sockets()
+        sockets.backplane = backplane
+        await backplane.start(sockets)
+        try:
+            infos = [ConnectionInfo(f"c{i}", "u", None, None, None, None, 1.0, 1.0, "w", 0,
+                                    ("t",)) for i in range(600)]
+            await asyncio.gather(*(backplane.refresh(info) for info in infos))
+            assert backplane.healthy
+            client = Redis.from_url(redis.url)
+            assert await client.hlen("quartdash:conns:burst-worker") == 600
+            await client.aclose()
         finally:
             await backplane.stop()
