@@ -50,6 +50,19 @@ class Sockets:
     backplane: RedisBackplane
 
 
+@contextlib.asynccontextmanager
+async def worker(url: str, name: str, sockets: Sockets) -> AsyncIterator[RedisBackplane]:
+    """A worker's Redis backplane named ``name``, serving ``sockets``, until left."""
+    backplane = RedisBackplane(url, presence_ttl=600)
+    backplane.worker = name
+    sockets.backplane = backplane
+    await backplane.start(sockets)
+    try:
+        yield backplane
+    finally:
+        await backplane.stop()
+
+
 @pytest.fixture
 async def redis_url(tmp_path: Path) -> AsyncIterator[str]:
     with redis_server(tmp_path) as server:
@@ -68,13 +81,9 @@ async def test_a_topic_sent_while_the_whole_hash_is_written_stays(redis_url: str
     client = Redis.from_url(redis_url, socket_timeout=5)
     try:
         for attempt in range(ATTEMPTS):
-            backplane = RedisBackplane(redis_url, presence_ttl=600)
-            backplane.worker = f"race-{attempt}"
             sockets = Sockets()
-            sockets.backplane = backplane
             sockets.infos["c1"] = record(())
-            await backplane.start(sockets)
-            try:
+            async with worker(redis_url, f"race-{attempt}", sockets) as backplane:
                 sockets.change = record(("prices",))  # subscribes during the next snapshot
                 # The pool hands out its last idle connection first: make that one
                 # closed and the one before it open, so the whole-hash write waits for
@@ -90,8 +99,6 @@ async def test_a_topic_sent_while_the_whole_hash_is_written_stays(redis_url: str
                 stored = await client.hget(f"quartdash:conns:race-{attempt}", "c1")
                 assert stored is not None
                 assert wire.load_info(stored).topics == ("prices",), f"attempt {attempt}"
-            finally:
-                await backplane.stop()
     finally:
         await client.aclose()
 
@@ -101,28 +108,21 @@ async def test_a_publisher_outlives_a_redis_outage(tmp_path: Path) -> None:
     again, not left waiting for answers it can no longer hear (each push then waited the
     whole reply timeout and counted nothing, until the process restarted)."""
     with redis_server(tmp_path) as redis:
-        backplane = RedisBackplane(redis.url, presence_ttl=600)
-        backplane.worker = "outage-worker"
-        sockets = Sockets()
-        sockets.backplane = backplane
-        await backplane.start(sockets)  # a worker, to answer
-        try:
-            async with Publisher(redis.url, reply_timeout=1.0) as pub:
-                assert await pub.push(everyone=True, event=("e", 1)) == 1  # answered
-                redis.stop()
-                with pytest.raises(BackplaneUnavailable):
-                    await pub.push(everyone=True, event=("e", 2))
-                redis.start()
-                # The worker and the publisher each find Redis again by themselves; a
-                # push is counted once the publisher hears the worker's answer again.
-                counted = 0
-                async with asyncio.timeout(30):
-                    while counted != 1:
-                        with contextlib.suppress(BackplaneUnavailable):
-                            counted = await pub.push(everyone=True, event=("e", 3))
-                        await asyncio.sleep(0.1)
-        finally:
-            await backplane.stop()
+        async with worker(redis.url, "outage-worker", Sockets()), \
+                Publisher(redis.url, reply_timeout=1.0) as pub:  # the worker answers
+            assert await pub.push(everyone=True, event=("e", 1)) == 1
+            redis.stop()
+            with pytest.raises(BackplaneUnavailable):
+                await pub.push(everyone=True, event=("e", 2))
+            redis.start()
+            # The worker and the publisher each find Redis again by themselves; a push
+            # is counted once the publisher hears the worker's answer again.
+            counted = 0
+            async with asyncio.timeout(30):
+                while counted != 1:
+                    with contextlib.suppress(BackplaneUnavailable):
+                        counted = await pub.push(everyone=True, event=("e", 3))
+                    await asyncio.sleep(0.1)
 
 
 class BusySockets(Sockets):
@@ -154,17 +154,10 @@ async def test_a_worker_answers_a_push_before_its_sends(tmp_path: Path) -> None:
     answer was made after the push's send tasks and came 1.5 s later, past the reply
     timeout, so a delivered push counted nothing."""
     with redis_server(tmp_path) as redis:
-        backplane = RedisBackplane(redis.url, presence_ttl=600)
-        backplane.worker = "busy-worker"
-        sockets = BusySockets()
-        sockets.backplane = backplane
-        await backplane.start(sockets)
-        try:
-            async with Publisher(redis.url, reply_timeout=0.5) as pub:
-                for _ in range(3):
-                    assert await pub.push(everyone=True, event=("e", 1)) == 1500
-        finally:
-            await backplane.stop()
+        async with worker(redis.url, "busy-worker", BusySockets()), \
+                Publisher(redis.url, reply_timeout=0.5) as pub:
+            for _ in range(3):
+                assert await pub.push(everyone=True, event=("e", 1)) == 1500
 
 
 async def test_a_burst_of_presence_writes_waits_for_connections(tmp_path: Path) -> None:
@@ -172,12 +165,7 @@ async def test_a_burst_of_presence_writes_waits_for_connections(tmp_path: Path) 
     stays healthy (the pool raised at once, which read as Redis being down: the worker
     degraded and refused new sockets with 1013)."""
     with redis_server(tmp_path) as redis:
-        backplane = RedisBackplane(redis.url, presence_ttl=600)
-        backplane.worker = "burst-worker"
-        sockets = Sockets()
-        sockets.backplane = backplane
-        await backplane.start(sockets)
-        try:
+        async with worker(redis.url, "burst-worker", Sockets()) as backplane:
             infos = [ConnectionInfo(f"c{i}", "u", None, None, None, None, 1.0, 1.0, "w", 0,
                                     ("t",)) for i in range(600)]
             await asyncio.gather(*(backplane.refresh(info) for info in infos))
@@ -185,5 +173,3 @@ async def test_a_burst_of_presence_writes_waits_for_connections(tmp_path: Path) 
             client = Redis.from_url(redis.url)
             assert await client.hlen("quartdash:conns:burst-worker") == 600
             await client.aclose()
-        finally:
-            await backplane.stop()

@@ -13,7 +13,6 @@ leaves the socket to the others."""
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import pytest
 
 from quartdash.testing.servers import Server, hypercorn
+from tests.e2e.polling import poll
 
 WAIT = 15.0
 #: The registry's lines (logger ``quartdash.connections``): ``connect id=...``, and
@@ -36,15 +36,6 @@ def server(tmp_path: Path) -> Iterator[Server]:
         yield running
 
 
-def poll(condition: Any, what: str, timeout: float = WAIT) -> Any:
-    """Poll ``condition`` until it returns something true; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"{what} within {timeout} s")
 
 
 def open_echo(browser: Any, server: Server, text: str) -> None:

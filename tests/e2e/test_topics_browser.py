@@ -19,6 +19,7 @@ import requests
 
 from quartdash.testing.servers import Server, hypercorn, redis_server
 from tests.authclient import COOKIE, SECRET, login
+from tests.e2e.polling import poll
 
 WAIT = 15.0
 #: Records every text ``#feed`` shows, so a test can tell what a tab never showed.
@@ -38,15 +39,6 @@ def server(tmp_path: Path) -> Iterator[Server]:
             yield running
 
 
-def poll(condition: Any, what: str, timeout: float = WAIT) -> Any:
-    """Poll ``condition`` until it returns something true; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"{what} within {timeout} s")
 
 
 def presence(server: Server, topic: str) -> list[dict[str, Any]]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import pytest
 
 from quartdash.testing.servers import RedisServer, Server, hypercorn, redis_server
 from tests import ROOT
+from tests.e2e.polling import poll
 
 PAGE = ROOT / "docs" / "topics.md"
 WAIT = 20.0
@@ -46,14 +46,6 @@ def server(tmp_path: Path, redis: RedisServer) -> Iterator[Server]:
         yield running
 
 
-def poll(condition: Any, what: str, timeout: float = WAIT) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"{what} within {timeout} s")
 
 
 def text(browser: Any, selector: str) -> str:
