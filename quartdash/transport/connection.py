@@ -235,9 +235,15 @@ class Connection:
                  start: bool = True) -> bool:
         if self.state >= CLOSING:
             return False
-        behind = self.behind()
-        if not self._outbound.push_all(
-                [(frame, key if behind else None) for frame, key in items], urgent):
+        if len(items) == 1:  # a set_props, an event, a response: the common case
+            frame, key = items[0]
+            queued = self._outbound.push(frame, key if key is not None and self.behind()
+                                         else None, urgent)
+        else:
+            behind = self.behind()
+            queued = self._outbound.push_all(
+                [(frame, key if behind else None) for frame, key in items], urgent)
+        if not queued:
             if self.abort(protocol.CloseCode.TRY_AGAIN_LATER, "client is not reading"):
                 log.warning("quartdash: closing WebSocket %s with 1013: client is not reading "
                             "(%d frames, %d bytes waiting)", self.id, len(self._outbound),

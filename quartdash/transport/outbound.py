@@ -67,8 +67,27 @@ class Outbound:
     def push(self, frame: str, key: Hashable | None = None, urgent: bool = True) -> bool:
         """Queue ``frame`` last; with a ``key``, in place of the queued frame of that
         key. False, and the queue unchanged, when it would take the queue past a budget
-        (a single frame always fits an empty queue)."""
-        return self.push_all([(frame, key)], urgent)
+        (a single frame always fits an empty queue). The one-frame case of
+        ``push_all``, kept apart because every ``set_props`` of a stream takes it."""
+        frames = self._frames
+        old = frames.get(key) if key is not None else None
+        if old is None:
+            if frames and (len(frames) >= self.max_frames
+                           or self._size + len(frame) > self.max_bytes):
+                return False
+            if key is None:
+                key = next(self._keys)
+        else:
+            if len(frames) > 1 and (len(frames) > self.max_frames
+                                    or self._size - len(old) + len(frame) > self.max_bytes):
+                return False
+            del frames[key]  # the newer value goes last: delivery keeps its order
+            self._size -= len(old)
+        frames[key] = frame
+        self._size += len(frame)
+        if urgent:
+            self.urgent = True
+        return True
 
     def push_all(self, items: Sequence[tuple[str, Hashable | None]], urgent: bool = True) -> bool:
         """Queue several frames as one, each as ``push`` would: all of them, or none
@@ -76,6 +95,8 @@ class Outbound:
         over at once (a push's frames for every tab and component) always fits an
         empty queue, as a single frame does: a socket is closed for not reading, never
         for the size of one update."""
+        if len(items) == 1:
+            return self.push(*items[0], urgent)
         frames = self._frames
         if frames:
             # What the queue would hold: what waits besides the keys these replace, then
