@@ -623,6 +623,9 @@ async def _told_first(message: Awaitable[Any], then: Callable[[], None] | None) 
     task = asyncio.ensure_future(message)
     try:
         await asyncio.wait({task}, timeout=TELL_FIRST_SECONDS)
+    except asyncio.CancelledError:
+        task.cancel()  # the caller is gone: so is the message
+        raise
     finally:
         then()
     return await task
