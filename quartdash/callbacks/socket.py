@@ -19,6 +19,7 @@ from quartdash._compat.dash import stringify_id
 from quartdash.callbacks.encoding import checked_name, coalesces, encode_json
 from quartdash.transport import protocol
 from quartdash.transport.connection import Connection
+from quartdash.transport.outbound import props_key
 
 #: Longest a thread-pool ``emit_sync`` or ``subscribe_sync`` waits.
 EMIT_WAIT_SECONDS = 30.0
@@ -65,7 +66,7 @@ class CallbackSocket:
         ``Patch``, or one of ``encoding.DELTA_PROPS``): those all arrive, in order."""
         component = stringify_id(component_id)
         frame = protocol.set_props_frame(self._renderer_id, component, encode_json(props))
-        key = (self._renderer_id, component, tuple(props)) if coalesces(props) else None
+        key = props_key(self._renderer_id, component, props) if coalesces(props) else None
         self._conn.send_frame(frame, False, key)
 
     def set_prop_sync(self, component_id: str | dict[str, Any], prop: str, value: Any) -> None:

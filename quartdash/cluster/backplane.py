@@ -28,7 +28,6 @@ from quartdash.cluster.models import (
     Command,
     ConnectionInfo,
     Headers,
-    Push,
     Revocation,
     Selector,
 )
@@ -39,10 +38,9 @@ class CommandHandler(Protocol):
 
     def local_list(self, selector: Selector) -> list[ConnectionInfo]: ...
 
-    def apply(self, command: Command) -> int: ...
-
-    def deliver(self, push: Push) -> tuple[int, Callable[[], None]]:
-        """Queue a push (how many sockets), its sends started by the callable."""
+    def carry_out(self, command: Command) -> tuple[int, Callable[[], None]]:
+        """Carry out ``command`` on this worker's sockets: how many acted, and what
+        starts their sends, once the cluster was told."""
 
 
 class Backplane(ABC):
@@ -132,7 +130,11 @@ class LocalBackplane(Backplane):
         return [] if self._handler is None else self._handler.local_list(selector)
 
     async def send(self, command: Command) -> int:
-        return 0 if self._handler is None else self._handler.apply(command)
+        if self._handler is None:
+            return 0
+        count, start = self._handler.carry_out(command)
+        start()
+        return count
 
     async def revoke(self, entry: Revocation) -> None:
         self.revocations.add(entry)

@@ -64,7 +64,6 @@ from quartdash.cluster.models import (
     Command,
     ConnectionInfo,
     Headers,
-    Push,
     Revocation,
     Selector,
 )
@@ -339,13 +338,8 @@ class RedisBackplane(Backplane):
                 self.revocations.add(carried)
                 return
             assert request_id is not None  # read_message gives every command its id
-            start: Callable[[], None] | None = None
-            if self._handler is None:
-                count = 0
-            elif isinstance(carried, Push):
-                count, start = self._handler.deliver(carried)
-            else:
-                count = self._handler.apply(carried)
+            count, start = (self._handler.carry_out(carried) if self._handler is not None
+                            else (0, None))
             task = asyncio.get_running_loop().create_task(
                 self._reply(sender, wire.reply_message(request_id, count), start))
             self._tasks.append(task)
@@ -491,13 +485,8 @@ class RedisBackplane(Backplane):
 
     # --- commands and revocations ------------------------------------------------------
     async def send(self, command: Command) -> int:
-        start: Callable[[], None] | None = None
-        if self._handler is None:
-            local = 0
-        elif isinstance(command, Push):
-            local, start = self._handler.deliver(command)
-        else:
-            local = self._handler.apply(command)
+        local, start = (self._handler.carry_out(command) if self._handler is not None
+                        else (0, None))
         if self._redis is None or not self.healthy:
             if start is not None:
                 start()
@@ -641,17 +630,17 @@ class _Replies:
     many of its sockets acted (``wire.reply_message``)."""
 
     def __init__(self) -> None:
-        self._counts: dict[str, list[int]] = {}
-        self._waiters: dict[str, asyncio.Event] = {}
+        #: By request id: the counts that came, and the event set at each.
+        self._waiting: dict[str, tuple[list[int], asyncio.Event]] = {}
         #: No "did not answer" line before this time (``time.monotonic``).
         self._quiet_until = 0.0
 
     def arrived(self, request: str, count: int) -> None:
         """An answer came (one for a request no longer waited for is dropped)."""
-        waiter = self._waiters.get(request)
-        if waiter is not None:
-            self._counts[request].append(count)
-            waiter.set()
+        waiting = self._waiting.get(request)
+        if waiting is not None:
+            waiting[0].append(count)
+            waiting[1].set()
 
     async def publish(self, redis: Redis, channel: str, sender: str, command: Command,
                       seconds: float, others: Callable[[int], int],
@@ -662,8 +651,9 @@ class _Replies:
         runs once the message is out (``_told_first``). Redis errors go to the
         caller."""
         request = secrets.token_hex(8)
-        counts = self._counts[request] = []
-        arrived = self._waiters[request] = asyncio.Event()
+        counts: list[int] = []
+        arrived = asyncio.Event()
+        self._waiting[request] = (counts, arrived)
         expected = 0
         try:
             receivers = await _told_first(
@@ -683,7 +673,7 @@ class _Replies:
                             expected - len(counts), expected,
                             type(command).__name__.lower(), seconds)
         finally:
-            del self._counts[request], self._waiters[request]
+            del self._waiting[request]
         return sum(counts)
 
 

@@ -118,7 +118,7 @@ class Member:
         #: (see ``ConnectionRegistry._write_presence``).
         self.presence_changes = 0
         self.presence_written = 0
-        self.presence_lock: asyncio.Lock | None = None
+        self.presence_lock = asyncio.Lock()
 
     @property
     def user(self) -> str | None:
@@ -174,6 +174,9 @@ class _MemberTopics:
 
     async def unsubscribe(self, renderer_id: str, topic: str) -> None:
         await self._registry.unsubscribe(self._member, renderer_id, topic)
+
+    def drop_tab(self, renderer_id: str) -> None:
+        self._registry.drop_tab(self._member, renderer_id)
 
 
 class ConnectionRegistry:
@@ -232,9 +235,8 @@ class ConnectionRegistry:
         await asyncio.shield(self._starting)
 
     async def _start(self) -> None:
-        self._loop = asyncio.get_running_loop()
+        self._loop = loop = asyncio.get_running_loop()
         await self.backplane.start(self)
-        loop = asyncio.get_running_loop()
         self._sweeper = loop.create_task(self._sweep_forever())
         self._stop_watch = loop.create_task(watch_server_stop(self.going_away))
 
@@ -366,11 +368,21 @@ class ConnectionRegistry:
         return [m.info() for m in self._members.values() if selector.matches(m)]
 
     def apply(self, command: Command) -> int:
-        """Carry out a command on this worker's sockets; how many it affected."""
+        """Carry out a command on this worker's sockets now; how many it affected."""
+        count, start = self.carry_out(command)
+        start()
+        return count
+
+    def carry_out(self, command: Command) -> tuple[int, Callable[[], None]]:
+        """Carry out a command on this worker's sockets: how many it affected, and what
+        starts their sends (a push's; nothing for the other commands). A backplane
+        tells the cluster first (publishes the push, or answers its sender), which
+        would otherwise wait behind a send task per socket."""
         if isinstance(command, Push):
-            count, start = self.deliver(command)
-            start()
-            return count
+            return self._deliver(command)
+        return self._act(command), _nothing
+
+    def _act(self, command: Close | Extend) -> int:
         if isinstance(command, Extend):
             hits = [m for m in self._members.values() if m.session == command.session]
             for member in hits:
@@ -467,8 +479,6 @@ class ConnectionRegistry:
         subscriptions costs at most one write in flight and one waiting."""
         member.presence_changes += 1
         wanted = member.presence_changes
-        if member.presence_lock is None:
-            member.presence_lock = asyncio.Lock()
         async with member.presence_lock:
             if member.presence_written < wanted:
                 changes = member.presence_changes
@@ -476,13 +486,11 @@ class ConnectionRegistry:
                 member.presence_written = changes
         return member.info()
 
-    def deliver(self, push: Push) -> tuple[int, Callable[[], None]]:
+    def _deliver(self, push: Push) -> tuple[int, Callable[[], None]]:
         """Queue ``push`` to this worker's sockets it selects: how many, and what
-        starts their sends. The frames for one tab id are built once (every socket of
-        quartdash's worker shares those of ``EVERY_TAB``), and each socket queues them
-        under its own limits. The sends start when the caller says: a backplane first
-        tells the cluster (publishes the push, or answers its sender), which would
-        otherwise wait behind a send task per socket."""
+        starts their sends (see ``carry_out``). The frames for one tab id are built
+        once (every socket of quartdash's worker shares those of ``EVERY_TAB``), and
+        each socket queues them under its own limits."""
         selector = push.selector
         if selector.topic is not None:
             members: Iterable[Member] = self._by_topic.get(selector.topic, {}).values()
@@ -625,6 +633,10 @@ class ConnectionRegistry:
         revocations.purge(now)
         for session_id, user in expired.items():
             await self._sessions.expired(session_id, user)
+
+
+def _nothing() -> None:
+    """What starts the sends of a command that has none."""
 
 
 def _held_by(member: Member) -> tuple[str, str | None]:

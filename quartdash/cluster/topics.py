@@ -28,6 +28,7 @@ from quartdash._compat.dash import stringify_id
 from quartdash.callbacks.encoding import checked_name, coalesces, encode_json
 from quartdash.cluster.models import Push, Selector, Update
 from quartdash.transport import protocol
+from quartdash.transport.outbound import props_key
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -89,10 +90,10 @@ def frames(push: Push, renderer_id: str) -> list[Frame]:
     """The frames of ``push`` for one tab (``EVERY_TAB``: every tab of quartdash's
     worker), each with its coalescing key: the same key as a callback's ``set_props``
     of the same props of the same component in that tab, so the two replace each
-    other while the page is behind (``callbacks/socket.py``)."""
+    other while the page is behind (``outbound.props_key``)."""
     out: list[Frame] = [
         (protocol.set_props_frame(renderer_id, update.component, update.props_json),
-         (renderer_id, update.component, update.props) if update.coalesces else None)
+         props_key(renderer_id, update.component, update.props) if update.coalesces else None)
         for update in push.updates
     ]
     if push.event is not None:

@@ -97,7 +97,7 @@ class Connection:
 
     __slots__ = (
         "_batch_delay", "_flush", "_ids", "_loop_thread", "_outbound", "_owner", "_replay",
-        "_replay_limit", "_room", "_send", "_sender", "abort_reason", "by_tab", "id", "loop",
+        "_replay_limit", "_room", "_send", "_sender", "abort_reason", "id", "loop",
         "pending_props", "persistent", "running", "state",
     )
 
@@ -139,11 +139,10 @@ class Connection:
         self._replay: ReplayBuffer | None = None
         #: get_prop requests awaiting the page's answer, by request id.
         self.pending_props: dict[str, concurrent.futures.Future[Any]] = {}
-        #: callbacks in flight, by request id (a sync one's task awaits its thread).
-        self.running: dict[str, asyncio.Task[None]] = {}
-        #: The request ids each tab (renderer id) has running, so a tab that leaves
-        #: takes its callbacks with it; kept here, as ``running`` is, across a resume.
-        self.by_tab: dict[str, set[str]] = {}
+        #: callbacks in flight, by (renderer id, request id): a request id is its tab's,
+        #: and a tab that leaves takes its callbacks along (``cancel_tab``). A sync
+        #: one's task awaits its thread. Kept here, as all of this, across a resume.
+        self.running: dict[tuple[str, str], asyncio.Task[None]] = {}
         #: (renderer id, callback id) of the persistent callbacks running, one per tab.
         self.persistent: set[tuple[str, str]] = set()
 
@@ -183,9 +182,9 @@ class Connection:
         """Queue a frame from any thread. ``urgent`` frames end the batching delay;
         a ``key`` lets a later frame with the same key replace this one while behind."""
         if self.on_loop_thread():
-            self._enqueue(((frame, key),), urgent)
+            self._enqueue(frame, urgent, key)
         elif self.state < CLOSING:
-            self.loop.call_soon_threadsafe(self._enqueue, ((frame, key),), urgent)
+            self.loop.call_soon_threadsafe(self._enqueue, frame, urgent, key)
 
     def send_frames(self, items: Sequence[tuple[str, Hashable | None]],
                     start: bool = True) -> bool:
@@ -193,7 +192,15 @@ class Connection:
         loop: all or none (``Outbound.push_all``). True if they were queued; False if
         the connection is closing, or they overflowed the queue (then it closes).
         ``start=False``: the send begins at ``start_sending``, not at once."""
-        return self._enqueue(items, True, start)
+        if self.state >= CLOSING:
+            return False
+        behind = self.behind()
+        if not self._outbound.push_all(
+                [(frame, key if behind else None) for frame, key in items]):
+            self._overflowed()
+            return False
+        self._queued(True, start)
+        return True
 
     def start_sending(self) -> None:
         """Send what is queued, if nothing is sending it already (see ``send_frames``)."""
@@ -203,7 +210,7 @@ class Connection:
         """Send a frame now from a task on the loop (a callback's response): straight to
         the socket when nothing is queued or in flight, else behind what is."""
         if self._outbound or self._outbound.busy or self.state is not OPEN:
-            self._enqueue(((frame, None),), True)
+            self._enqueue(frame, True, None)
         else:
             await self._transmit(frame)
             self._kick()
@@ -231,29 +238,29 @@ class Connection:
         """How long the send in flight has been blocked (``time.monotonic`` seconds)."""
         return self._outbound.stalled_for(now)
 
-    def _enqueue(self, items: Sequence[tuple[str, Hashable | None]], urgent: bool,
-                 start: bool = True) -> bool:
+    def _enqueue(self, frame: str, urgent: bool, key: Hashable | None) -> None:
+        """Queue one frame (a set_props, an event, a response: every frame but a push's),
+        on the loop."""
         if self.state >= CLOSING:
-            return False
-        if len(items) == 1:  # a set_props, an event, a response: the common case
-            frame, key = items[0]
-            queued = self._outbound.push(frame, key if key is not None and self.behind()
-                                         else None, urgent)
+            return
+        if self._outbound.push(frame, key if key is not None and self.behind() else None,
+                               urgent):
+            self._queued(urgent, start=True)
         else:
-            behind = self.behind()
-            queued = self._outbound.push_all(
-                [(frame, key if behind else None) for frame, key in items], urgent)
-        if not queued:
-            if self.abort(protocol.CloseCode.TRY_AGAIN_LATER, "client is not reading"):
-                log.warning("quartdash: closing WebSocket %s with 1013: client is not reading "
-                            "(%d frames, %d bytes waiting)", self.id, len(self._outbound),
-                            self._outbound.size)
-            return False
+            self._overflowed()
+
+    def _queued(self, urgent: bool, start: bool) -> None:
         if urgent and self._flush is not None and not self._flush.done():
             self._flush.set_result(None)
         if start:
             self._kick()
-        return True
+
+    def _overflowed(self) -> None:
+        """What waits is past a budget: the page is not reading. Close it (1013)."""
+        if self.abort(protocol.CloseCode.TRY_AGAIN_LATER, "client is not reading"):
+            log.warning("quartdash: closing WebSocket %s with 1013: client is not reading "
+                        "(%d frames, %d bytes waiting)", self.id, len(self._outbound),
+                        self._outbound.size)
 
     def _kick(self) -> None:
         """Start the sender if frames wait and nothing else is sending."""
@@ -394,6 +401,13 @@ class Connection:
         if self._owner is not None:
             self._owner.cancel()
         return True
+
+    def cancel_tab(self, renderer_id: str) -> None:
+        """A tab left: cancel its callbacks (a persistent one would stream into a page
+        that is gone)."""
+        for (tab, _), task in list(self.running.items()):
+            if tab == renderer_id:
+                task.cancel()
 
     def stop(self) -> None:
         """Begin the teardown at once (CLOSING): ``is_shutdown`` turns true first, so

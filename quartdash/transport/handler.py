@@ -237,7 +237,7 @@ class _Caller:
 
     __slots__ = ("backplane", "binding", "clients", "conn", "debug", "facts",
                  "handovers", "member", "ours", "pool", "refusals", "topics",
-                 "unhanded", "unsubscribe_tab")
+                 "unhanded")
 
     def __init__(self, services: SocketServices, conn: Connection, member: Member,
                  facts: dict[str, Any], ours: bool = False) -> None:
@@ -254,10 +254,9 @@ class _Caller:
         self.facts = facts
         self.conn = conn
         self.member = member
-        #: Where ``ctx.websocket.subscribe`` of this socket's callbacks goes.
+        #: This socket's subscriptions: ``ctx.websocket.subscribe`` of its callbacks, and
+        #: the end of a tab's when it leaves.
         self.topics = services.connections.topics_for(member)
-        #: Ends a tab's subscriptions when it leaves (the registry's ``drop_tab``).
-        self.unsubscribe_tab = services.connections.drop_tab
         # A sync callback counts against this socket and its session (without auth,
         # its address): opening more sockets buys no more threads.
         owner = f"s:{member.session}" if member.session else f"a:{member.remote_addr}"
@@ -268,11 +267,8 @@ class _Caller:
         """quartdash's worker says a tab left while the socket stays for others: its
         subscriptions end, and its callbacks (a persistent one streaming into a page
         that is gone) are cancelled."""
-        self.unsubscribe_tab(self.member, renderer_id)
-        for request_id in self.conn.by_tab.pop(renderer_id, ()):
-            task = self.conn.running.get(request_id)
-            if task is not None:
-                task.cancel()
+        self.topics.drop_tab(renderer_id)
+        self.conn.cancel_tab(renderer_id)
 
     def quiet(self) -> bool:
         """Count one refused request; True once it is past ``LOGGED_REFUSALS``."""
@@ -321,7 +317,7 @@ def _start_callback(
     """Bind the request to its callback and start it; refusals answer at once."""
     renderer, request_id = request.renderer_id, request.request_id
     try:
-        if request_id in conn.running:
+        if (renderer, request_id) in conn.running:
             raise ClientError(f"request id {request_id[:40]!r} is already running")
         if len(conn.running) >= services.settings.max_callbacks_in_flight:
             raise ClientError("too many callbacks in flight on this connection")
@@ -342,8 +338,7 @@ def _start_callback(
     if prepared.persistent:
         conn.persistent.add(tab_key)
     caller.member.saw_tab(renderer)
-    conn.by_tab.setdefault(renderer, set()).add(request_id)
-    conn.running[request_id] = conn.loop.create_task(
+    conn.running[renderer, request_id] = conn.loop.create_task(
         _run_callback(conn, prepared, caller, renderer, request_id, g.dash_response)
     )
 
@@ -377,12 +372,7 @@ async def _run_callback(
         frame = protocol.callback_response_status(
             renderer, request_id, status, text, error_page(exc, caller.debug))
     finally:
-        conn.running.pop(request_id, None)
-        tab = conn.by_tab.get(renderer)
-        if tab is not None:
-            tab.discard(request_id)
-            if not tab:
-                del conn.by_tab[renderer]
+        conn.running.pop((renderer, request_id), None)
         if prepared.persistent:
             conn.persistent.discard((renderer, prepared.output))
     await conn.respond(frame)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 
 #: Largest batch the sender joins into one frame. Past it, what is queued goes out in
 #: several frames, so a backlog never becomes one huge string (and a copy of it in the
@@ -26,6 +26,13 @@ from collections.abc import Callable, Hashable, Sequence
 DEFAULT_MAX_BATCH_BYTES = 256 << 10
 #: How long a send may be in flight before the page counts as behind.
 BEHIND_SECONDS = 0.1
+
+
+def props_key(renderer_id: str, component: str, props: Iterable[str]) -> Hashable:
+    """The key of a ``set_props`` frame: a later one to the same props of the same
+    component in the same tab replaces it while the page is behind, whoever sent each
+    (a callback's ``set_props``, a push)."""
+    return (renderer_id, component, tuple(props))
 
 
 class Outbound:

@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 
 from quartdash import Publisher
 from quartdash.cluster import wire
-from quartdash.cluster.models import Command, ConnectionInfo, Push, Selector
+from quartdash.cluster.models import Command, ConnectionInfo, Selector
 from quartdash.cluster.redis import RedisBackplane
 from quartdash.exceptions import BackplaneUnavailable
 from quartdash.testing.servers import redis_server
@@ -41,11 +41,8 @@ class Sockets:
             self.during_snapshot.append(asyncio.ensure_future(self.backplane.refresh(change)))
         return snapshot
 
-    def apply(self, command: Command) -> int:
-        return 1  # as if one socket of this worker took each command
-
-    def deliver(self, push: Push) -> tuple[int, Callable[[], None]]:
-        return 1, lambda: None
+    def carry_out(self, command: Command) -> tuple[int, Callable[[], None]]:
+        return 1, lambda: None  # as if one socket of this worker took each command
 
     backplane: RedisBackplane
 
@@ -131,18 +128,12 @@ class BusySockets(Sockets):
 
     tasks: list[asyncio.Task[None]] = []
 
-    def deliver(self, push: Push) -> tuple[int, Callable[[], None]]:
+    def carry_out(self, command: Command) -> tuple[int, Callable[[], None]]:
         def start() -> None:
             loop = asyncio.get_running_loop()
             self.tasks.extend(loop.create_task(_busy()) for _ in range(1500))
 
         return 1500, start
-
-    def apply(self, command: Command) -> int:
-        assert isinstance(command, Push)
-        count, start = self.deliver(command)
-        start()  # at once, as before ``deliver`` let the backplane choose when
-        return count
 
 
 async def _busy() -> None:

@@ -97,7 +97,7 @@ async def test_stop_fails_get_prop_and_cancels_callbacks() -> None:
         await asyncio.Event().wait()
 
     callback = asyncio.create_task(forever())
-    conn.running["r1"] = callback
+    conn.running["R", "r1"] = callback
     conn.stop()
     assert isinstance(future.exception(), WebsocketDisconnected)
     with pytest.raises(asyncio.CancelledError):
