@@ -19,6 +19,7 @@ from quartdash import CloseCode
 from quartdash.testing.servers import Server, hypercorn
 from tests import ROOT
 from tests.authclient import SECRET, TOKEN, admin, closed_code, login, session_socket, who
+from tests.e2e.pages import submit_sign_in
 
 WAIT = 15.0
 
@@ -34,9 +35,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 def sign_in(browser: Any, base: str, user: str) -> None:
     driver = browser.driver
     driver.get(base + "/login")
-    driver.find_element(By.ID, "username").send_keys(user)
-    driver.find_element(By.ID, "password").send_keys("demo")
-    driver.find_element(By.ID, "sign-in").click()
+    submit_sign_in(driver, user)
     browser.wait_for_text_to_equal("#who", f"Signed in as {user}", timeout=WAIT)
 
 

@@ -26,6 +26,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from quartdash.testing.servers import RedisServer, Server, hypercorn, redis_server
 from tests.authclient import SECRET, TOKEN, admin
+from tests.e2e.pages import submit_sign_in
 
 WAIT = 15.0
 #: Pages opened at most to land a socket on the other worker: the kernel hands a new
@@ -117,9 +118,7 @@ def socket_open(browser: Any) -> None:
 def sign_in(browser: Any, base: str, user: str) -> None:
     driver = browser.driver
     driver.get(base + "/login")
-    driver.find_element(By.ID, "username").send_keys(user)
-    driver.find_element(By.ID, "password").send_keys("demo")
-    driver.find_element(By.ID, "sign-in").click()
+    submit_sign_in(driver, user)
     until(driver, lambda: browser.find_element("#who").text == f"Signed in as {user}",
           what=f"{user} signed in")
     socket_open(browser)

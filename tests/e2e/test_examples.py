@@ -30,6 +30,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from quartdash.testing.servers import RedisServer, Server, hypercorn
 from tests import ROOT
+from tests.e2e.pages import submit_sign_in
 from tests.e2e.test_chat_example import (  # noqa: F401 (redis: a fixture)
     on_another_worker,
     redis,
@@ -507,9 +508,7 @@ def test_echo(example: Callable[..., Page]) -> None:
 def test_auth_admin(example: Callable[..., Page]) -> None:
     page = example("auth_admin", path="/login", ready_path="/login",
                    env={"QUARTDASH_SECRET_KEY": "9b2e4c7f1a3d5e8b0c6f2a4d7e9b1c3f"})
-    page.driver.find_element(By.ID, "username").send_keys("admin")
-    page.driver.find_element(By.ID, "password").send_keys("demo")
-    page.driver.find_element(By.ID, "sign-in").click()
+    submit_sign_in(page.driver, "admin")
     page.until(lambda: page.text("#who") == "Signed in as admin")
     page.changes(lambda: page.text("#counter"))  # ticks once a second
     page.until(lambda: "admin" in page.text("#admin"))
@@ -520,9 +519,7 @@ def test_live_dashboard(example: Callable[..., Page]) -> None:
     page = example("live_dashboard", path="/login", ready_path="/login",
                    env={"QUARTDASH_SECRET_KEY": "4d1f8a2c6e0b9d3f7a5c1e8b2d6f0a4c",
                         "QUART_AUTH_COOKIE_SECURE": "0"})
-    page.driver.find_element(By.ID, "username").send_keys("alice")
-    page.driver.find_element(By.ID, "password").send_keys("wonderland")
-    page.driver.find_element(By.ID, "sign-in").click()
+    submit_sign_in(page.driver, "alice", "wonderland")
     page.until(lambda: page.text("#who") == "Signed in as alice")
     page.until(lambda: page.text("#reading").startswith("boiler: "))
     page.changes(lambda: page.text("#reading"))  # a reading a second
@@ -532,9 +529,7 @@ def test_chat(example: Callable[..., Page]) -> None:
     """One user alone (tests/e2e/test_chat_example.py has two, on two workers)."""
     page = example("chat", path="/login", ready_path="/login",
                    env={"QUARTDASH_SECRET_KEY": "7e3a9c1f5b2d8e4a0c6f3b9d1e7a5c2f"})
-    page.driver.find_element(By.ID, "username").send_keys("alice")
-    page.driver.find_element(By.ID, "password").send_keys("demo")
-    page.driver.find_element(By.ID, "sign-in").click()
+    submit_sign_in(page.driver, "alice")
     page.until(lambda: page.text("#who") == "Signed in as alice")
     page.until(lambda: page.text("#present") == "alice")
     page.browser.find_element("#text").send_keys("hello, anyone?", Keys.ENTER)

@@ -10,11 +10,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from quartdash.testing.servers import Server, hypercorn
 from tests.authclient import SECRET, TOKEN
+from tests.e2e.pages import submit_sign_in
 
 WAIT = 15.0
 
@@ -44,9 +44,7 @@ def test_sign_in_watch_export_and_sign_out(dash_br: Any, server: Server) -> None
     driver = dash_br.driver
     driver.get(server.url + "/")
     until(dash_br, lambda: driver.current_url.endswith("/login"))  # guarded
-    driver.find_element(By.ID, "username").send_keys("alice")
-    driver.find_element(By.ID, "password").send_keys("wonderland")
-    driver.find_element(By.ID, "sign-in").click()
+    submit_sign_in(driver, "alice", "wonderland")
     dash_br.wait_for_text_to_equal("#who", "Signed in as alice", timeout=WAIT)
 
     # The live reading: it arrives, changes by itself, and follows the dropdown.

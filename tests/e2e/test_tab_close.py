@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from quartdash.testing.servers import Server, hypercorn
-from tests.e2e.polling import poll
+from tests.e2e.pages import poll
 
 WAIT = 15.0
 #: The registry's lines (logger ``quartdash.connections``): ``connect id=...``, and

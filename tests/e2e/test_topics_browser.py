@@ -19,7 +19,7 @@ import requests
 
 from quartdash.testing.servers import Server, hypercorn, redis_server
 from tests.authclient import COOKIE, SECRET, login
-from tests.e2e.polling import poll
+from tests.e2e.pages import poll
 
 WAIT = 15.0
 #: Records every text ``#feed`` shows, so a test can tell what a tab never showed.

@@ -16,7 +16,7 @@ import pytest
 
 from quartdash.testing.servers import RedisServer, Server, hypercorn, redis_server
 from tests import ROOT
-from tests.e2e.polling import poll
+from tests.e2e.pages import poll
 
 PAGE = ROOT / "docs" / "topics.md"
 WAIT = 20.0

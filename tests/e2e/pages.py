@@ -1,9 +1,12 @@
-"""Waiting for what a browser test watches: poll a condition, never sleep for it."""
+"""What browser tests do to a page: wait for what they watch (poll a condition, never
+sleep for it), and sign in on the form every signed-in example serves."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
+
+from selenium.webdriver.common.by import By
 
 #: How long a browser test waits for what it watches, unless it says otherwise.
 WAIT = 15.0
@@ -19,3 +22,11 @@ def poll(condition: Any, what: str, timeout: float = WAIT) -> Any:
             return value
         time.sleep(0.05)
     raise AssertionError(f"{what} within {timeout} s")
+
+
+def submit_sign_in(driver: Any, user: str, password: str = "demo") -> None:
+    """Fill and send the examples' sign-in form (``#username``, ``#password``,
+    ``#sign-in``), on the page the driver shows."""
+    driver.find_element(By.ID, "username").send_keys(user)
+    driver.find_element(By.ID, "password").send_keys(password)
+    driver.find_element(By.ID, "sign-in").click()
