@@ -10,8 +10,9 @@
 // resume token, a resume accepted or refused), in a child process started with
 // --experimental-websocket (Node 20), as in unanswered.test.js.
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { test } from "node:test";
+
+import { FAKE_SERVER, runScript } from "../support/fake_server.js";
 
 const WORKER = new URL("../src/worker.js", import.meta.url).href;
 
@@ -25,17 +26,11 @@ const WORKER = new URL("../src/worker.js", import.meta.url).href;
 function scenario(body) {
   const script = `
     import net from "node:net";
-    import { createHash } from "node:crypto";
     import { MessageChannel } from "node:worker_threads";
+    import { readFrames, textFrame, upgrade } from ${JSON.stringify(FAKE_SERVER)};
     globalThis.self = { location: { href: "http://127.0.0.1/" } };
     console.warn = () => {};
     await import(${JSON.stringify(WORKER)});
-    const textFrame = (text) => {
-      const payload = Buffer.from(text);
-      const head = payload.length < 126 ? Buffer.from([0x81, payload.length])
-        : Buffer.from([0x81, 126, payload.length >> 8, payload.length & 255]);
-      return Buffer.concat([head, payload]);
-    };
     let tokens = 0;
     const server = { grace: 10, resume: "accept", conns: [], sockets: new Set(),
       push(conn, message) { conn.socket.write(textFrame(JSON.stringify(message))); },
@@ -49,32 +44,19 @@ function scenario(body) {
       socket.on("data", (chunk) => {
         buffer = Buffer.concat([buffer, chunk]);
         if (!upgraded) {
-          const end = buffer.indexOf("\\r\\n\\r\\n");
-          if (end < 0) return;
-          const key = /sec-websocket-key:\\s*(\\S+)/i.exec(String(buffer.subarray(0, end)));
-          if (!key) return socket.destroy();
-          buffer = buffer.subarray(end + 4);
+          const handshake = upgrade(buffer);
+          if (handshake === null) return;
+          if (!handshake.ok) return socket.destroy();
+          buffer = handshake.rest;
           upgraded = true;
-          const accept = createHash("sha1")
-            .update(key[1] + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest("base64");
-          socket.write("HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: websocket\\r\\n" +
-            "Connection: Upgrade\\r\\nSec-WebSocket-Accept: " + accept + "\\r\\n\\r\\n");
+          socket.write(handshake.reply);
           server.sockets.add(socket);
           server.conns.push(conn);
         }
-        while (buffer.length >= 2) { // client frames: masked, unfragmented
-          let length = buffer[1] & 127;
-          let offset = 2;
-          if (length === 126) { length = buffer.readUInt16BE(2); offset = 4; }
-          else if (length === 127) { length = Number(buffer.readBigUInt64BE(2)); offset = 10; }
-          if (buffer.length < offset + 4 + length) return;
-          const mask = buffer.subarray(offset, offset + 4);
-          const payload = Buffer.from(buffer.subarray(offset + 4, offset + 4 + length));
-          for (let i = 0; i < payload.length; i += 1) payload[i] ^= mask[i % 4];
-          const opcode = buffer[0] & 15;
-          buffer = buffer.subarray(offset + 4 + length);
-          if (opcode !== 1) continue;
-          const message = JSON.parse(payload.toString("utf8"));
+        const read = readFrames(buffer);
+        buffer = read.rest;
+        for (const text of read.texts) {
+          const message = JSON.parse(text);
           conn.frames.push(message);
           if (message.type === "quartdash_hello") {
             conn.resumed = message.resume !== null && server.resume === "accept";
@@ -115,10 +97,7 @@ function scenario(body) {
     console.log(JSON.stringify(result));
     process.exit(0);
   `;
-  const out = execFileSync(process.execPath,
-    ["--experimental-websocket", "--no-warnings", "--input-type=module", "-e", script],
-    { encoding: "utf8", timeout: 30000 });
-  const result = JSON.parse(out.trim().split("\n").pop());
+  const result = runScript(script);
   assert.equal(result.error, undefined, JSON.stringify(result));
   return result;
 }

@@ -10,8 +10,9 @@
 // refused handshake with an error and no close, where browsers send both, hence a
 // server that accepts and drops.)
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { test } from "node:test";
+
+import { FAKE_SERVER, runScript } from "../support/fake_server.js";
 
 const SOCKET = new URL("../src/socket.js", import.meta.url).href;
 
@@ -21,20 +22,17 @@ const SOCKET = new URL("../src/socket.js", import.meta.url).href;
 function scenario(policy, body) {
   const script = `
     import net from "node:net";
-    import { createHash } from "node:crypto";
     import { ServerSocket } from ${JSON.stringify(SOCKET)};
+    import { upgrade } from ${JSON.stringify(FAKE_SERVER)};
     globalThis.self = { location: { href: "http://127.0.0.1/" } };
     const started = Date.now();
     const handshakes = [];
     const server = net.createServer((conn) => {
       conn.once("data", (head) => {
-        const key = /sec-websocket-key:\\s*(\\S+)/i.exec(String(head));
-        if (!key) return conn.destroy();
+        const handshake = upgrade(head);
+        if (!handshake?.ok) return conn.destroy();
         handshakes.push(Date.now() - started);
-        const accept = createHash("sha1")
-          .update(key[1] + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest("base64");
-        conn.write("HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: websocket\\r\\n" +
-          "Connection: Upgrade\\r\\nSec-WebSocket-Accept: " + accept + "\\r\\n\\r\\n");
+        conn.write(handshake.reply);
         setTimeout(() => conn.destroy(), 5);
       });
     });
@@ -54,10 +52,7 @@ function scenario(policy, body) {
     console.log(JSON.stringify(result));
     process.exit(0);
   `;
-  const out = execFileSync(process.execPath,
-    ["--experimental-websocket", "--no-warnings", "--input-type=module", "-e", script],
-    { encoding: "utf8", timeout: 30000 });
-  return JSON.parse(out.trim().split("\n").pop());
+  return runScript(script);
 }
 
 test("a page that connects while a retry waits out its backoff gets an attempt at once", () => {

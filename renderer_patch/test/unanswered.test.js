@@ -9,10 +9,10 @@
 // with Node's own WebSocket client, in a child process started with
 // --experimental-websocket (Node 20), as in reconnect.test.js.
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { test } from "node:test";
 
 import { MAX_QUEUED, ServerSocket } from "../src/socket.js";
+import { FAKE_SERVER, runScript } from "../support/fake_server.js";
 
 const SOCKET = new URL("../src/socket.js", import.meta.url).href;
 
@@ -24,16 +24,12 @@ const SOCKET = new URL("../src/socket.js", import.meta.url).href;
 function scenario(options, body) {
   const script = `
     import net from "node:net";
-    import { createHash } from "node:crypto";
     import { ServerSocket } from ${JSON.stringify(SOCKET)};
+    import { readFrames, textFrame, upgrade } from ${JSON.stringify(FAKE_SERVER)};
     globalThis.self = { location: { href: "http://127.0.0.1/" } };
     const started = Date.now();
     const WELCOME = JSON.stringify({ type: "quartdash_welcome", v: 1, id: "c1",
                                      token: null, grace: 0, resumed: false });
-    const textFrame = (text) => {
-      const payload = Buffer.from(text);
-      return Buffer.concat([Buffer.from([0x81, payload.length]), payload]); // < 126 bytes
-    };
     const server = { mode: "drop", handshakes: [], received: [], open: new Set(),
       cut() { for (const conn of this.open) conn.destroy(); this.open.clear(); } };
     const listener = net.createServer((conn) => {
@@ -45,36 +41,22 @@ function scenario(options, body) {
         if (conn.dropping) return; // it reads nothing, and welcomes nobody
         buffer = Buffer.concat([buffer, chunk]);
         if (!upgraded) {
-          const end = buffer.indexOf("\\r\\n\\r\\n");
-          if (end < 0) return;
-          const key = /sec-websocket-key:\\s*(\\S+)/i.exec(String(buffer.subarray(0, end)));
-          if (!key) return conn.destroy();
-          buffer = buffer.subarray(end + 4);
+          const handshake = upgrade(buffer);
+          if (handshake === null) return;
+          if (!handshake.ok) return conn.destroy();
+          buffer = handshake.rest;
           upgraded = true;
           server.handshakes.push(Date.now() - started);
-          const accept = createHash("sha1")
-            .update(key[1] + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest("base64");
-          conn.write("HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: websocket\\r\\n" +
-            "Connection: Upgrade\\r\\nSec-WebSocket-Accept: " + accept + "\\r\\n\\r\\n");
+          conn.write(handshake.reply);
           if (server.mode === "drop") {
             conn.dropping = true;
             return void setTimeout(() => conn.destroy(), 5);
           }
           server.open.add(conn);
         }
-        while (buffer.length >= 2) { // client frames: masked, unfragmented
-          let length = buffer[1] & 127;
-          let offset = 2;
-          if (length === 126) { length = buffer.readUInt16BE(2); offset = 4; }
-          else if (length === 127) { length = Number(buffer.readBigUInt64BE(2)); offset = 10; }
-          if (buffer.length < offset + 4 + length) return;
-          const mask = buffer.subarray(offset, offset + 4);
-          const payload = Buffer.from(buffer.subarray(offset + 4, offset + 4 + length));
-          for (let i = 0; i < payload.length; i += 1) payload[i] ^= mask[i % 4];
-          const opcode = buffer[0] & 15;
-          buffer = buffer.subarray(offset + 4 + length);
-          if (opcode !== 1) continue;
-          const text = payload.toString("utf8");
+        const read = readFrames(buffer);
+        buffer = read.rest;
+        for (const text of read.texts) {
           server.received.push(text);
           if (JSON.parse(text).type === "quartdash_hello") conn.write(textFrame(WELCOME));
         }
@@ -109,10 +91,7 @@ function scenario(options, body) {
     console.log(JSON.stringify(result));
     process.exit(0);
   `;
-  const out = execFileSync(process.execPath,
-    ["--experimental-websocket", "--no-warnings", "--input-type=module", "-e", script],
-    { encoding: "utf8", timeout: 30000 });
-  return JSON.parse(out.trim().split("\n").pop());
+  return runScript(script);
 }
 
 const request = (id) => ({ type: "callback_request", rendererId: "r1", requestId: id, payload: {} });
