@@ -768,7 +768,8 @@ class RedisPublisher:
 
 #: Redis connections one process opens at most; a command waits up to
 #: ``POOL_WAIT_SECONDS`` for one when all are busy (a burst of subscriptions or of
-#: departures), and only past that counts Redis as unreachable.
+#: departures), and only past that counts Redis as unreachable. The URL's own
+#: ``?max_connections=`` and ``?timeout=`` (read by redis-py) take precedence.
 POOL_CONNECTIONS = 50
 POOL_WAIT_SECONDS = 2.0
 

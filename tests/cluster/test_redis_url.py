@@ -11,9 +11,16 @@ import urllib.parse
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from redis.asyncio import BlockingConnectionPool
 
 from quartdash import QuartDash
-from quartdash.cluster.redis import RedisBackplane, _safe
+from quartdash.cluster.redis import (
+    POOL_CONNECTIONS,
+    POOL_WAIT_SECONDS,
+    RedisBackplane,
+    _client,
+    _safe,
+)
 from quartdash.testing.servers import free_port
 
 
@@ -91,3 +98,13 @@ async def test_degraded_log_shows_no_password(caplog: pytest.LogCaptureFixture) 
     assert in_query not in caplog.text and in_userinfo not in caplog.text
     assert "redis://bob:***@127.0.0.1:" in caplog.text
     assert "password=***" in caplog.text
+
+
+async def test_the_pool_bounds_have_defaults_and_the_url_sets_them() -> None:
+    """Each process's Redis pool waits for a free connection (a burst must not read as
+    an outage); its size and wait are the documented defaults, or the URL's."""
+    default = _client("redis://127.0.0.1:6379/0").connection_pool
+    assert isinstance(default, BlockingConnectionPool)
+    assert (default.max_connections, default.timeout) == (POOL_CONNECTIONS, POOL_WAIT_SECONDS)
+    given = _client("redis://127.0.0.1:6379/0?max_connections=7&timeout=3").connection_pool
+    assert (given.max_connections, given.timeout) == (7, 3.0)
