@@ -485,6 +485,14 @@ def test_events(example: Callable[..., Page]) -> None:
     page.changes(received)
     draws = page.js("return document.querySelector('#walk polyline').getAttribute('points')")
     assert len(draws.split(" ")) >= 2
+    # "sent: n" is set after step n was emitted, on the same socket: no step may be
+    # missing. Both counters are read in one script, so the page cannot move between.
+    counts = "return ['#sent', '#received'].map(s => " \
+             "parseInt(document.querySelector(s).textContent.split(' ').pop()))"
+    page.until(lambda: page.js(counts)[0] >= 100)
+    for _ in range(20):
+        sent, got = page.js(counts)
+        assert got >= sent, f"the page drew {got} steps of the {sent} the server sent"
     events, _ = page.rate("parseInt(document.querySelector('#received').textContent"
                           ".split(' ').pop())")
     page.record(events=events)
