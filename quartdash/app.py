@@ -53,7 +53,7 @@ from quartdash._compat import dash as dash_compat
 from quartdash._compat import hypercorn as hypercorn_compat
 from quartdash._compat.dash import HookedDash, seen_by_dash_as_its_own
 from quartdash.auth import csrf
-from quartdash.auth.admin import AdminPredicate, admin_blueprint
+from quartdash.auth.admin import AdminPredicate, admin_blueprint, admission
 from quartdash.auth.origin import OriginPolicy
 from quartdash.auth.secret_key import check_secret_keys
 from quartdash.auth.sessions import SessionLifecycle, Sessions
@@ -166,6 +166,7 @@ class QuartDash(HookedDash):
         max_threads_per_client: int | None = None,
         handover_seconds: float | None = None,
         max_handovers: int | None = None,
+        metrics: bool | str | None = None,
         **kwargs: Any,
     ) -> None:
         check_server(server)
@@ -200,6 +201,7 @@ class QuartDash(HookedDash):
                 "max_threads_per_client": max_threads_per_client,
                 "admin_token": admin_token or None,
                 "backplane": backplane if isinstance(backplane, str) else None,
+                "metrics": metrics,
             },
             server.config if isinstance(server, Quart) else None,
         )
@@ -248,6 +250,17 @@ class QuartDash(HookedDash):
                           stacklevel=2)
         self.backplane = (backplane if isinstance(backplane, Backplane)
                           else backplane_from_url(settings.backplane))
+        #: Counts of this process and its sibling workers (``observe/metrics.py``), or
+        #: None with metrics off.
+        self.metrics = None
+        if settings.metrics:
+            from quartdash.observe import metrics as metrics_module
+
+            self.metrics = metrics_module.enable()
+            if settings.metrics != "public" and admin is None and self._admin_token is None:
+                warnings.warn("metrics=True admits the admin API's callers, and there are "
+                              "none (no admin= nor QUARTDASH_ADMIN_TOKEN): every scrape will "
+                              "be refused; set one, or metrics=\"public\"", stacklevel=2)
         # The signals go out with this app as sender, run as its server runs receivers.
         emit = signals.Emitter(self, lambda receiver: self.server.ensure_async(receiver))
         # Every start, renewal and end of a session, and their signals: with auth, logins
@@ -325,11 +338,18 @@ class QuartDash(HookedDash):
         server.after_serving(self.connections.stop)
         if self.sessions is not None:
             self.sessions.init_app(server)
+        authorize = admission(origin_policy=self.origin_policy, sessions=self.sessions,
+                              predicate=self._admin, admin_token=self._admin_token)
         if self._admin is not None or self._admin_token is not None:
             server.register_blueprint(admin_blueprint(
-                self.config.routes_pathname_prefix, self.connections,
-                origin_policy=self.origin_policy, sessions=self.sessions,
-                predicate=self._admin, admin_token=self._admin_token))
+                self.config.routes_pathname_prefix, self.connections, authorize))
+        if self.metrics is not None:
+            from quartdash.observe.metrics import metrics_blueprint
+
+            server.register_blueprint(metrics_blueprint(
+                self.config.routes_pathname_prefix, self.metrics,
+                None if self.settings.metrics == "public" else authorize))
+            server.after_serving(self.metrics.forget_this_process)
 
     async def register_callbacks(self) -> None:
         """Register every callback now (idempotent): at server start in every worker,

@@ -27,10 +27,11 @@ from typing import Any
 PREFIX = "QUARTDASH_"
 
 
-def _spec(default: Any, doc: str, *, key: bool = True) -> Any:
-    """A setting's field: its default, what it bounds (for the documentation), and
-    whether it has a ``QUARTDASH_*`` key (``key=False``: keyword only)."""
-    return field(default=default, metadata={"doc": doc, "key": key})
+def _spec(default: Any, doc: str, *, key: bool = True, words: tuple[str, ...] = ()) -> Any:
+    """A setting's field: its default, what it bounds (for the documentation), whether
+    it has a ``QUARTDASH_*`` key (``key=False``: keyword only), and the words a switch
+    takes besides on and off (``words``)."""
+    return field(default=default, metadata={"doc": doc, "key": key, "words": words})
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +84,9 @@ class Settings:
         None, "redis://host:port/db: registry, commands and revocations for every worker")
     secret_key: str | None = _spec(
         None, "signs sessions when app.server.secret_key is unset")
+    metrics: bool | str = _spec(
+        False, "Prometheus metrics at {prefix}_quartdash/metrics, admitted like the admin "
+        "API (public: anyone)", words=("public",))
 
     def __post_init__(self) -> None:
         for spec in dataclasses.fields(self):
@@ -120,7 +124,9 @@ class Settings:
             for where, source in sources:
                 value = source.get(name if source is keywords else key)
                 if value is not None and value != "":
-                    values[name] = _convert(name, value, spec.default, where)
+                    values[name] = (value.lower() if isinstance(value, str)
+                                    and value.lower() in spec.metadata["words"]
+                                    else _convert(name, value, spec.default, where))
                     break
         return cls(**values)
 

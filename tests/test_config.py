@@ -22,7 +22,16 @@ SAMPLES = {
     "admin_token": ("a-token-of-some-length", "a-token-of-some-length"),
     "backplane": ("redis://127.0.0.1:1/0", "redis://127.0.0.1:1/0"),
     "secret_key": ("s" * 32, "s" * 32),
+    "metrics": ("Public", "public"),
 }
+
+
+@pytest.mark.parametrize(("text", "value"), [("1", True), ("true", True), ("0", False),
+                                             ("public", "public"), ("PUBLIC", "public")])
+def test_metrics_is_a_switch_or_public(text: str, value: bool | str) -> None:
+    assert Settings.load({}, None, {"QUARTDASH_METRICS": text}).metrics == value
+    with pytest.raises(ValueError, match="QUARTDASH_METRICS: 'open' is not a switch"):
+        Settings.load({}, None, {"QUARTDASH_METRICS": "open"})
 
 
 def test_every_keyed_setting_has_a_sample() -> None:

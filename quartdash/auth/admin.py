@@ -53,24 +53,21 @@ async def _is_admin(predicate: AdminPredicate, user: AuthUser) -> bool:
     return bool(verdict)
 
 
-def admin_blueprint(
-    route_prefix: str,
-    connections: ConnectionRegistry,
+Admission = Callable[[], Awaitable["Response | None"]]
+
+
+def admission(
     *,
     origin_policy: OriginPolicy,
     sessions: Sessions | None,
     predicate: AdminPredicate | None,
     admin_token: str | None,
-) -> Blueprint:
-    """The admin API over ``connections``, mounted under ``route_prefix`` (Dash's
-    ``routes_pathname_prefix``). A logged-in user is read from ``sessions`` (None
-    without ``auth``: only ``admin_token`` is then admitted); a cookie-borne call must
-    pass ``origin_policy``."""
-    prefix = route_prefix.rstrip("/") + "/_quartdash/admin"
-    api = Blueprint("quartdash_admin", __name__, url_prefix=prefix)
+) -> Admission:
+    """The admin API's check of the current request, for every route it guards (the
+    API, the metrics, the admin page): None if the caller is an admin, else the JSON
+    refusal to answer with (401 without credentials, 403 with wrong ones)."""
 
     async def authorize() -> Response | None:
-        """None if the caller is an admin, else the JSON refusal."""
         header = request.headers.get("Authorization")
         if header is not None:
             scheme, _, credential = header.partition(" ")
@@ -88,6 +85,16 @@ def admin_blueprint(
             return _error(403, "not an administrator")
         return cross_site_refusal(origin_policy, by_cookie=True)
 
+    return authorize
+
+
+def admin_blueprint(
+    route_prefix: str, connections: ConnectionRegistry, authorize: Admission
+) -> Blueprint:
+    """The admin API over ``connections``, mounted under ``route_prefix`` (Dash's
+    ``routes_pathname_prefix``), every route guarded by ``authorize`` (``admission``)."""
+    prefix = route_prefix.rstrip("/") + "/_quartdash/admin"
+    api = Blueprint("quartdash_admin", __name__, url_prefix=prefix)
     api.before_request(authorize)
 
     @api.errorhandler(HTTPException)

@@ -44,7 +44,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from quart import Quart, Response, g, has_request_context, has_websocket_context, request, websocket
@@ -59,6 +59,7 @@ from quartdash.cluster.models import (
     Revocation,
     Selector,
 )
+from quartdash.observe import events
 from quartdash.transport.protocol import CloseCode
 
 _TOKEN_MEMO = "_quartdash_session_token"
@@ -292,8 +293,7 @@ class SessionLifecycle:
         await self._cluster.revoke(Revocation(self.revoke_until(), user=user, before=now))
         closed = await self._cluster.send(Close(Selector(user=user), code, text))
         for session_id in sorted(s for s in sessions if s is not None):
-            await self._emit(signals.session_ended, session_id=session_id, user=user,
-                             reason="closed")
+            await self._ended(session_id, user, "closed")
         return closed
 
     async def end(
@@ -310,14 +310,19 @@ class SessionLifecycle:
         close its sockets everywhere and send ``session_ended``."""
         await self._cluster.revoke(Revocation(until or self.revoke_until(), session=session_id))
         closed = await self._cluster.send(Close(Selector(session=session_id), code, text))
-        await self._emit(signals.session_ended, session_id=session_id, user=user, reason=reason)
+        await self._ended(session_id, user, reason)
         return closed
 
     # --- by the registry's sweep -----------------------------------------------------
     async def expired(self, session_id: str, user: str | None) -> None:
         """A live socket's session expired (the sweep closed it with 4408)."""
+        await self._ended(session_id, user, "expired")
+
+    async def _ended(self, session_id: str, user: str | None, reason: str) -> None:
+        """Count the end (``observe/events.py``) and send ``session_ended``."""
+        events.observer.session_ended(cast("events.EndReason", reason))
         await self._emit(signals.session_ended, session_id=session_id, user=user,
-                         reason="expired")
+                         reason=reason)
 
 
 class Sessions:

@@ -19,10 +19,12 @@ renderer as it hands it an HTTP error, so the pop-up is the same for both transp
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import functools
 import inspect
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +34,7 @@ from quartdash._compat import dash as dash_compat
 from quartdash._compat.dash import LazyResponseAdapter as LazyResponseAdapter
 from quartdash._compat.dash import ws_context as ws_context
 from quartdash.exceptions import ClientError
+from quartdash.observe import events
 from quartdash.transport.limits import printable
 
 if TYPE_CHECKING:
@@ -108,18 +111,33 @@ def _is_async(func: Callable[..., Any]) -> bool:
     return inspect.iscoroutinefunction(func)
 
 
-async def execute(prepared: Prepared, pool: FairPool, clients: Sequence[str]) -> Any:
+async def execute(prepared: Prepared, pool: FairPool, clients: Sequence[str],
+                  transport: events.Transport) -> Any:
     """Run it where it belongs and return Dash's serialised response. A sync callback
-    takes a thread of the pool within the share of each of ``clients``.
+    takes a thread of the pool within the share of each of ``clients``. How it ended
+    and how long it took are reported (``observe/events.py``) for either ``transport``.
 
     Raises what the callback raised (``PreventUpdate`` included)."""
-    if prepared.is_async:
-        return await prepared.call()
-    context = contextvars.copy_context()
-    result = await pool.run(clients, functools.partial(context.run, prepared.call))
-    if inspect.iscoroutine(result):  # a sync wrapper around an async function
-        result = await result
-    return result
+    started = time.perf_counter()
+    ended: events.Outcome = "error"
+    try:
+        if prepared.is_async:
+            result = await prepared.call()
+        else:
+            context = contextvars.copy_context()
+            result = await pool.run(clients, functools.partial(context.run, prepared.call))
+            if inspect.iscoroutine(result):  # a sync wrapper around an async function
+                result = await result
+        ended = "ok"
+        return result
+    except (PreventUpdate, WebsocketDisconnected):
+        ended = "prevented"
+        raise
+    except asyncio.CancelledError:
+        ended = "cancelled"
+        raise
+    finally:
+        events.observer.callback(transport, ended, time.perf_counter() - started)
 
 
 def outcome(

@@ -50,6 +50,9 @@ class Backplane(ABC):
         #: This worker's copy of the revocation list (read synchronously, on every login
         #: check); ``revoke`` updates every worker's copy.
         self.revocations = Revocations()
+        #: The backplane is reachable now (always, in process); reported as
+        #: ``quartdash_backplane_up``.
+        self.healthy = True
 
     @abstractmethod
     async def start(self, handler: CommandHandler) -> None:

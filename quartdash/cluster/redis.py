@@ -68,6 +68,7 @@ from quartdash.cluster.models import (
     Selector,
 )
 from quartdash.exceptions import BackplaneUnavailable
+from quartdash.observe import events
 
 log = logging.getLogger("quartdash.backplane")
 
@@ -229,6 +230,7 @@ class RedisBackplane(Backplane):
                 "admitted (fail_open)" if self.fail_open else "refused with 1013",
             )
         self.healthy = False
+        events.observer.backplane(False)
         self._ready.set()  # stop waiting in start(): the answer is "degraded"
 
     # --- the subscription ------------------------------------------------------------
@@ -260,6 +262,7 @@ class RedisBackplane(Backplane):
         if not self.healthy:
             log.info("quartdash: cluster connected: Redis at %s", _safe(self.url))
         self.healthy = True
+        events.observer.backplane(True)
         self._ready.set()
 
     async def _resync(self) -> None:

@@ -34,6 +34,7 @@ from quartdash.cluster.models import (
 )
 from quartdash.cluster.topics import EVERY_TAB, Frame, SetProps, encode, frames, select
 from quartdash.config import DEFAULTS
+from quartdash.observe import events
 from quartdash.transport.limits import printable
 from quartdash.transport.protocol import CONNECTION_CLOSED, SIGNED_OUT, CloseCode, admin_reason
 
@@ -237,6 +238,7 @@ class ConnectionRegistry:
     async def _start(self) -> None:
         self._loop = loop = asyncio.get_running_loop()
         await self.backplane.start(self)
+        events.observer.backplane(self.backplane.healthy)
         self._sweeper = loop.create_task(self._sweep_forever())
         self._stop_watch = loop.create_task(watch_server_stop(self.going_away))
 
@@ -295,6 +297,7 @@ class ConnectionRegistry:
             self._remove(member)
             return _TOO_MANY_FOR_SESSION
         _log_event("connect", member)
+        events.observer.connection_opened()
         await self._emit(signals.connection_opened, info=info)
         return None
 
@@ -349,6 +352,7 @@ class ConnectionRegistry:
         if not self._remove(member):
             return
         info = member.info()
+        events.observer.connection_closed(code)
         _log_event("disconnect", member, code=code,
                    seconds=round(time.time() - member.opened_at, 1))
         task = asyncio.get_running_loop().create_task(self._left(info, code))
@@ -515,6 +519,8 @@ class ConnectionRegistry:
             # is closed), and counted only if queued.
             if items and conn.send_frames(items, start=False):
                 queued.append(conn)
+        if queued:
+            events.observer.delivered(len(queued))
 
         def start() -> None:
             for conn in queued:
@@ -533,6 +539,7 @@ class ConnectionRegistry:
         workers that answered in time). Encoded once; see ``cluster/topics.py``."""
         command = encode(select(topic=topic, user=user, session=session,
                                 connection=connection, everyone=everyone), set_props, event)
+        events.observer.pushed()
         return await self.backplane.send(command)
 
     def push_sync(self, *, topic: str | None = None, user: str | None = None,
@@ -545,6 +552,7 @@ class ConnectionRegistry:
         ``push``) or before the app serves."""
         command = encode(select(topic=topic, user=user, session=session,
                                 connection=connection, everyone=everyone), set_props, event)
+        events.observer.pushed()
         loop = self._loop
         if loop is None or not loop.is_running():
             raise RuntimeError("push_sync: the app is not serving")

@@ -108,7 +108,10 @@ def hypercorn(
         "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
         "--graceful-timeout", "2", *args,
     ]
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    # A test process that turned metrics on has PROMETHEUS_MULTIPROC_DIR set; a server
+    # it starts counts in a directory of its own unless ``env`` names one.
+    inherited = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    full_env = {**inherited, "PYTHONUNBUFFERED": "1", **(env or {})}
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             cmd, cwd=cwd, env=full_env, stdout=log, stderr=subprocess.STDOUT,

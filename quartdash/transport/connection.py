@@ -61,6 +61,7 @@ from dash.exceptions import WebsocketDisconnected
 
 from quartdash.config import DEFAULTS
 from quartdash.exceptions import InvalidState
+from quartdash.observe import events
 from quartdash.transport import protocol
 from quartdash.transport.outbound import DEFAULT_MAX_BATCH_BYTES, Outbound
 from quartdash.transport.replay import DEFAULT_REPLAY_BYTES, ReplayBuffer
@@ -304,6 +305,7 @@ class Connection:
         if renumber and self._replay is not None:
             self._replay.record(text)
         self._outbound.sending(time.monotonic())
+        events.observer.sent(events.utf8_size(text))
         try:
             await send(text)
         except Exception:  # pylint: disable=broad-exception-caught

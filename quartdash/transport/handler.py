@@ -44,6 +44,7 @@ from quartdash.callbacks.runner import (
 )
 from quartdash.callbacks.socket import CallbackSocket
 from quartdash.exceptions import BackplaneUnavailable, ClientError, HandoverRefused, ProtocolError
+from quartdash.observe import events
 from quartdash.transport import protocol
 from quartdash.transport.connection import State
 from quartdash.transport.handover import issue, split_framing, with_cookies
@@ -90,9 +91,13 @@ async def serve(
     close: tuple[int, str] | None = None
     resume_token: str | None = None
     park = False
+    admitted = False
     try:
         close = await admit()
-        if close is None:
+        if close is not None:
+            events.observer.handshake_refused("limit")
+        else:
+            admitted = True
             if ours:  # with resume off, a welcome without a token: the worker waits for it
                 if parking is not None:
                     conn.enable_resume()
@@ -105,6 +110,8 @@ async def serve(
                     conn.resume(ws.send, resumed)
             close = await _receive_loop(services, ws, conn, member, ours)
     except BackplaneUnavailable as err:
+        if not admitted:
+            events.observer.handshake_refused("cluster")
         log.warning("quartdash: closing WebSocket with 1013: %s (address=%s)", err,
                     ws.remote_addr)
         close = (CloseCode.TRY_AGAIN_LATER, "cluster unavailable, try again later")
@@ -167,6 +174,7 @@ async def _receive_loop(
     message_hooks = services.has_ws_hooks("websocket_message")
     while True:
         data = await ws.receive()
+        events.observer.received(events.utf8_size(data))
         if not bucket.take():
             raise ProtocolError(CloseCode.RATE_LIMITED, "rate limit exceeded")
         if not byte_budget.take(len(data)):
@@ -354,7 +362,7 @@ async def _run_callback(
     """One callback's task: run it, then send its response (or its error), with a
     handover for what it set on ``ctx.response`` (``response``)."""
     try:
-        data = await execute(prepared, caller.pool, caller.clients)
+        data = await execute(prepared, caller.pool, caller.clients, "websocket")
         changes = response.changes() if isinstance(response, LazyResponseAdapter) else []
         token, problem = (await caller.hand_over(prepared.output, changes) if changes
                           else (None, None))

@@ -131,7 +131,7 @@ class QuartDashServer(DashQuartServer):
                 # A client's mistake: a JSON 400 and one warning line, never a traceback.
                 _, text = outcome(str(body.get("output")), exc)
                 return _json_error(400, text or str(exc))
-            data = await execute(prepared, app.pool, (client,))
+            data = await execute(prepared, app.pool, (client,), "http")
             return g.dash_response.set_response(data=data)
 
         # Keep the view's identity as Dash's, for integrations keyed on it (CSRF exempts).

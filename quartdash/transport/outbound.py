@@ -20,6 +20,8 @@ import itertools
 import time
 from collections.abc import Callable, Hashable, Iterable, Sequence
 
+from quartdash.observe import events
+
 #: Largest batch the sender joins into one frame. Past it, what is queued goes out in
 #: several frames, so a backlog never becomes one huge string (and a copy of it in the
 #: server's write buffer).
@@ -90,6 +92,7 @@ class Outbound:
                 return False
             del frames[key]  # the newer value goes last: delivery keeps its order
             self._size -= len(old)
+            events.observer.coalesced()
         frames[key] = frame
         self._size += len(frame)
         if urgent:
@@ -122,6 +125,7 @@ class Outbound:
                 old = frames.pop(key, None)  # the newer value goes last: delivery keeps its order
                 if old is not None:
                     self._size -= len(old)
+                    events.observer.coalesced()
             else:
                 key = next(self._keys)
             frames[key] = frame

@@ -25,6 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from quartdash.observe import events
+
 if TYPE_CHECKING:
     from quartdash.cluster.registry import Member
     from quartdash.transport.connection import Connection
@@ -85,10 +87,13 @@ class Parking:
         can still give the page every frame after ``received``; it leaves the parking
         (the caller attaches the new socket). None otherwise: the page starts afresh."""
         entry = self._parked.get(token)
-        if entry is None:
+        if entry is None:  # never given, or its grace is over
+            events.observer.resume("expired")
             return None
         if entry.member.session != session_id or not entry.conn.can_resume(received):
+            events.observer.resume("refused")
             return None
+        events.observer.resume("resumed")
         del self._parked[token]
         entry.claimed = True
         if entry.task is not None:

@@ -24,6 +24,7 @@ from quart import Response
 from quartdash._compat.quart import current_websocket
 from quartdash.cluster.registry import TOO_MANY_FROM_ADDRESS, Member
 from quartdash.exceptions import ProtocolError
+from quartdash.observe import events
 from quartdash.transport import handler, protocol
 from quartdash.transport.connection import Connection
 from quartdash.transport.limits import TokenBucket, client_address, printable
@@ -60,10 +61,12 @@ async def serve_socket(services: SocketServices) -> Response | None:
             ws.headers.get("origin", "")[:200],
             ws.remote_addr,
         )
+        events.observer.handshake_refused("origin")
         return _refuse(refusal)
     rejection = await services.run_ws_hooks("websocket_connect", ws)
     await ws.accept()
     if rejection is not None:
+        events.observer.handshake_refused("auth")  # the app's own admission said no
         await handler.send_close_and_drain(ws, *rejection)
         return None
     user, token = None, None
@@ -72,6 +75,7 @@ async def serve_socket(services: SocketServices) -> Response | None:
         if identity is None:
             log.info("quartdash: closing WebSocket with 4401: not logged in (address=%s)",
                      ws.remote_addr)
+            events.observer.handshake_refused("auth")
             await handler.send_close_and_drain(ws, CloseCode.SESSION_ENDED, NOT_LOGGED_IN)
             return None
         user, token = identity
@@ -87,6 +91,7 @@ async def serve_socket(services: SocketServices) -> Response | None:
     # Without a session, the address's socket limit holds from here: a socket waiting
     # for its hello is not admitted yet, but counts.
     if token is None and not connections.reserve(address):
+        events.observer.handshake_refused("limit")
         await handler.send_close_and_drain(ws, CloseCode.TRY_AGAIN_LATER,
                                            TOO_MANY_FROM_ADDRESS)
         return None
