@@ -53,10 +53,11 @@ def admin(base: str, method: str, path: str, *, token: str | None = None,
     )
 
 
-def session_socket(base: str, cookie: str | None) -> Any:
-    """Open a socket as a page of the browser holding ``cookie``."""
+def session_socket(base: str, cookie: str | None, **kwargs: Any) -> Any:
+    """Open a socket as a page of the browser holding ``cookie``; ``kwargs`` go to
+    ``websockets``' ``connect``."""
     headers = {"Cookie": f"{COOKIE}={cookie}"} if cookie else {}
-    return open_socket(base, additional_headers=headers)
+    return open_socket(base, additional_headers=headers, **kwargs)
 
 
 async def who(ws: ClientConnection) -> str:

@@ -102,12 +102,43 @@ def hypercorn(
     hypercorn runs under this interpreter with ``--graceful-timeout 2``: a test that
     stops a server waits at most that long for its connections to end."""
     port = port or free_port()
-    log_path = tmp_path / f"hypercorn-{port}.log"
     cmd = [
         sys.executable, "-m", "hypercorn", target,
         "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
         "--graceful-timeout", "2", *args,
     ]
+    with _serve("hypercorn", cmd, port, tmp_path, env, ready_path, cwd) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def uvicorn(
+    target: str,
+    tmp_path: Path,
+    workers: int = 1,
+    env: dict[str, str] | None = None,
+    ready_path: str | None = "/",
+    args: Sequence[str] = (),
+) -> Iterator[Server]:
+    """``target`` under uvicorn, as ``hypercorn`` serves it (same readiness, log and
+    stop). With ``workers`` > 1, uvicorn's supervisor starts a new worker in place of
+    one that dies, which hypercorn does not (it stops the whole server)."""
+    port = free_port()
+    cmd = [
+        sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port),
+        "--workers", str(workers), "--timeout-graceful-shutdown", "2", *args,
+    ]
+    with _serve("uvicorn", cmd, port, tmp_path, env, ready_path, None) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def _serve(name: str, cmd: list[str], port: int, tmp_path: Path,
+           env: dict[str, str] | None, ready_path: str | None,
+           cwd: str | os.PathLike[str] | None) -> Iterator[Server]:
+    """Run ``cmd`` (a server on ``port``), its output in ``tmp_path``; yield it once
+    ready; stop it on leaving."""
+    log_path = tmp_path / f"{name}-{port}.log"
     # A test process that turned metrics on has PROMETHEUS_MULTIPROC_DIR set; a server
     # it starts counts in a directory of its own unless ``env`` names one.
     inherited = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
