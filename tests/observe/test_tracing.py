@@ -220,6 +220,31 @@ async def test_websocket_callback_spans_link_to_the_handshake(
     assert [event.name for event in failed.events] == ["exception"]
 
 
+async def test_websocket_callbacks_link_to_the_current_server_span(
+        exporter: InMemorySpanExporter, client: Any) -> None:
+    """With a span current around the socket (what an ASGI instrumentation makes, for
+    the socket's whole life), each callback links to it, and is not its child."""
+    from opentelemetry import context
+
+    tokens: list[object] = []
+    server = client.app_tracer.start_span("WS /_dash-ws-callback", kind=SpanKind.SERVER)
+
+    @client.app.before_websocket
+    async def instrument() -> None:
+        tokens.append(context.attach(trace.set_span_in_context(server)))
+
+    headers = {**ORIGIN, "traceparent": f"00-{HANDSHAKE_TRACE}-{HANDSHAKE_SPAN}-01"}
+    async with client.websocket(WS, headers=headers) as ws:
+        await ws_call(ws, "1", "ok")
+    assert tokens
+    server.end()
+    [span] = callback_spans(exporter)
+    assert span.parent is None and span.context is not None
+    assert span.context.trace_id != server.get_span_context().trace_id
+    [link] = span.links
+    assert link.context.span_id == server.get_span_context().span_id
+
+
 async def test_websocket_without_traceparent_has_no_link(exporter: InMemorySpanExporter,
                                                          client: Any) -> None:
     async with client.websocket(WS, headers=ORIGIN) as ws:
