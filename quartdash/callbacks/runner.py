@@ -34,7 +34,7 @@ from quartdash._compat import dash as dash_compat
 from quartdash._compat.dash import LazyResponseAdapter as LazyResponseAdapter
 from quartdash._compat.dash import ws_context as ws_context
 from quartdash.exceptions import ClientError
-from quartdash.observe import events
+from quartdash.observe import events, tracing
 from quartdash.transport.limits import printable
 
 if TYPE_CHECKING:
@@ -117,9 +117,13 @@ async def execute(prepared: Prepared, pool: FairPool, clients: Sequence[str],
     takes a thread of the pool within the share of each of ``clients``. How it ended
     and how long it took are reported (``observe/events.py``) for either ``transport``.
 
-    Raises what the callback raised (``PreventUpdate`` included)."""
+    Raises what the callback raised (``PreventUpdate`` included). With OpenTelemetry,
+    it runs in its span (``observe/tracing.py``), current in its thread too."""
     started = time.perf_counter()
     ended: events.Outcome = "error"
+    failure: BaseException | None = None
+    span = (None if tracing.tracer is None
+            else tracing.callback_started(prepared.output, transport))
     try:
         if prepared.is_async:
             result = await prepared.call()
@@ -136,8 +140,13 @@ async def execute(prepared: Prepared, pool: FairPool, clients: Sequence[str],
     except asyncio.CancelledError:
         ended = "cancelled"
         raise
+    except Exception as exc:
+        failure = exc
+        raise
     finally:
         events.observer.callback(transport, ended, time.perf_counter() - started)
+        if span is not None:
+            span.finish(ended, failure)
 
 
 def outcome(

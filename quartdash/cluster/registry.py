@@ -34,7 +34,7 @@ from quartdash.cluster.models import (
 )
 from quartdash.cluster.topics import EVERY_TAB, Frame, SetProps, encode, frames, select
 from quartdash.config import DEFAULTS
-from quartdash.observe import events
+from quartdash.observe import events, tracing
 from quartdash.transport.limits import printable
 from quartdash.transport.protocol import CONNECTION_CLOSED, SIGNED_OUT, CloseCode, admin_reason
 
@@ -540,6 +540,8 @@ class ConnectionRegistry:
         command = encode(select(topic=topic, user=user, session=session,
                                 connection=connection, everyone=everyone), set_props, event)
         events.observer.pushed()
+        if tracing.tracer is not None:
+            return await tracing.push(command.selector, self.backplane.send(command))
         return await self.backplane.send(command)
 
     def push_sync(self, *, topic: str | None = None, user: str | None = None,
@@ -562,6 +564,12 @@ class ConnectionRegistry:
             running = None
         if running is loop:
             raise RuntimeError("push_sync would block the event loop: await push()")
+        if tracing.tracer is not None:
+            return tracing.push_sync(command.selector,
+                                     lambda: self._send_sync(command, loop))
+        return self._send_sync(command, loop)
+
+    def _send_sync(self, command: Push, loop: asyncio.AbstractEventLoop) -> int:
         future = asyncio.run_coroutine_threadsafe(self.backplane.send(command), loop)
         return future.result(PUSH_SYNC_SECONDS)
 

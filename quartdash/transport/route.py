@@ -24,7 +24,7 @@ from quart import Response
 from quartdash._compat.quart import current_websocket
 from quartdash.cluster.registry import TOO_MANY_FROM_ADDRESS, Member
 from quartdash.exceptions import ProtocolError
-from quartdash.observe import events
+from quartdash.observe import events, tracing
 from quartdash.transport import handler, protocol
 from quartdash.transport.connection import Connection
 from quartdash.transport.limits import TokenBucket, client_address, printable
@@ -138,6 +138,8 @@ async def serve_socket(services: SocketServices) -> Response | None:
             conn.abort(CloseCode.SESSION_ENDED, "session revoked")  # during the handshake
         return None
 
+    if tracing.tracer is not None:  # what this socket's callbacks link to
+        tracing.socket_opened(ws.headers)
     await handler.serve(services, ws, conn, member, ours=ours, resumed=resumed, admit=admit)
     return None
 
