@@ -349,7 +349,8 @@ class QuartDash(HookedDash):
             server.register_blueprint(metrics_blueprint(
                 self.config.routes_pathname_prefix, self.metrics,
                 None if self.settings.metrics == "public" else authorize))
-            server.after_serving(self.metrics.forget_this_process)
+            server.before_serving(self.metrics.start)
+            server.after_serving(self.metrics.stop)
 
     async def register_callbacks(self) -> None:
         """Register every callback now (idempotent): at server start in every worker,

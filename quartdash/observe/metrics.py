@@ -25,8 +25,10 @@ Nothing here is imported unless metrics are on (``QuartDash(metrics=...)``).
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import logging
+import math
 import multiprocessing
 import os
 import re
@@ -37,6 +39,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args
 
+from quartdash._compat.prometheus import add_observations
 from quartdash.observe import events
 
 if TYPE_CHECKING:
@@ -56,6 +59,12 @@ DIR_PREFIX = "quartdash-metrics-"
 #: Buckets of ``quartdash_callback_duration_seconds``: 1 ms to 30 s.
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
                     2.5, 5.0, 10.0, 30.0)
+
+#: How often a worker writes what it added up to the shared files (see
+#: ``PrometheusObserver``): the most another worker's figures in a scrape lag behind.
+FLUSH_SECONDS = 1.0
+#: Callback durations kept between flushes, per transport, before a flush is forced.
+MAX_PENDING_DURATIONS = 10_000
 
 _lock = threading.Lock()
 _enabled: PrometheusObserver | None = None
@@ -118,17 +127,30 @@ def _remove_stale(base: Path, uid: int) -> None:
 
 
 class PrometheusObserver(events.Observer):
-    """Counts what quartdash reports into the metrics of API section 9."""
+    """Counts what quartdash reports into the metrics of API section 9.
+
+    What happens per frame or per callback (frames, bytes, callbacks and their
+    durations, coalesced set_props, deliveries) is added up in plain numbers here and
+    written to the shared files at most every ``FLUSH_SECONDS`` (and before this
+    worker answers a scrape, and when it stops): a write to the files takes a lock and
+    costs microseconds, which every round trip would otherwise pay several times. So
+    another worker's figures in a scrape may be up to ``FLUSH_SECONDS`` old; this
+    worker's are exact. What happens per socket or session (opened, closed, refused,
+    resumed, ended) is written at once.
+
+    Called on the event loop's thread (every report is made there)."""
 
     __slots__ = ("_backplane_up", "_bytes_received", "_bytes_sent", "_callback_count",
                  "_callback_seconds", "_closed", "_coalesced", "_connections",
-                 "_deliveries", "_frames_sent", "_pushes", "_refused", "_resumes",
-                 "_sessions_ended", "directory")
+                 "_deliveries", "_flusher", "_frames_sent", "_pending", "_pushes",
+                 "_refused", "_resumes", "_sessions_ended", "directory")
 
     def __init__(self, directory: Path) -> None:
         from prometheus_client import Counter, Gauge, Histogram
 
         self.directory = directory
+        self._pending = _Pending()
+        self._flusher: asyncio.Task[None] | None = None
         self._connections: Gauge = Gauge(
             "quartdash_connections", "WebSockets open now", registry=None,
             multiprocess_mode="livesum")
@@ -194,18 +216,24 @@ class PrometheusObserver(events.Observer):
 
     def callback(self, transport: events.Transport, outcome: events.Outcome,
                  seconds: float) -> None:
-        self._callback_count.labels(transport, outcome).inc()
-        self._callback_seconds.labels(transport).observe(seconds)
+        pending = self._pending
+        pending.callbacks[transport, outcome] = pending.callbacks.get(
+            (transport, outcome), 0) + 1
+        durations = pending.durations[transport]
+        durations.append(seconds)
+        if len(durations) >= MAX_PENDING_DURATIONS:
+            self.flush()
 
     def sent(self, nbytes: int) -> None:
-        self._frames_sent.inc()
-        self._bytes_sent.inc(nbytes)
+        pending = self._pending
+        pending.frames_sent += 1
+        pending.bytes_sent += nbytes
 
     def received(self, nbytes: int) -> None:
-        self._bytes_received.inc(nbytes)
+        self._pending.bytes_received += nbytes
 
     def coalesced(self) -> None:
-        self._coalesced.inc()
+        self._pending.coalesced += 1
 
     def resume(self, outcome: events.ResumeOutcome) -> None:
         self._resumes.labels(outcome).inc()
@@ -217,10 +245,53 @@ class PrometheusObserver(events.Observer):
         self._pushes.inc()
 
     def delivered(self, sockets: int) -> None:
-        self._deliveries.inc(sockets)
+        self._pending.deliveries += sockets
 
     def backplane(self, up: bool) -> None:
         self._backplane_up.set(1 if up else 0)
+
+    # --- writing what was added up --------------------------------------------------------
+    def flush(self) -> None:
+        """Write what was added up since the last flush to this worker's files."""
+        pending, self._pending = self._pending, _Pending()
+        for (transport, outcome), count in pending.callbacks.items():
+            self._callback_count.labels(transport, outcome).inc(count)
+        for transport, durations in pending.durations.items():
+            if durations:
+                counts = [0] * (len(DURATION_BUCKETS) + 1)  # +Inf last
+                for seconds in durations:
+                    counts[bisect.bisect_left(DURATION_BUCKETS, seconds)] += 1
+                add_observations(self._callback_seconds.labels(transport), counts,
+                                 math.fsum(durations), durations)
+        for counter, amount in ((self._frames_sent, pending.frames_sent),
+                                (self._bytes_sent, pending.bytes_sent),
+                                (self._bytes_received, pending.bytes_received),
+                                (self._coalesced, pending.coalesced),
+                                (self._deliveries, pending.deliveries)):
+            if amount:
+                counter.inc(amount)
+
+    async def start(self) -> None:
+        """Flush every ``FLUSH_SECONDS`` while the server runs (Quart's
+        ``before_serving``; once per process however many apps start it)."""
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_forever())
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_SECONDS)
+            self.flush()
+
+    async def stop(self) -> None:
+        """The worker stops (Quart's ``after_serving``): write what is left, and take
+        its gauges out of the sum (its counters stay)."""
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+            self._flusher = None
+        self.flush()
+        self.forget_this_process()
 
     # --- reading ----------------------------------------------------------------------
     def _registry(self) -> Any:
@@ -235,7 +306,8 @@ class PrometheusObserver(events.Observer):
         return registry
 
     def scrape(self) -> bytes:
-        """The Prometheus text format of every worker of the host."""
+        """The Prometheus text format of every worker of the host (this one's figures
+        written first; run it off the event loop, after ``flush`` on it)."""
         from prometheus_client import generate_latest
 
         return bytes(generate_latest(self._registry()))
@@ -255,6 +327,19 @@ class PrometheusObserver(events.Observer):
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(os.getpid(), str(self.directory))  # type: ignore[no-untyped-call]
+
+
+class _Pending:
+    """What happened since the last flush, in plain numbers."""
+
+    __slots__ = ("bytes_received", "bytes_sent", "callbacks", "coalesced", "deliveries",
+                 "durations", "frames_sent")
+
+    def __init__(self) -> None:
+        self.frames_sent = self.bytes_sent = self.bytes_received = 0
+        self.coalesced = self.deliveries = 0
+        self.callbacks: dict[tuple[str, str], int] = {}
+        self.durations: dict[str, list[float]] = {"websocket": [], "http": []}
 
 
 def _gauge_pids(directory: Path) -> set[int]:
@@ -303,6 +388,7 @@ def metrics_blueprint(route_prefix: str, observer: PrometheusObserver,
             refusal = await authorize()
             if refusal is not None:
                 return refusal
+        observer.flush()  # this worker's figures exact; the others' are recent
         # Reading every worker's files is file I/O: off the event loop.
         body = await asyncio.to_thread(observer.scrape)
         return Response(body, content_type=CONTENT_TYPE,

@@ -3,6 +3,7 @@ per-server directory and its safety, what is imported with metrics off, who may 
 
 from __future__ import annotations
 
+import bisect
 import os
 import subprocess
 import sys
@@ -150,3 +151,26 @@ def test_metrics_no_one_may_scrape_are_warned_about(tmp_path: Path) -> None:
     """
     out = _run(script, PROMETHEUS_MULTIPROC_DIR=str(tmp_path))
     assert "every scrape will be refused" in out
+
+
+def test_durations_added_up_per_bucket_equal_one_by_one_observations() -> None:
+    from prometheus_client import Histogram
+
+    from quartdash._compat.prometheus import add_observations
+
+    durations = [0.0005, 0.001, 0.0011, 0.02, 0.5, 2.5, 31.0, 0.0]
+    counts = [0] * (len(metrics.DURATION_BUCKETS) + 1)
+    for seconds in durations:
+        counts[bisect.bisect_left(metrics.DURATION_BUCKETS, seconds)] += 1
+    one, many = (Histogram(name, "t", buckets=metrics.DURATION_BUCKETS, registry=None)
+                 for name in ("one", "many"))
+    for seconds in durations:
+        one.observe(seconds)
+    add_observations(many, counts, sum(durations), durations)
+
+    def samples(histogram: Histogram) -> list[tuple[str, dict[str, str], float]]:
+        return [(s.name.split("_", 1)[1], s.labels, s.value)
+                for family in histogram.collect() for s in family.samples
+                if not s.name.endswith("_created")]
+
+    assert samples(one) == samples(many)
