@@ -225,10 +225,10 @@ class Documents:
 SIGN_IN_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
+<meta name="referrer" content="same-origin">
 <title>quartdash admin: sign in</title><style>/*ADMIN_CSS*/</style></head>
 <body class="signin"><main class="card">
-<h1><span class="brand">quartdash</span> admin</h1>
+<h1>quartdash <span class="sub">admin</span></h1>
 <p class="problem" id="problem">@PROBLEM@</p>
 @FORM@@HINT@
 </main></body></html>
@@ -251,7 +251,7 @@ admits, then reload this page.</p>
 def _headers(policy: str) -> dict[str, str]:
     return {"Content-Security-Policy": policy, "Cache-Control": "no-store",
             "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
-            "Referrer-Policy": "no-referrer"}
+            "Referrer-Policy": "same-origin"}
 
 
 def admin_page_blueprint(

@@ -191,7 +191,7 @@
       var top = Math.max.apply(null, points.concat([1]));
       var line = document.querySelector('.rate[data-rate="' + name + '"] polyline');
       line.setAttribute("points", points.map(function (v, i) {
-        var x = (i * 120) / (SPARK_POINTS - 1);
+        var x = (i * 120) / Math.max(points.length - 1, 1);  // fills the card from the start
         var y = 26 - (v / top) * 24;
         return x.toFixed(1) + "," + y.toFixed(1);
       }).join(" "));
