@@ -349,20 +349,14 @@ async def _serve(feed: Feed, admission: Admission, admitted: Admitted) -> None:
     """Say who was admitted, then send a snapshot every ``INTERVAL`` for as long as the
     credentials admit."""
     user = admitted.user.auth_id if admitted.user is not None else None
-    await websocket.send(orjson.dumps({"type": "hello", "by": admitted.by, "user": user,
-                                       "interval": INTERVAL}).decode())
+    if not await _send(orjson.dumps({"type": "hello", "by": admitted.by, "user": user,
+                                     "interval": INTERVAL}).decode()):
+        return
     while True:
         if not await admission.still_admitted(admitted):
             await _close(CloseCode.SESSION_ENDED, "signed out")
             return
-        frame = await feed.current()
-        try:
-            async with asyncio.timeout(SEND_TIMEOUT):
-                await websocket.send(frame)
-        except TimeoutError:
-            log.warning("quartdash: closing admin socket: a snapshot took over %g s to send "
-                        "(address=%s)", SEND_TIMEOUT, websocket.remote_addr)
-            await _close(CloseCode.TRY_AGAIN_LATER, "too slow to read")
+        if not await _send(await feed.current()):
             return
         try:
             async with asyncio.timeout(INTERVAL):
@@ -371,6 +365,19 @@ async def _serve(feed: Feed, admission: Admission, admitted: Admitted) -> None:
             continue
         await _close(CloseCode.POLICY_VIOLATION, "the admin socket takes no messages")
         return
+
+
+async def _send(frame: str) -> bool:
+    """Send one frame within ``SEND_TIMEOUT``; else close the socket (1013): False."""
+    try:
+        async with asyncio.timeout(SEND_TIMEOUT):
+            await websocket.send(frame)
+    except TimeoutError:
+        log.warning("quartdash: closing admin socket: a frame took over %g s to send "
+                    "(address=%s)", SEND_TIMEOUT, websocket.remote_addr)
+        await _close(CloseCode.TRY_AGAIN_LATER, "too slow to read")
+        return False
+    return True
 
 
 async def _close(code: int, reason: str) -> None:
