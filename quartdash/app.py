@@ -343,6 +343,11 @@ class QuartDash(HookedDash):
         if self._admin is not None or self._admin_token is not None:
             server.register_blueprint(admin_blueprint(
                 self.config.routes_pathname_prefix, self.connections, authorize))
+            from quartdash.observe.admin_page import admin_page_blueprint
+
+            server.register_blueprint(admin_page_blueprint(
+                self.config.routes_pathname_prefix, self.config.requests_pathname_prefix,
+                self.connections, authorize, self.origin_policy, self.metrics))
         if self.metrics is not None:
             from quartdash.observe.metrics import metrics_blueprint
 
