@@ -1,7 +1,13 @@
 """The benchmark: quartdash, stock Dash 4.4 on Quart and a bare Quart socket, one run.
 
-    python -m bench.run [--rounds 3] [--rtt 1000] [--stream 5000] [--sockets 200]
+    python -m bench.run [--rounds 3] [--rtt 1000] [--stream 5000] [--sockets 500]
                         [--baseline DIR]
+
+quartdash is served twice, with metrics off (its default) and on
+(``QUARTDASH_METRICS=public``, so the bench's scrape needs no credentials): a second
+table gives every figure with metrics on over off, the cost of counting on the hot
+path (the bar: a round trip no more than 5% slower). The scrape that ends the run
+checks that the metrics-on server really counted.
 
 ``--baseline DIR`` adds another quartdash checkout (a git worktree of an earlier
 commit, say) as one more server of the same run, and a column of this checkout's
@@ -20,6 +26,7 @@ import contextlib
 import statistics
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -35,14 +42,20 @@ from quartdash.testing.wsclient import (
     worst_rtt_while,
 )
 
+#: Name of quartdash's server with metrics on in the results.
+METRICS_ON = "quartdash, metrics on"
 TARGETS = {
     "quartdash": "examples.echo:app",
+    METRICS_ON: "examples.echo:app",
     "stock Dash": "bench.stock_echo:server",
     "bare Quart": "bench.bare:app",
 }
 # The bench is a tight loop, far beyond what a page sends, and its hundreds of sockets
 # all come from 127.0.0.1: lift quartdash's rate limit and its per-address socket limit.
 ENV = {"QUARTDASH_RATE_LIMIT": "1e9", "QUARTDASH_MAX_CONNECTIONS_PER_ADDRESS": "0"}
+#: What a server's environment adds to ``ENV``. Each hypercorn counts in a metrics
+#: directory of its own (``servers.hypercorn`` drops an inherited one).
+EXTRA_ENV = {METRICS_ON: {"QUARTDASH_METRICS": "public"}}
 
 
 def _rss(server: Server) -> int:
@@ -113,9 +126,21 @@ SOURCES: dict[str, Path] = {}
 def serve(name: str, tmp: Path) -> contextlib.AbstractContextManager[Server]:
     """``name``'s server, importing its code from its own source tree if it has one."""
     source = SOURCES.get(name)
+    env = {**ENV, **EXTRA_ENV.get(name, {})}
     if source is None:
-        return hypercorn(TARGETS[name], tmp, env=ENV)
-    return hypercorn(TARGETS[name], tmp, env={**ENV, "PYTHONPATH": str(source)}, cwd=source)
+        return hypercorn(TARGETS[name], tmp, env=env)
+    return hypercorn(TARGETS[name], tmp, env={**env, "PYTHONPATH": str(source)}, cwd=source)
+
+
+def counted_callbacks(server: Server) -> float:
+    """The callbacks the server's scrape reports: without them the metrics-on figures
+    would compare two servers with metrics off."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(server.url + "/_quartdash/metrics", timeout=30) as answer:
+        families = text_string_to_metric_families(answer.read().decode())
+    return sum(sample.value for family in families if family.name == "quartdash_callbacks"
+               for sample in family.samples if sample.name == "quartdash_callbacks_total")
 
 
 @contextlib.contextmanager
@@ -155,6 +180,8 @@ async def measure(args: argparse.Namespace) -> dict[str, dict[str, list[float]]]
                     for transport in ("http", "websocket"):
                         out.setdefault(f"sync_{transport}", []).append(await beside_sync(server, transport))
                 out.setdefault("rss", []).append(await fresh_idle_rss(name, Path(tmp), args.sockets))
+        counted = await asyncio.to_thread(counted_callbacks, running[METRICS_ON])
+        assert counted >= args.rounds * args.rtt, f"metrics on counted {counted} callbacks"
     return results
 
 
@@ -190,6 +217,17 @@ def table(results: dict[str, dict[str, list[float]]]) -> str:
         for key, label, unit, fmt in ROWS:
             cells = [fmt(m[key]) if key in m else "n/a" for m in (qd, base)]
             lines.append(f"| {label} ({unit}) | " + " | ".join(cells) + f" | {ratio(qd, base, key)} |")
+    on = med[METRICS_ON]
+    lines += ["", f"| metric | quartdash | {METRICS_ON} | metrics on / off |", "|---|---|---|---|"]
+    for key, label, unit, fmt in ROWS:
+        cells = [fmt(m[key]) if key in m else "n/a" for m in (qd, on)]
+        lines.append(f"| {label} ({unit}) | " + " | ".join(cells) + f" | {ratio(on, qd, key)} |")
+    # Paired by round, as the rounds interleave the two: the machine's drift between
+    # rounds cancels out of each ratio.
+    lines.append("")
+    for key in ("rtt_p50", "set_props"):
+        paired = [f"{a / b:.3f}x" for a, b in zip(results[METRICS_ON][key], results["quartdash"][key], strict=True)]
+        lines.append(f"{key}, metrics on / off, round by round: {' '.join(paired)}")
     rounds = len(next(iter(results["quartdash"].values())))
     lines.append(f"\nmedians of {rounds} interleaved rounds")
     return "\n".join(lines)
