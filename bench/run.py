@@ -63,22 +63,48 @@ def _rss(server: Server) -> int:
     return sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)])
 
 
-async def rtt(server: Server, n: int) -> tuple[float, float]:
+def _cpu(server: Server) -> float:
+    """CPU seconds the server's processes (hypercorn's and its workers') have run, every
+    thread: from the scheduler's nanosecond counts on Linux, else psutil's ticks.
+
+    What a change costs the server, apart from the wait behind the load generator and
+    whatever else shares the machine, which swings the round trips of a busy machine
+    by more than a few percent between rounds."""
+    procs = [psutil.Process(server.proc.pid)]
+    procs += procs[0].children(recursive=True)
+    total = 0.0
+    for proc in procs:
+        try:
+            tasks = list(Path(f"/proc/{proc.pid}/task").iterdir())
+            total += sum(int((task / "schedstat").read_text().split()[0]) for task in tasks) / 1e9
+        except (OSError, ValueError):
+            times = proc.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+async def rtt(server: Server, n: int) -> tuple[float, float, float]:
+    """Round trip p50 and p99 (ms) and the server's CPU per round trip (µs)."""
     async with open_socket(server.url) as ws:
         for i in range(50):
             await echo_rtt(ws, i)
+        cpu = _cpu(server)
         samples = sorted([await echo_rtt(ws, i) for i in range(n)])
-    return samples[len(samples) // 2] * 1e3, samples[int(len(samples) * 0.99)] * 1e3
+        cpu = _cpu(server) - cpu
+    return samples[len(samples) // 2] * 1e3, samples[int(len(samples) * 0.99)] * 1e3, cpu / n * 1e6
 
 
-async def stream(server: Server, n: int) -> float:
+async def stream(server: Server, n: int) -> tuple[float, float]:
+    """set_props per second to one client, and the server's CPU per set_props (µs)."""
     async with open_socket(server.url) as ws:
+        cpu = _cpu(server)
         start = time.perf_counter()
         _response, before = await call(ws, callback_request("go", "done", "children", [("go", "n_clicks", n)]), timeout=120)
         elapsed = time.perf_counter() - start
+        cpu = _cpu(server) - cpu
     got = [m for m in before if m.get("type") == "set_props"]
     assert len(got) == n, f"{len(got)} of {n} set_props arrived"
-    return n / elapsed
+    return n / elapsed, cpu / n * 1e6
 
 
 async def beside_sync(server: Server, transport: str) -> float:
@@ -172,10 +198,13 @@ async def measure(args: argparse.Namespace) -> dict[str, dict[str, list[float]]]
         for r in range(args.rounds):
             for name in names[r % len(names):] + names[: r % len(names)]:
                 server, out = running[name], results[name]
-                p50, p99 = await rtt(server, args.rtt)
+                p50, p99, cpu = await rtt(server, args.rtt)
                 out.setdefault("rtt_p50", []).append(p50)
                 out.setdefault("rtt_p99", []).append(p99)
-                out.setdefault("set_props", []).append(await stream(server, args.stream))
+                out.setdefault("rtt_cpu", []).append(cpu)
+                rate, cpu = await stream(server, args.stream)
+                out.setdefault("set_props", []).append(rate)
+                out.setdefault("set_props_cpu", []).append(cpu)
                 if name != "bare Quart":  # no callbacks there, so no sync callback
                     for transport in ("http", "websocket"):
                         out.setdefault(f"sync_{transport}", []).append(await beside_sync(server, transport))
@@ -188,7 +217,9 @@ async def measure(args: argparse.Namespace) -> dict[str, dict[str, list[float]]]
 ROWS: list[tuple[str, str, str, Callable[[float], str]]] = [
     ("rtt_p50", "callback round trip p50", "ms", lambda v: f"{v:.3f}"),
     ("rtt_p99", "callback round trip p99", "ms", lambda v: f"{v:.3f}"),
+    ("rtt_cpu", "server CPU per round trip", "µs", lambda v: f"{v:.1f}"),
     ("set_props", "set_props streamed to one client", "/s", lambda v: f"{v:,.0f}"),
+    ("set_props_cpu", "server CPU per set_props streamed", "µs", lambda v: f"{v:.2f}"),
     ("sync_http", "worst round trip beside a 1 s sync callback on HTTP", "ms", lambda v: f"{v:.1f}"),
     ("sync_websocket", "worst round trip beside a 1 s sync callback on WebSocket", "ms", lambda v: f"{v:.1f}"),
     ("rss", "RSS per idle socket", "KB", lambda v: f"{v:.1f}"),
@@ -225,7 +256,7 @@ def table(results: dict[str, dict[str, list[float]]]) -> str:
     # Paired by round, as the rounds interleave the two: the machine's drift between
     # rounds cancels out of each ratio.
     lines.append("")
-    for key in ("rtt_p50", "set_props"):
+    for key in ("rtt_p50", "rtt_cpu", "set_props", "set_props_cpu"):
         paired = [f"{a / b:.3f}x" for a, b in zip(results[METRICS_ON][key], results["quartdash"][key], strict=True)]
         lines.append(f"{key}, metrics on / off, round by round: {' '.join(paired)}")
     rounds = len(next(iter(results["quartdash"].values())))
