@@ -144,7 +144,8 @@ async def execute(prepared: Prepared, pool: FairPool, clients: Sequence[str],
         failure = exc
         raise
     finally:
-        events.observer.callback(transport, ended, time.perf_counter() - started)
+        events.observer.callback(transport, ended, None if prepared.persistent
+                                 else time.perf_counter() - started)
         if span is not None:
             span.finish(ended, failure)
 

@@ -63,14 +63,16 @@ class Observer:
     def handshake_refused(self, reason: Refusal) -> None:
         """A handshake was refused or closed before any callback ran."""
 
-    def callback(self, transport: Transport, outcome: Outcome, seconds: float) -> None:
-        """A callback ran for ``seconds`` and ended with ``outcome``."""
+    def callback(self, transport: Transport, outcome: Outcome, seconds: float | None) -> None:
+        """A callback ran for ``seconds`` and ended with ``outcome``. ``seconds`` is None
+        for a persistent callback, which runs as long as its page stays open: its
+        duration says nothing of how fast callbacks answer."""
 
     def sent(self, nbytes: int) -> None:
-        """One frame of ``nbytes`` characters went to a socket."""
+        """One frame of ``nbytes`` bytes (UTF-8, ``utf8_size``) went to a socket."""
 
     def received(self, nbytes: int) -> None:
-        """One frame of ``nbytes`` characters came from a socket."""
+        """One frame of ``nbytes`` bytes (UTF-8) came from a socket."""
 
     def coalesced(self) -> None:
         """A queued set_props was replaced by a newer one for the same prop."""

@@ -215,10 +215,12 @@ class PrometheusObserver(events.Observer):
         self._refused.labels(reason).inc()
 
     def callback(self, transport: events.Transport, outcome: events.Outcome,
-                 seconds: float) -> None:
+                 seconds: float | None) -> None:
         pending = self._pending
         pending.callbacks[transport, outcome] = pending.callbacks.get(
             (transport, outcome), 0) + 1
+        if seconds is None:
+            return
         durations = pending.durations[transport]
         durations.append(seconds)
         if len(durations) >= MAX_PENDING_DURATIONS:

@@ -123,6 +123,9 @@ async def serve(
             ws.remote_addr,
         )
         close = (int(err.code), err.reason)
+    except Exception:  # a bug of the server's: the page is told (1011), and reconnects
+        log.exception("quartdash: closing WebSocket %s with 1011: the server failed", conn.id)
+        close = (CloseCode.INTERNAL_ERROR, "internal error")
     except asyncio.CancelledError:
         if conn.abort_reason is not None:  # the server closed it from outside
             close = (int(conn.abort_reason[0]), conn.abort_reason[1])

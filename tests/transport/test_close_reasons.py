@@ -20,6 +20,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from quartdash import CloseCode, QuartDash, html
+from quartdash.cluster.backplane import LocalBackplane
 from quartdash.testing.servers import hypercorn
 from quartdash.testing.wsclient import messages, ws_url
 from quartdash.transport.limits import printable
@@ -178,3 +179,23 @@ async def test_the_reasons_of_dash_hooks_go_through_close_reason(restore_hooks: 
         assert (close["code"], close["reason"]) == (code, close_reason(text))
         notices = [m for t in texts for m in messages(t) if m.get("type") == "quartdash_close"]
         assert [(m["code"], m["reason"]) for m in notices] == [(code, close_reason(text))]
+
+
+class _FailingBackplane(LocalBackplane):
+    """A backplane with a bug: announcing a socket raises what no caller expects."""
+
+    async def announce(self, info: Any, session_limit: int | None) -> bool:
+        raise RuntimeError("a bug in a backplane")
+
+
+async def test_a_failure_in_the_sockets_handler_closes_it_with_1011(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The socket's handler fails (here, a custom backplane raises on admission): the
+    page is told 1011 (reconnect with backoff), the notice first, and the log has the
+    traceback. It used to end with no close from quartdash at all."""
+    app = QuartDash(__name__, backplane=_FailingBackplane())
+    app.layout = html.Div()
+    close, texts = await _close_of(app, [], [(b"origin", b"http://localhost")])
+    assert close["code"] == 1011 and close["reason"] == "internal error"
+    assert [json.loads(text)["code"] for text in texts] == [1011]
+    assert "a bug in a backplane" in caplog.text
