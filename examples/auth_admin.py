@@ -132,10 +132,11 @@ async def logout() -> Any:
 
 
 #: Served without a login: the login routes, what a page needs to load (Dash's scripts,
-#: the app's assets, the favicon, quartdash's scripts), and the admin API, which
-#: admits a bearer token or an admin's login itself and refuses in JSON.
+#: the app's assets, the favicon, quartdash's scripts), and the admin API, its page and
+#: the metrics (``QUARTDASH_METRICS=1``), which admit a bearer token or an admin's login
+#: themselves and refuse in JSON.
 OPEN = ("/_dash-component-suites/", "/assets/", "/_favicon.ico", "/_quartdash/static/",
-        "/_quartdash/admin/")
+        "/_quartdash/admin/", "/_quartdash/metrics")
 #: Dash's (and quartdash's) endpoints that scripts read: a 401 in JSON, not a redirect.
 SCRIPTS_READ = ("/_dash-", "/_reload-hash", "/_quartdash/")
 

@@ -539,10 +539,12 @@ class ConnectionRegistry:
         workers that answered in time). Encoded once; see ``cluster/topics.py``."""
         command = encode(select(topic=topic, user=user, session=session,
                                 connection=connection, everyone=everyone), set_props, event)
-        events.observer.pushed()
         if tracing.tracer is not None:
-            return await tracing.push(command.selector, self.backplane.send(command))
-        return await self.backplane.send(command)
+            count = await tracing.push(command.selector, self.backplane.send(command))
+        else:
+            count = await self.backplane.send(command)
+        events.observer.pushed()  # made: counted once it went out
+        return count
 
     def push_sync(self, *, topic: str | None = None, user: str | None = None,
                   session: str | None = None, connection: str | None = None,
@@ -554,7 +556,6 @@ class ConnectionRegistry:
         ``push``) or before the app serves."""
         command = encode(select(topic=topic, user=user, session=session,
                                 connection=connection, everyone=everyone), set_props, event)
-        events.observer.pushed()
         loop = self._loop
         if loop is None or not loop.is_running():
             raise RuntimeError("push_sync: the app is not serving")
@@ -571,7 +572,9 @@ class ConnectionRegistry:
 
     def _send_sync(self, command: Push, loop: asyncio.AbstractEventLoop) -> int:
         future = asyncio.run_coroutine_threadsafe(self.backplane.send(command), loop)
-        return future.result(PUSH_SYNC_SECONDS)
+        count = future.result(PUSH_SYNC_SECONDS)
+        events.observer.pushed()  # made: counted once it went out
+        return count
 
     # --- the public API ---------------------------------------------------------------------
     async def list(

@@ -254,6 +254,15 @@ def _headers(policy: str) -> dict[str, str]:
             "Referrer-Policy": "same-origin"}
 
 
+def _https(origin_policy: OriginPolicy) -> bool:
+    """The browser reached this request over https: the scheme, or behind a proxy
+    whose headers the policy trusts (``trust_proxy_headers``), the proxy's. A sign-in
+    cookie is then ``Secure``: never sent over plain http, where anyone on the path
+    would read 8 hours of admin access."""
+    origin = origin_policy.same_origin(request.scheme, request.headers)
+    return request.scheme == "https" or (origin is not None and origin.scheme == "https")
+
+
 def admin_page_blueprint(
     route_prefix: str,
     url_prefix: str,
@@ -307,7 +316,7 @@ def admin_page_blueprint(
         response = redirect("./", 303)
         response.set_cookie(SIGN_IN_COOKIE, admission.sign_in_cookie(), max_age=SIGN_IN_SECONDS,
                             path=cookie_path, httponly=True, samesite="Strict",
-                            secure=request.scheme == "https")
+                            secure=_https(origin_policy))
         response.headers["Cache-Control"] = "no-store"
         return response
 
@@ -317,7 +326,7 @@ def admin_page_blueprint(
             return refusal
         response = redirect("./", 303)
         response.delete_cookie(SIGN_IN_COOKIE, path=cookie_path, httponly=True,
-                               samesite="Strict", secure=request.scheme == "https")
+                               samesite="Strict", secure=_https(origin_policy))
         return response
 
     @page.websocket(prefix + "live")

@@ -108,7 +108,11 @@ def server_directory() -> Path:
     if path.is_symlink() or not path.is_dir() or info.st_uid != uid or info.st_mode & 0o077:
         # Someone else made it (the temporary directory is shared): their files could
         # feed this scrape. Use a private one, shared with no other worker.
-        private = Path(tempfile.mkdtemp(prefix=DIR_PREFIX))
+        # Named after this process, so it is removed once the process is gone.
+        private = Path(tempfile.mkdtemp(prefix=f"{DIR_PREFIX}{uid}-{os.getpid()}-"))
+        log.error("quartdash: metrics: %s is not this user's private directory (another "
+                  "user made it?); this worker counts alone in %s, so a scrape shows only "
+                  "the worker that answers it: set %s", path, private, DIR_VARIABLE)
         warnings.warn(f"quartdash metrics: {path} is not this user's private directory; "
                       f"using {private}, which this worker alone uses (set {DIR_VARIABLE})",
                       stacklevel=3)

@@ -297,6 +297,32 @@ async def test_no_page_where_no_admin_api_is_mounted() -> None:
     assert refused.value.response.status_code == 400  # no such socket route
 
 
+async def test_behind_a_tls_proxy_the_sign_in_cookie_is_secure_and_opaque() -> None:
+    """Behind a proxy that ends TLS (``trust_proxy_headers``), the request's own scheme is
+    http: the cookie must still be ``Secure``. Two sign-ins give unrelated cookies: what
+    a cookie carries is a random nonce, nothing one could test guesses of the token
+    against (the token is in the signature's salt)."""
+    app = make_app(admin_token=TOKEN, trust_proxy_headers=True)
+    headers = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "admin.example.com",
+               "Origin": "https://admin.example.com"}
+    async with served(app) as client:
+        cookies = []
+        for _ in range(2):
+            response = await client.post(PAGE + "signin", form={"token": TOKEN},
+                                         headers=headers)
+            assert response.status_code == 303
+            header = response.headers["Set-Cookie"]
+            assert "; Secure" in header, header
+            cookies.append(header.split(";", 1)[0].split("=", 1)[1])
+        # A Basic login of a proxy in front leaves the cookie to say who the caller is.
+        admitted = await client.get(PAGE, headers={
+            "Authorization": "Basic dXNlcjpwYXNz",
+            "Cookie": f"{SIGN_IN_COOKIE}={cookies[0]}"})
+        assert admitted.status_code == 200
+    payloads = [cookie.split(".", 1)[0] for cookie in cookies]
+    assert payloads[0] != payloads[1]
+
+
 # --- pure ---------------------------------------------------------------------------------------
 def info(n: int, user: str | None, session: str | None, topics: tuple[str, ...] = (),
          worker: str = "w1", running: int = 0) -> ConnectionInfo:
