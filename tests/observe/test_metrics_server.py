@@ -273,10 +273,14 @@ async def test_workers_restarted_keep_their_counts_and_leave_the_gauge(
     base = server.url
     cookie = login(base, "cy")
     old = worker_pids(server)
+    start = samples(base)
     async with contextlib.AsyncExitStack() as stack:
         opened = sum((await open_on_both_workers(base, cookie, stack)).values())
-        # Listed (in Redis) a moment before the worker counts it: poll.
-        agree(base, {key("quartdash_connections"): opened})
+        # Listed (in Redis) a moment before the worker counts it, and callbacks written
+        # to the shared files within FLUSH_SECONDS: poll for both before the baseline.
+        agree(base, {key("quartdash_connections"): opened,
+                     key("quartdash_callbacks_total", transport="websocket", outcome="ok"):
+                         opened}, start)
         before = samples(base)
         os.kill(server.proc.pid, signal.SIGHUP)
         deadline = time.monotonic() + WAIT
@@ -308,9 +312,14 @@ async def test_a_killed_worker_keeps_its_counts_and_leaves_the_gauge(
         base = running.url
         cookie = login(base, "di")
         async with contextlib.AsyncExitStack() as stack:
+            start = samples(base)
             by_worker = await open_on_both_workers(base, cookie, stack)
             opened = sum(by_worker.values())
-            agree(base, {key("quartdash_connections"): opened})
+            # Every callback written to the shared files (within FLUSH_SECONDS) before
+            # the kill, which loses what a worker has not written yet.
+            agree(base, {key("quartdash_connections"): opened,
+                         key("quartdash_callbacks_total", transport="websocket",
+                             outcome="ok"): opened}, start)
             before = samples(base)
             victim_name, victim_sockets = sorted(by_worker.items())[0]
             victim = int(victim_name.rsplit(":", 1)[-1])
