@@ -1,5 +1,10 @@
 """Helpers for testing a quartdash app against the real thing, and for benchmarking it.
 
+- ``quartdash.testing.DashClient`` (``client.py``, its pure parts in ``page.py``): a
+  page of an app, in process, without a server or a browser: it loads the layout, fires
+  the initial callbacks, keeps every component's props as Dash's renderer would, logs a
+  user in, and drops and resumes its socket. ``plugin.py`` is the pytest plugin (the
+  ``dash_client`` fixture) that installing quartdash registers. See docs/testing.md.
 - ``quartdash.testing.servers``: a real hypercorn serving an app (``hypercorn``), a real
   redis-server (``redis_server``), a TCP relay whose connections can be cut as a network
   failure cuts them (``TcpProxy``), and the polling they need (``wait_http``,
@@ -9,7 +14,29 @@
   without a browser. It needs ``websockets`` (the ``test`` extra), imported only when a
   socket is opened.
 
-This package imports nothing of either module, nor pytest, so importing it costs nothing
-and needs no test dependency. More is to come here: an in-process client that keeps a
-page's props (``DashClient``) and a pytest plugin with fixtures for the helpers above.
+This package imports none of them until a name is asked for, nor pytest, so importing
+it costs nothing and needs no test dependency.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from quartdash.testing.client import CallbackFailed, DashClient
+    from quartdash.testing.page import ANY
+
+__all__ = ["ANY", "CallbackFailed", "DashClient"]
+
+
+def __getattr__(name: str) -> Any:
+    """``DashClient`` and its companions, imported when first asked for."""
+    if name in ("DashClient", "CallbackFailed"):
+        from quartdash.testing import client
+
+        return getattr(client, name)
+    if name == "ANY":
+        from quartdash.testing.page import ANY
+
+        return ANY
+    raise AttributeError(f"module 'quartdash.testing' has no attribute {name!r}")
