@@ -93,7 +93,9 @@ class DashClient:
         self._flight: dict[str, set[PropKey]] = {}  # request id -> outputs being computed
         self._tasks: set[asyncio.Task[None]] = set()
         self._changed = asyncio.Condition()
-        self._version = 0
+        #: Every value every prop took, in order: ``wait_for`` sees a value even when
+        #: the next one came in the same frame.
+        self._history: list[tuple[str, str, Any]] = []
 
     # --- entering and leaving ------------------------------------------------------
     async def __aenter__(self) -> DashClient:
@@ -254,6 +256,7 @@ class DashClient:
             id_ = parse_id(key) if isinstance(key, str) else key
             before = set(self.layout.index)
             got, components = self.layout.update(id_, props)
+            self._record(got)
             changed += got
             if components:
                 new_ids |= set(self.layout.index) - before
@@ -292,7 +295,10 @@ class DashClient:
         for text, value in call.callback.running.get(which, {}).items():
             dep = _dep(text)
             for id_ in self.graph._found(dep, call.bindings):
-                self.layout.update(id_, {dep.prop: value})
+                self._record(self.layout.update(id_, {dep.prop: value})[0])
+
+    def _record(self, changed: list[PropKey]) -> None:
+        self._history.extend((k, p, self.layout.index[k][p]) for k, p in changed)
 
     async def _run(self, request_id: str, call: Call) -> None:
         payload = self.graph.request(call)
@@ -337,7 +343,6 @@ class DashClient:
         return {"status": "ok", "data": json.loads(text)}
 
     def _bump(self) -> None:
-        self._version += 1
         self._spawn(self._notify())
 
     async def _notify(self) -> None:
@@ -375,16 +380,24 @@ class DashClient:
 
     async def wait_for(self, id: ComponentId, prop: str, value: Any = ANY,
                        timeout: float = 5.0) -> Any:  # noqa: ASYNC109
-        """The prop once it equals ``value`` (by default: once it changes from what it
-        is now); ``TimeoutError`` after ``timeout`` seconds."""
+        """The prop once it equals ``value`` (at once if it does now), or by default
+        the first new value it takes after the call; every value the prop takes counts,
+        even one the next frame replaced. ``TimeoutError`` after ``timeout`` seconds."""
         key = stringify_id(id)
-        start = self.layout.index.get(key, {}).get(prop)
+        current = self.layout.index.get(key, {})
+        if value is not ANY and prop in current and current[prop] == value:
+            return current[prop]
+        start, seen = current.get(prop), len(self._history)
+        found: list[Any] = []
 
         def done() -> bool:
-            props = self.layout.index.get(key)
-            if props is None or prop not in props:
-                return False
-            return props[prop] != start if value is ANY else bool(props[prop] == value)
+            nonlocal seen
+            for k, p, v in self._history[seen:]:
+                if k == key and p == prop and (v != start if value is ANY else v == value):
+                    found.append(v)
+                    return True
+            seen = len(self._history)
+            return False
 
         try:
             async with asyncio.timeout(timeout):
@@ -394,7 +407,7 @@ class DashClient:
             now = self.layout.index.get(key, {}).get(prop)
             raise TimeoutError(f"{key}.{prop} is {now!r} after {timeout} s, "
                                f"waiting for {value!r}") from None
-        return self.layout.index[key][prop]
+        return found[0]
 
     async def drop(self, away: Callable[[], Awaitable[Any]] | None = None) -> dict[str, Any]:
         """Lose the socket as a network would (no close frame, frames in flight lost),
