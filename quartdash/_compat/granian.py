@@ -53,10 +53,10 @@ def hold_stop(on_stop: Callable[[], object]) -> bool:
     loop = asyncio.get_running_loop()
     originals: dict[int, tuple[Callable[..., object], tuple[Any, ...]]] = {}
     for sig in _SIGNALS:
-        handle = _loop_handler(loop, sig)
-        if handle is None:
+        found = _loop_handler(loop, sig)
+        if found is None:
             return False
-        originals[sig] = (handle._callback, handle._args)  # pylint: disable=protected-access
+        originals[sig] = (found._callback, found._args)  # pylint: disable=protected-access
     state: dict[str, asyncio.Task[None]] = {}
 
     def pass_on(sig: int) -> None:

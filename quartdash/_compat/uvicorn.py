@@ -86,8 +86,8 @@ def hold_stop(server: Any, on_stop: Callable[[], object]) -> bool:
                 result = on_stop()
                 if inspect.isawaitable(result):
                     await result
-                while _websockets_open(server):
-                    await asyncio.sleep(0.02)  # uvicorn has no event for it
+                while _websockets_open(server):  # noqa: ASYNC110 (uvicorn has no event)
+                    await asyncio.sleep(0.02)
         except TimeoutError:
             log.warning("quartdash: WebSockets still open after %.0f s; uvicorn closes them",
                         STOP_WAIT_SECONDS)

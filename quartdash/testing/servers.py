@@ -160,7 +160,8 @@ def granian(
 SERVERS = ("hypercorn", "uvicorn", "granian")
 
 
-def serve(name: str, target: str, tmp_path: Path, **kwargs: Any) -> contextlib.AbstractContextManager[Server]:
+def serve(name: str, target: str, tmp_path: Path,
+          **kwargs: Any) -> contextlib.AbstractContextManager[Server]:
     """``target`` under the server called ``name`` (one of ``SERVERS``); ``kwargs`` go
     to that server's function (``workers``, ``env``, ``ready_path``, ``args``)."""
     starters: dict[str, Callable[..., contextlib.AbstractContextManager[Server]]] = {
