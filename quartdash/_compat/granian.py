@@ -14,8 +14,9 @@ Python, so ``on_stop`` must return only once the sockets are closed (the registr
 does: it waits for their handlers).
 
 Inbound messages: granian (tungstenite underneath) does not negotiate permessage-deflate
-at all, so no compression bomb reaches it; it buffers a message up to tungstenite's
-own limit (64 MiB) before the app sees it and refuses it with 1009 (``max_message_bytes``).
+at all, so no compression bomb reaches it; it buffers a whole message (up to its
+own limit, not quartdash's) before the app sees it and refuses it with 1009
+(``max_message_bytes``).
 """
 
 from __future__ import annotations

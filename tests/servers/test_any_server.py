@@ -191,5 +191,7 @@ async def test_a_compression_bomb_costs_little(any_server: str, hostile: Server)
     with PeakRss(hostile) as rss:
         code = await _bomb(hostile, 2, 48 * MB)
     print(f"{any_server}: 48 MiB frames: +{rss.growth_mb:.1f} MB, close code {code}")
-    assert rss.growth_mb <= 16, f"the worker grew by {rss.growth_mb:.1f} MB"
+    # Measured: hypercorn +0.8 MB, uvicorn +1.8 MB (+16 MB before its ws_max_size was
+    # lowered to max_message_bytes, 1 MiB here).
+    assert rss.growth_mb <= 8, f"the worker grew by {rss.growth_mb:.1f} MB"
     assert code == CloseCode.MESSAGE_TOO_BIG
