@@ -13,7 +13,10 @@ checks that the metrics-on server really counted.
 commit, say) as one more server of the same run, and a column of this checkout's
 figures over it: a change's before/after, measured side by side.
 
-Each server is a real hypercorn on 127.0.0.1. Rounds are interleaved (every server is
+quartdash is also served by uvicorn and granian (one worker each, their defaults), and
+a table gives each figure on every server over hypercorn's: which ASGI server to choose.
+
+Each server is a real one on 127.0.0.1 (hypercorn unless named). Rounds are interleaved (every server is
 measured once per round, in rotating order) and the table reports medians over rounds,
 with ratios, because this machine's absolute speed swings between runs.
 """
@@ -33,6 +36,7 @@ from pathlib import Path
 import psutil
 
 from quartdash.testing.servers import Server, hypercorn
+from quartdash.testing.servers import serve as serve_on
 from quartdash.testing.wsclient import (
     call,
     callback_request,
@@ -44,9 +48,16 @@ from quartdash.testing.wsclient import (
 
 #: Name of quartdash's server with metrics on in the results.
 METRICS_ON = "quartdash, metrics on"
+#: quartdash under the other ASGI servers ("quartdash" itself is on hypercorn).
+ON_UVICORN = "quartdash on uvicorn"
+ON_GRANIAN = "quartdash on granian"
+#: The ASGI server of each server of the run: hypercorn unless named here.
+SERVED_BY = {ON_UVICORN: "uvicorn", ON_GRANIAN: "granian"}
 TARGETS = {
     "quartdash": "examples.echo:app",
     METRICS_ON: "examples.echo:app",
+    ON_UVICORN: "examples.echo:app",
+    ON_GRANIAN: "examples.echo:app",
     "stock Dash": "bench.stock_echo:server",
     "bare Quart": "bench.bare:app",
 }
@@ -153,6 +164,8 @@ def serve(name: str, tmp: Path) -> contextlib.AbstractContextManager[Server]:
     """``name``'s server, importing its code from its own source tree if it has one."""
     source = SOURCES.get(name)
     env = {**ENV, **EXTRA_ENV.get(name, {})}
+    if name in SERVED_BY:
+        return serve_on(SERVED_BY[name], TARGETS[name], tmp, env=env)
     if source is None:
         return hypercorn(TARGETS[name], tmp, env=env)
     return hypercorn(TARGETS[name], tmp, env={**env, "PYTHONPATH": str(source)}, cwd=source)
@@ -248,6 +261,13 @@ def table(results: dict[str, dict[str, list[float]]]) -> str:
         for key, label, unit, fmt in ROWS:
             cells = [fmt(m[key]) if key in m else "n/a" for m in (qd, base)]
             lines.append(f"| {label} ({unit}) | " + " | ".join(cells) + f" | {ratio(qd, base, key)} |")
+    hyper, uvi, gran = med["quartdash"], med[ON_UVICORN], med[ON_GRANIAN]
+    lines += ["", "| metric | hypercorn | uvicorn | granian | uvicorn / hypercorn "
+              "| granian / hypercorn |", "|---|---|---|---|---|---|"]
+    for key, label, unit, fmt in ROWS:
+        cells = [fmt(m[key]) if key in m else "n/a" for m in (hyper, uvi, gran)]
+        lines.append(f"| {label} ({unit}) | " + " | ".join(cells)
+                     + f" | {ratio(uvi, hyper, key)} | {ratio(gran, hyper, key)} |")
     on = med[METRICS_ON]
     lines += ["", f"| metric | quartdash | {METRICS_ON} | metrics on / off |", "|---|---|---|---|"]
     for key, label, unit, fmt in ROWS:

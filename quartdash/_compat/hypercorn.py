@@ -52,13 +52,14 @@ them once the server is up and, when one finishes, closes this worker's sockets 
 1001 (GOING_AWAY): the pages reconnect with backoff, and hypercorn's wait ends as soon
 as the sockets are closed instead of after the whole timeout. Under a server without
 those tasks the watcher gives up quietly and the lifespan shutdown is the fallback
-(uvicorn, for its part, closes WebSockets itself, with 1012).
+(uvicorn and granian: see ``servers.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import zlib
 from collections.abc import Awaitable, Callable
@@ -365,4 +366,6 @@ async def watch_server_stop(on_stop: Callable[[], object]) -> None:
         await asyncio.sleep(_POLL_SECONDS)
         triggers = stop_triggers()
     await asyncio.wait(triggers, return_when=asyncio.FIRST_COMPLETED)
-    on_stop()
+    result = on_stop()
+    if inspect.isawaitable(result):
+        await result  # hypercorn does not wait for it: its graceful timeout bounds it

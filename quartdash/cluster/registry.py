@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import time
 from collections import Counter
@@ -22,7 +23,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from quartdash import signals
-from quartdash._compat.hypercorn import watch_server_stop
+from quartdash._compat.servers import watch_server_stop
 from quartdash.cluster.models import (
     THIS_WORKER,
     Close,
@@ -57,6 +58,8 @@ MAX_TABS = 64
 #: Longest ``push_sync`` waits for the push to be made and counted.
 PUSH_SYNC_SECONDS = 30.0
 TOO_MANY_FROM_ADDRESS = "too many connections from this address"
+#: Longest the stop of the server waits for this worker's sockets to close.
+STOP_WAIT_SECONDS = 8.0
 
 
 class Member:
@@ -240,7 +243,21 @@ class ConnectionRegistry:
         await self.backplane.start(self)
         events.observer.backplane(self.backplane.healthy)
         self._sweeper = loop.create_task(self._sweep_forever())
-        self._stop_watch = loop.create_task(watch_server_stop(self.going_away))
+        self._stop_watch = loop.create_task(watch_server_stop(self._server_stopping))
+
+    async def _server_stopping(self) -> None:
+        """The server told us it begins to stop (``_compat/servers.py``): close the
+        sockets (``going_away``), and return once their handlers are done (each sent its
+        close and read the page's answer), bounded by ``STOP_WAIT_SECONDS``: uvicorn and
+        granian hold their own stop until then, which would otherwise drop the sockets
+        without a close of ours."""
+        # pylint: disable-next=protected-access
+        handlers = [t for m in self._members.values() if (t := m.conn._owner) is not None]
+        done = self.going_away()
+        if inspect.isawaitable(done):  # a drain that takes time
+            await done
+        if handlers:
+            await asyncio.wait(handlers, timeout=STOP_WAIT_SECONDS)
 
     def going_away(self) -> int:
         """The server is stopping: close this worker's sockets with 1001, so each page

@@ -1,4 +1,5 @@
-"""Real servers for tests and benchmarks: hypercorn and redis-server as subprocesses,
+"""Real servers for tests and benchmarks: hypercorn, uvicorn, granian and redis-server as
+subprocesses,
 and a TCP relay that can fail like a network.
 
 Nothing here knows where it is run from: an app is served from the directory given
@@ -22,10 +23,11 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 __all__ = [
-    "RedisServer", "Server", "TcpProxy", "free_port", "hypercorn", "log_shows", "redis_server",
-    "stop", "wait_http", "wait_tcp",
+    "SERVERS", "RedisServer", "Server", "TcpProxy", "free_port", "granian", "hypercorn",
+    "log_shows", "redis_server", "serve", "stop", "uvicorn", "wait_http", "wait_tcp",
 ]
 
 
@@ -130,6 +132,41 @@ def uvicorn(
     ]
     with _serve("uvicorn", cmd, port, tmp_path, env, ready_path, None) as server:
         yield server
+
+
+@contextlib.contextmanager
+def granian(
+    target: str,
+    tmp_path: Path,
+    workers: int = 1,
+    env: dict[str, str] | None = None,
+    ready_path: str | None = "/",
+    args: Sequence[str] = (),
+) -> Iterator[Server]:
+    """``target`` under granian (``--interface asgi``), as ``hypercorn`` serves it (same
+    readiness, log and stop). ``--workers-kill-timeout 10``: a worker that has not
+    stopped by then is killed."""
+    port = free_port()
+    cmd = [
+        sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1",
+        "--port", str(port), "--workers", str(workers), "--workers-kill-timeout", "10",
+        *args, target,
+    ]
+    with _serve("granian", cmd, port, tmp_path, env, ready_path, None) as server:
+        yield server
+
+
+#: The servers ``serve`` knows, by name.
+SERVERS = ("hypercorn", "uvicorn", "granian")
+
+
+def serve(name: str, target: str, tmp_path: Path,
+          **kwargs: Any) -> contextlib.AbstractContextManager[Server]:
+    """``target`` under the server called ``name`` (one of ``SERVERS``); ``kwargs`` go
+    to that server's function (``workers``, ``env``, ``ready_path``, ``args``)."""
+    starters: dict[str, Callable[..., contextlib.AbstractContextManager[Server]]] = {
+        "hypercorn": hypercorn, "uvicorn": uvicorn, "granian": granian}
+    return starters[name](target, tmp_path, **kwargs)
 
 
 @contextlib.contextmanager

@@ -1,0 +1,31 @@
+"""Which ASGI server runs this worker, and how quartdash learns that it stops.
+
+ASGI tells an app that its server stops only through the lifespan "shutdown" event,
+and every server tested sends it after its WebSockets are gone: hypercorn drops them
+when its graceful timeout is over (1006), uvicorn fails them at once with its own 1012,
+granian drops them at once (1006). So each server's stop is found where it begins, by
+the module of that server (``hypercorn.py``, ``uvicorn.py``, ``granian.py``), and the
+lifespan shutdown stays the fallback for any other server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from quartdash._compat import granian, hypercorn, uvicorn
+
+
+async def watch_server_stop(on_stop: Callable[[], object]) -> None:
+    """Call ``on_stop`` once, when the server begins to stop; if it returns an
+    awaitable, uvicorn and granian wait for it (bounded) before they stop serving.
+    Called once the server is up (the lifespan startup)."""
+    server = uvicorn.find_server()
+    if server is not None:
+        limit = hypercorn.message_limit()
+        if limit is not None:
+            uvicorn.bound_messages(server, limit)
+        if uvicorn.hold_stop(server, on_stop):
+            return
+    if granian.serves() and granian.hold_stop(on_stop):
+        return
+    await hypercorn.watch_server_stop(on_stop)
