@@ -335,7 +335,8 @@ def test_clientside_callbacks_are_left_out() -> None:
 
 
 def test_the_fixture_through_the_plugin(tmp_path: Path) -> None:
-    """The plugin, as the pytest11 entry point loads it, in a pytest run of its own."""
+    """The plugin, loaded by the pytest11 entry point that installing quartdash
+    registers (nothing names it), in a pytest run of its own."""
     test = tmp_path / "test_fixture.py"
     test.write_text(
         "from quartdash import QuartDash, html, dcc, Input, Output\n"
@@ -349,8 +350,8 @@ def test_the_fixture_through_the_plugin(tmp_path: Path) -> None:
         "        assert page.props('out')['children'] == 'B'\n"
     )
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "quartdash.testing.plugin",
-         "-p", "no:cacheprovider", "-o", "asyncio_mode=auto", str(test)],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         "-o", "asyncio_mode=auto", str(test)],
         cwd=tmp_path, capture_output=True, text=True, timeout=120,
         env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
     )
