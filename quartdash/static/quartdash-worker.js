@@ -48,9 +48,11 @@ const DEFAULT_POLICY = Object.freeze({
   /** After 1001 (a worker stopping: a deploy) the first retry comes at a uniformly random
    *  moment in [goingAwayMinDelay, goingAwayMaxDelay]: whatever the server does (all at
    *  once or drained over drain_seconds), no interval of t ms sees more than
-   *  t / (max - min) of that worker's pages come back (2.1 % per 100 ms). */
+   *  t / (max - min) of that worker's pages come back (3.6 % per 100 ms). The maximum
+   *  stays under CALLBACK_WAIT (socket.js, 5 s): a callback the user fires just after
+   *  the 1001 is still served once the socket is back. */
   goingAwayMinDelay: 250,
-  goingAwayMaxDelay: 5000,
+  goingAwayMaxDelay: 3000,
 });
 
 /**
