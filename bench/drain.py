@@ -59,7 +59,7 @@ WAIT = 60.0
 # --- the browser's policy (renderer_patch/src/policy.js), in Python ----------------------
 def backoff(attempt: int, base: float = 1.0, cap: float = 30.0) -> float:
     """policy.js ``backoff``: equal jitter over [ceiling/2, ceiling]."""
-    ceiling = min(cap, base * 2 ** min(max(attempt, 0), 20))
+    ceiling = min(cap, base * 2.0 ** min(max(attempt, 0), 20))
     return ceiling / 2 + random.random() * ceiling / 2
 
 
