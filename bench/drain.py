@@ -118,12 +118,15 @@ class Pages:
     spread: bool
     #: When each welcome came (perf_counter).
     welcomes: list[float] = field(default_factory=list)
+    #: When a socket was refused at admission instead (the server's notice).
+    refusals: list[float] = field(default_factory=list)
     codes: Counter[int] = field(default_factory=Counter)
     open: int = 0
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
     def state(self) -> str:
-        return (f"{self.open} open, {len(self.welcomes)} welcomes, closes by code "
+        return (f"{self.open} open, {len(self.welcomes)} welcomes, "
+                f"{len(self.refusals)} refused, closes by code "
                 f"{dict(self.codes)}")
 
     async def page(self) -> None:
@@ -138,6 +141,12 @@ class Pages:
                     await ws.send(hello)
                     async with asyncio.timeout(10):
                         welcome = json.loads(await ws.recv())
+                    if welcome.get("type") == "quartdash_close":
+                        # Refused at admission (1013 when the backplane is swamped):
+                        # the worker retries with backoff.
+                        self.refusals.append(time.perf_counter())
+                        code = int(welcome["code"])
+                        raise ConnectionRefusedError(code)
                     assert welcome.get("type") == "quartdash_welcome", welcome
                     self.welcomes.append(time.perf_counter())
                     opened = time.perf_counter()
@@ -146,7 +155,7 @@ class Pages:
                         code = await self._until_closed(ws)
                     finally:
                         self.open -= 1
-            except (OSError, InvalidHandshake, TimeoutError, ConnectionClosed):
+            except (OSError, InvalidHandshake, TimeoutError, ConnectionClosed, ValueError):
                 pass
             self.codes[code] += 1
             if opened and time.perf_counter() - opened >= 5.0:
@@ -196,9 +205,13 @@ async def _until(condition: Callable[[], bool], what: Callable[[], str]) -> None
         await asyncio.sleep(0.05)
 
 
+Curve = tuple[list[float], list[float]]
+
+
 async def rolling_restart(n_pages: int, drain: float, spread: bool, tmp: Path
-                          ) -> tuple[list[float], list[float]]:
-    """The welcome times, from each server's SIGTERM, of the pages that came back.
+                          ) -> tuple[Curve, Curve]:
+    """Per server's turn, the welcome times (from its SIGTERM) of the pages that came
+    back, and those of the sockets refused at admission meanwhile.
     Servers start and stop in threads: the pages' loop must not stall meanwhile."""
     with redis_server(tmp) as redis:
         env = {"QUARTDASH_BACKPLANE": redis.url, "QUARTDASH_DRAIN_SECONDS": str(drain),
@@ -245,7 +258,8 @@ async def rolling_restart(n_pages: int, drain: float, spread: bool, tmp: Path
                     await start(port)
                     # The server exited: its pages all had their close; wait for them.
                     await _until(lambda: pages.open == n_pages, pages.state)
-                    curves.append([t - started for t in pages.welcomes[before:]])
+                    curves.append(([t - started for t in pages.welcomes[before:]],
+                                   [t - started for t in pages.refusals if t >= started]))
                 pages.done.set()
                 for task in tasks:
                     task.cancel()
@@ -257,7 +271,8 @@ async def rolling_restart(n_pages: int, drain: float, spread: bool, tmp: Path
         return curves[0], curves[1]
 
 
-def report(name: str, times: list[float], n_pages: int) -> None:
+def report(name: str, curve: Curve, n_pages: int) -> None:
+    times, refused = curve
     bins = Counter(int(t / BIN) for t in times)
     seconds = Counter(int(t) for t in times)
     peak_bin = max(bins.values())
@@ -265,7 +280,7 @@ def report(name: str, times: list[float], n_pages: int) -> None:
     last = max(times)
     print(f"  {name}: {len(times)} reconnects, first {min(times):.2f} s, last {last:.2f} s "
           f"after SIGTERM; peak {peak_bin} per 100 ms ({100 * peak_bin / n_pages:.1f} % of "
-          f"all pages), {peak_second} per second")
+          f"all pages), {peak_second} per second; {len(refused)} refused at admission (1013)")
     print("    per second: " + " ".join(f"{s}s:{seconds.get(s, 0)}"
                                          for s in range(int(last) + 1)))
     row = [bins.get(i, 0) for i in range(int(last / BIN) + 1)]
