@@ -11,16 +11,18 @@ on SIGHUP) sharing a real redis-server as backplane, behind a small TCP balancer
 robin, skipping a server that refuses the connection, as a load balancer's health check
 would), run in a process of its own. The pages are quartdash's worker's protocol done in
 Python: the socket asks for a resumable connection (``?quartdash=1``), says hello, and
-counts as reconnected at the welcome; after a close it waits as ``renderer_patch/src/
-policy.js`` says (``before``: the old equal-jitter backoff for every code; ``after``:
-the 1001 spread, then the backoff if that attempt fails).
+counts as reconnected at the welcome (or refused, at a ``quartdash_close`` instead);
+after a close it waits as ``renderer_patch/src/policy.js`` says (``before``: the old
+equal-jitter backoff for every code; ``after``: the 1001 spread, then the backoff if that
+attempt fails).
 
 A rolling restart: take server A out of the balancer's rotation, SIGTERM it (it drains),
 start it again once it exited and put it back, wait for every page to be open again,
-then the same for B. Reconnects are counted from A's SIGTERM, in
-100 ms bins, per server's turn; the peak bin, the peak second and the curve are printed.
-Timings are the client's: the bench process runs 1,000 sockets on the same 2 cores as
-the servers, so a bin can absorb a late neighbour.
+then the same for B. Counted from each server's SIGTERM, in 100 ms bins: the attempts the
+pages begin (the load the drain and the jitter shape) and the welcomes (what the servers
+managed to admit); the peak bin, the peak second and the curves are printed, and the
+sockets refused at admission. Timings are the client's: the bench process runs 1,000
+sockets on the same 2 cores as the servers, so a bin can absorb a late neighbour.
 """
 
 from __future__ import annotations
@@ -118,6 +120,8 @@ class Pages:
     spread: bool
     #: When each welcome came (perf_counter).
     welcomes: list[float] = field(default_factory=list)
+    #: When each attempt to connect began: the load the pages offer.
+    attempts: list[float] = field(default_factory=list)
     #: When a socket was refused at admission instead (the server's notice).
     refusals: list[float] = field(default_factory=list)
     codes: Counter[int] = field(default_factory=Counter)
@@ -135,6 +139,7 @@ class Pages:
         while not self.done.is_set():
             code = 1006
             opened = 0.0
+            self.attempts.append(time.perf_counter())
             try:
                 async with connect(self.url, origin=Origin(self.origin), open_timeout=10,
                                    ping_interval=None, max_size=None) as ws:
@@ -205,7 +210,8 @@ async def _until(condition: Callable[[], bool], what: Callable[[], str]) -> None
         await asyncio.sleep(0.05)
 
 
-Curve = tuple[list[float], list[float]]
+#: Attempts begun, welcomes, refusals: seconds after the server's SIGTERM.
+Curve = tuple[list[float], list[float], list[float]]
 
 
 async def rolling_restart(n_pages: int, drain: float, spread: bool, tmp: Path
@@ -258,7 +264,8 @@ async def rolling_restart(n_pages: int, drain: float, spread: bool, tmp: Path
                     await start(port)
                     # The server exited: its pages all had their close; wait for them.
                     await _until(lambda: pages.open == n_pages, pages.state)
-                    curves.append(([t - started for t in pages.welcomes[before:]],
+                    curves.append(([t - started for t in pages.attempts if t >= started],
+                                   [t - started for t in pages.welcomes[before:]],
                                    [t - started for t in pages.refusals if t >= started]))
                 pages.done.set()
                 for task in tasks:
@@ -271,20 +278,25 @@ async def rolling_restart(n_pages: int, drain: float, spread: bool, tmp: Path
         return curves[0], curves[1]
 
 
-def report(name: str, curve: Curve, n_pages: int) -> None:
-    times, refused = curve
+def _curve(label: str, times: list[float], n_pages: int) -> None:
     bins = Counter(int(t / BIN) for t in times)
     seconds = Counter(int(t) for t in times)
-    peak_bin = max(bins.values())
-    peak_second = max(seconds.values())
     last = max(times)
-    print(f"  {name}: {len(times)} reconnects, first {min(times):.2f} s, last {last:.2f} s "
-          f"after SIGTERM; peak {peak_bin} per 100 ms ({100 * peak_bin / n_pages:.1f} % of "
-          f"all pages), {peak_second} per second; {len(refused)} refused at admission (1013)")
-    print("    per second: " + " ".join(f"{s}s:{seconds.get(s, 0)}"
-                                         for s in range(int(last) + 1)))
-    row = [bins.get(i, 0) for i in range(int(last / BIN) + 1)]
-    print("    per 100 ms: " + " ".join(map(str, row)))
+    peak_bin = max(bins.values())
+    print(f"    {label}: {len(times)}, {min(times):.2f} to {last:.2f} s after SIGTERM; peak "
+          f"{peak_bin} per 100 ms ({100 * peak_bin / n_pages:.1f} % of all pages), "
+          f"{max(seconds.values())} per second")
+    print("      per second: " + " ".join(f"{s}s:{seconds.get(s, 0)}"
+                                           for s in range(int(last) + 1)))
+    print("      per 100 ms: " + " ".join(str(bins.get(i, 0))
+                                           for i in range(int(last / BIN) + 1)))
+
+
+def report(name: str, curve: Curve, n_pages: int) -> None:
+    attempts, welcomes, refused = curve
+    print(f"  {name}: {len(refused)} sockets refused at admission (1013)")
+    _curve("attempts begun (the load the pages offer)", attempts, n_pages)
+    _curve("welcomed (reconnected)", welcomes, n_pages)
 
 
 async def main() -> None:
