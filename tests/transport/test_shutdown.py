@@ -16,7 +16,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from quartdash import CloseCode
-from quartdash.testing.servers import hypercorn
+from quartdash.testing.servers import hypercorn, log_shows, uvicorn
 from quartdash.testing.wsclient import echo_rtt, open_socket
 
 GRACEFUL = 2.0  # quartdash.testing.servers starts hypercorn with --graceful-timeout 2
@@ -121,3 +121,15 @@ async def test_a_drain_longer_than_the_graceful_timeout_is_cut_to_fit(tmp_path: 
         assert max(times) - started < GRACEFUL, times
         assert "drain_seconds=2 does not fit the server's graceful timeout (2 s)" in server.log
         assert "closed 10 WebSocket(s) with 1001 over" in server.log
+
+
+async def test_uvicorns_graceful_timeout_is_read_too(tmp_path: Path) -> None:
+    """quartdash.testing.servers starts uvicorn with --timeout-graceful-shutdown 2: the
+    default drain (2 s) does not fit, and the start says so."""
+    with uvicorn("examples.echo:app", tmp_path) as server:
+        await log_shows(server, "drain_seconds=2 does not fit the server's graceful "
+                                "timeout (2 s): a stop will close the sockets over 1 s")
+    with uvicorn("examples.echo:app", tmp_path, env={"QUARTDASH_DRAIN_SECONDS": "1"}) as server:
+        async with open_socket(server.url) as ws:
+            await echo_rtt(ws, 0)  # served: the start is over, and it said nothing
+        assert "does not fit" not in server.log
