@@ -281,6 +281,7 @@ class QuartDash(HookedDash):
             check_interval=settings.session_check_interval,
             send_timeout=settings.send_timeout,
             max_topics=settings.max_topics_per_connection,
+            drain_seconds=settings.drain_seconds,
         )
         #: Dropped sockets kept for a resume (``transport/resume.py``); None when
         #: resume_grace is 0.

@@ -67,6 +67,10 @@ class Settings:
         "is closed (1013)")
     max_topics_per_connection: int = _spec(
         100, "topics one socket may be subscribed to at once (subscribe raises ValueError)")
+    drain_seconds: float = _spec(
+        2.0, "seconds over which a stopping worker closes its sockets (1001), oldest first, "
+        "in batches every 0.1 s (0: all at once); keep it under the server's graceful "
+        "timeout")
     resume_grace: float = _spec(
         10.0, "seconds a dropped socket is kept for its page to resume (0: no resume)")
     handover_seconds: float = _spec(
@@ -100,7 +104,8 @@ class Settings:
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, not {getattr(self, name)!r}")
         for name in ("max_connections_per_session", "max_connections_per_address",
-                     "resume_grace", "websocket_max_workers", "max_threads_per_client"):
+                     "resume_grace", "drain_seconds", "websocket_max_workers",
+                     "max_threads_per_client"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be 0 or more, not {getattr(self, name)!r}")
         if self.max_pending_frames < 2:

@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
+import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from quartdash import signals
+from quartdash._compat.graceful import graceful_timeout
 from quartdash._compat.servers import watch_server_stop
 from quartdash.cluster.models import (
     THIS_WORKER,
@@ -57,6 +58,11 @@ _TOO_MANY_FOR_SESSION = "too many connections for this session"
 MAX_TABS = 64
 #: Longest ``push_sync`` waits for the push to be made and counted.
 PUSH_SYNC_SECONDS = 30.0
+#: Seconds between two batches of a drain (``drain_seconds``).
+DRAIN_TICK = 0.1
+#: Seconds the drain leaves free before the server's graceful timeout: the last
+#: batch's sockets still answer their close and end their callbacks in it.
+DRAIN_MARGIN = 1.0
 TOO_MANY_FROM_ADDRESS = "too many connections from this address"
 #: Longest the stop of the server waits for this worker's sockets to close.
 STOP_WAIT_SECONDS = 8.0
@@ -197,6 +203,7 @@ class ConnectionRegistry:
         check_interval: float = DEFAULTS.session_check_interval,
         send_timeout: float = DEFAULTS.send_timeout,
         max_topics: int = DEFAULTS.max_topics_per_connection,
+        drain_seconds: float = DEFAULTS.drain_seconds,
     ) -> None:
         #: Ends sessions (``close(session=|user=)``) and hears of expired ones.
         self._sessions = sessions
@@ -206,6 +213,14 @@ class ConnectionRegistry:
         self.send_timeout = send_timeout
         #: Set once the server stops: dropped sockets are then not kept for a resume.
         self.stopping = False
+        #: The window over which a stopping worker closes its sockets (0: at once).
+        self.drain_seconds = drain_seconds
+        #: The window a stop drains over: ``drain_seconds``, cut at the start to fit
+        #: the server's graceful timeout (``fit_drain``).
+        self._window = drain_seconds
+        #: The drain under way (``going_away``), and the sockets it closed so far.
+        self._drain: asyncio.Task[None] | None = None
+        self._drained = 0
         self.backplane = backplane
         self.max_per_session = max_per_session
         #: Sockets without a session that one address may hold in this worker.
@@ -243,27 +258,81 @@ class ConnectionRegistry:
         await self.backplane.start(self)
         events.observer.backplane(self.backplane.healthy)
         self._sweeper = loop.create_task(self._sweep_forever())
+        # The server's graceful timeout, read before the stop watch replaces the
+        # servers' signal handlers (uvicorn's and granian's are how they are found).
+        limit = graceful_timeout()
+        self._window = fit_drain(self.drain_seconds, limit)
+        if self._window < self.drain_seconds:
+            log.warning(
+                "quartdash: drain_seconds=%g does not fit the server's graceful timeout "
+                "(%g s): a stop will close the sockets over %g s instead; give the server "
+                "a graceful timeout of drain_seconds + %g s or more", self.drain_seconds,
+                limit, self._window, DRAIN_MARGIN)
         self._stop_watch = loop.create_task(watch_server_stop(self._server_stopping))
 
     async def _server_stopping(self) -> None:
         """The server told us it begins to stop (``_compat/servers.py``): close the
-        sockets (``going_away``), and return once their handlers are done (each sent its
-        close and read the page's answer), bounded by ``STOP_WAIT_SECONDS``: uvicorn and
-        granian hold their own stop until then, which would otherwise drop the sockets
-        without a close of ours."""
+        sockets (``going_away``: drained over the window), and return once their
+        handlers are done (each sent its close and read the page's answer), bounded by
+        ``STOP_WAIT_SECONDS`` after the drain: uvicorn and granian hold their own stop
+        until then, which would otherwise drop the sockets without a close of ours."""
         # pylint: disable-next=protected-access
         handlers = [t for m in self._members.values() if (t := m.conn._owner) is not None]
-        done = self.going_away()
-        if inspect.isawaitable(done):  # a drain that takes time
-            await done
+        self.going_away()
+        if self._drain is not None:
+            await self._drain
         if handlers:
             await asyncio.wait(handlers, timeout=STOP_WAIT_SECONDS)
 
     def going_away(self) -> int:
-        """The server is stopping: close this worker's sockets with 1001, so each page
-        reconnects with backoff, to this server when it is back or to another one."""
+        """The server is stopping: close this worker's sockets with 1001 (announced),
+        so each page reconnects with backoff, to this server when it is back or to
+        another one. With a drain window the closes come in batches over it, oldest
+        socket first, so that the pages do not all land on the other workers at once;
+        how many were closed now (the rest follow in the drain's task)."""
         self.stopping = True
-        closed = self.apply(Close(Selector(), CloseCode.GOING_AWAY, "server restarting"))
+        if self._drain is not None:
+            return 0  # draining already
+        if self._window <= 0 or not self._members:
+            return self._close_rest()
+        self._drain = asyncio.get_running_loop().create_task(self._drain_over(self._window))
+        return 0
+
+    async def _drain_over(self, window: float) -> None:
+        """Close the sockets in ``batches`` batches, one every ``window / batches``
+        seconds: each closes its share of those still open, the oldest first (the
+        members are kept in the order they joined). Whatever joins meanwhile is closed
+        too. Paced by the loop's clock, so a slow batch does not stretch the window."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        batches = max(1, round(window / DRAIN_TICK))
+        total = len(self._members)
+        for index in range(batches):
+            members = self._open_members()
+            if not members:
+                break  # all closed: the server's wait for its connections can end now
+            await asyncio.sleep(max(0.0, started + index * window / batches - loop.time()))
+            members = self._open_members()
+            share = math.ceil(len(members) / (batches - index))
+            self._drained += self._close(members[:share])
+        self._drained += self._close(list(self._members.values()))
+        log.info("quartdash: server stopping: closed %d WebSocket(s) with 1001 over %.1f s "
+                 "(%d open when the stop began)", self._drained, loop.time() - started, total)
+
+    def _open_members(self) -> list[Member]:
+        """This worker's sockets not closing yet, oldest first."""
+        return [m for m in self._members.values() if not m.conn.is_shutdown]
+
+    def _close(self, members: list[Member]) -> int:
+        closed = 0
+        for member in members:
+            if member.conn.abort(CloseCode.GOING_AWAY, "server restarting"):
+                closed += 1
+        return closed
+
+    def _close_rest(self) -> int:
+        """Close every socket still open at once (no drain, or the drain's time is up)."""
+        closed = self._close(list(self._members.values()))
         if closed:
             log.info("quartdash: server stopping: closed %d WebSocket(s) with 1001", closed)
         return closed
@@ -275,8 +344,11 @@ class ConnectionRegistry:
             return
         with contextlib.suppress(Exception):
             await starting
-        self.going_away()  # servers that stop sockets after the lifespan shutdown
-        for task in (self._stop_watch, self._sweeper):
+        # Servers that stop sockets after the lifespan shutdown; a drain still under way
+        # has run out of time: what is left closes at once.
+        self.stopping = True
+        self._close_rest()
+        for task in (self._drain, self._stop_watch, self._sweeper):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -669,6 +741,15 @@ class ConnectionRegistry:
         revocations.purge(now)
         for session_id, user in expired.items():
             await self._sessions.expired(session_id, user)
+
+
+def fit_drain(drain_seconds: float, graceful: float | None) -> float:
+    """The window a stop drains over: ``drain_seconds``, cut to what the server's
+    graceful timeout (``graceful``; None: unknown, trust the setting) leaves after
+    ``DRAIN_MARGIN``, and never below 0 (at once)."""
+    if graceful is None:
+        return drain_seconds
+    return max(0.0, min(drain_seconds, graceful - DRAIN_MARGIN))
 
 
 def _nothing() -> None:

@@ -41,6 +41,14 @@ export const DEFAULT_POLICY = Object.freeze({
   /** A socket that stayed open this long resets the attempt count: a server that
    *  accepts and at once closes again must not be hammered at the first delay. */
   stableAfter: 5000,
+  /** After 1001 (a worker stopping: a deploy) the first retry comes at a uniformly random
+   *  moment in [goingAwayMinDelay, goingAwayMaxDelay]: whatever the server does (all at
+   *  once or drained over drain_seconds), no interval of t ms sees more than
+   *  t / (max - min) of that worker's pages come back (3.6 % per 100 ms). The maximum
+   *  stays under CALLBACK_WAIT (socket.js, 5 s): a callback the user fires just after
+   *  the 1001 is still served once the socket is back. */
+  goingAwayMinDelay: 250,
+  goingAwayMaxDelay: 3000,
 });
 
 /**
@@ -51,6 +59,21 @@ export const DEFAULT_POLICY = Object.freeze({
 export function backoff(attempt, base, cap, random = Math.random) {
   const ceiling = Math.min(cap, base * 2 ** Math.min(Math.max(attempt, 0), 20));
   return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+}
+
+/**
+ * The delay after a 1001 (the server is stopping, most often a deploy; 1012 from
+ * another server means the same): uniform over
+ * [goingAwayMinDelay, goingAwayMaxDelay], so the pages of a stopping worker spread their
+ * reconnects over that window instead of landing on the other workers in one wave. A
+ * 1001 after failed attempts (the page met a second stopping worker) waits at least the
+ * usual backoff too.
+ */
+export function goingAwayDelay(attempt, policy = DEFAULT_POLICY, random = Math.random) {
+  const low = policy.goingAwayMinDelay;
+  const spread = Math.round(low + random() * Math.max(0, policy.goingAwayMaxDelay - low));
+  if (attempt <= 0) return spread;
+  return Math.max(spread, backoff(attempt, policy.initialDelay, policy.maxDelay, random));
 }
 
 /**
@@ -74,12 +97,15 @@ export function afterClose(code, attempt, policy = DEFAULT_POLICY, random = Math
     case Code.POLICY_VIOLATION:
     case Code.MESSAGE_TOO_BIG:
       return { action: "final", kind: "refused" };
+    case Code.GOING_AWAY:
+    case Code.SERVICE_RESTART:
+      return { action: "retry", delay: goingAwayDelay(attempt, policy, random) };
     case Code.RATE_LIMITED:
       return {
         action: "retry",
         delay: backoff(attempt, policy.rateLimitedDelay, policy.rateLimitedMaxDelay, random),
       };
-    default: // 1001, 1011, 1012, 1013, 4000, and drops without a close frame (1005, 1006)
+    default: // 1011, 1013, 4000, and drops without a close frame (1005, 1006)
       return {
         action: "retry",
         delay: backoff(attempt, policy.initialDelay, policy.maxDelay, random),
