@@ -22,7 +22,7 @@ from websockets.asyncio.client import ClientConnection
 
 from quartdash import CloseCode
 from quartdash.testing.servers import Server, hypercorn
-from quartdash.testing.wsclient import call, callback_request, messages
+from quartdash.testing.wsclient import messages
 from tests import ROOT
 from tests.authclient import (
     COOKIE,
@@ -139,40 +139,6 @@ def test_sign_in_checks_the_password_and_the_posting_site(server: Server) -> Non
 
 
 # --- signed in -----------------------------------------------------------------------------
-async def test_the_live_reading_follows_the_sensor_the_page_names(server: Server) -> None:
-    base = server.url
-    cookie = sign_in(base, "alice")
-    async with session_socket(base, cookie) as ws:
-        assert await who(ws) == "Signed in as alice"
-        await start_stream(ws, persistent_callback(base, cookie))
-        for sensor in ["pump", "made-up", "fan"]:
-            request = await next_message(ws, "get_props_request")
-            assert request["payload"] == {"componentId": "sensor", "properties": ["value"]}
-            await answer(ws, request, sensor)
-            if sensor == "made-up":  # refused: no reading, and the loop asks again
-                continue
-            update = await next_message(ws, "set_props")
-            assert update["payload"]["componentId"] == "reading"
-            text = update["payload"]["props"]["children"]
-            assert text.startswith(f"{sensor}: ") and text.endswith(" °C"), text
-    assert "Traceback" not in server.log
-
-
-async def test_the_sync_export_reports_each_step_then_its_result(server: Server) -> None:
-    base = server.url
-    cookie = sign_in(base, "bob")
-    spec = get(base + "/_dash-dependencies", cookie).json()
-    export = next(s for s in spec if s["output"] == "export-status.children")
-    assert export["running"]  # the renderer disables the button while it runs
-    async with session_socket(base, cookie) as ws:
-        response, before = await call(ws, callback_request(
-            "x", "export-status", "children", [("export", "n_clicks", 2)]), timeout=WAIT)
-    steps = [m["payload"]["props"]["children"] for m in before if m["type"] == "set_props"]
-    assert steps == [f"exporting: step {i} of 3" for i in (1, 2, 3)]
-    result = response["payload"]["data"]["response"]["export-status"]["children"]
-    assert result == "report 2 exported for bob"
-
-
 async def test_logout_closes_the_socket_with_4401(server: Server) -> None:
     base = server.url
     cookie = sign_in(base, "alice")
