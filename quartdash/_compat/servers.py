@@ -10,9 +10,14 @@ lifespan shutdown stays the fallback for any other server.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import sys
 from collections.abc import Callable
 
 from quartdash._compat import granian, hypercorn, uvicorn
+
+log = logging.getLogger("quartdash")
 
 
 async def watch_server_stop(on_stop: Callable[[], object]) -> None:
@@ -28,4 +33,10 @@ async def watch_server_stop(on_stop: Callable[[], object]) -> None:
             return
     if granian.serves() and granian.hold_stop(on_stop):
         return
+    if "granian" in sys.modules:
+        # granian's worker, on a loop whose signal handlers cannot be read (uvloop,
+        # rloop: granian's --loop auto prefers them): no drain, no 1001 on a stop.
+        log.warning("quartdash: under granian with the %s loop a stop drops the sockets "
+                    "(1006) without the 1001 and its notice: run granian with --loop asyncio",
+                    type(asyncio.get_running_loop()).__module__.split(".")[0])
     await hypercorn.watch_server_stop(on_stop)

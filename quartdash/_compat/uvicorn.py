@@ -65,10 +65,17 @@ def bound_messages(server: Any, max_message_bytes: int) -> None:
                  "WebSockets (it cannot bound inflation); use --ws websockets to keep it")
 
 
+#: The end of the path of Dash's (and so quartdash's) WebSocket route.
+SOCKET_ROUTE = "_dash-ws-callback"
+
 def _websockets_open(server: Any) -> int:
-    """uvicorn's WebSocket connections still open (its HTTP ones are left alone)."""
+    """quartdash's WebSockets uvicorn still has open: those on the route of Dash's
+    socket. Another WebSocket of the process (a route of the app's own) is not
+    quartdash's to close, and must not hold the stop: uvicorn closes it (1012)."""
     return sum(1 for c in server.server_state.connections
-               if "websockets" in type(c).__module__)
+               if "websockets" in type(c).__module__
+               and str((getattr(c, "scope", None) or {}).get("path", "")).endswith(
+                   SOCKET_ROUTE))
 
 
 def hold_stop(server: Any, on_stop: Callable[[], object]) -> bool:
@@ -99,7 +106,9 @@ def hold_stop(server: Any, on_stop: Callable[[], object]) -> bool:
     def handle(sig: int, frame: Any) -> None:
         if "task" in state:
             if sig == signal.SIGINT:
-                original(sig, frame)  # a second Ctrl-C: uvicorn's force exit
+                # A second Ctrl-C: uvicorn stops now (its normal stop; a third is its
+                # force exit), without waiting for the drain.
+                original(sig, frame)
             return
         state["task"] = loop.create_task(stopping(sig))
 

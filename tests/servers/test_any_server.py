@@ -134,6 +134,30 @@ async def test_sigterm_closes_every_socket_with_1001_and_the_notice(
         assert "Traceback" not in server.log
 
 
+async def test_a_socket_of_the_apps_own_does_not_hold_the_stop(
+        any_server: str, tmp_path: Path) -> None:
+    """A WebSocket route of the app's own beside quartdash's: on SIGTERM quartdash's
+    socket gets 1001, and the stop does not wait for the other one (under uvicorn it
+    held the stop for quartdash's whole 10 s)."""
+    from websockets.asyncio.client import connect
+
+    with serve(any_server, "tests.apps.plain_ws_app:app", tmp_path) as server:
+        plain_url = server.url.replace("http://", "ws://") + "/plain"
+        async with open_socket(server.url) as ours, \
+                connect(plain_url, open_timeout=10) as plain:
+            await echo_rtt(ours, 0)
+            await plain.send("hi")
+            assert await asyncio.wait_for(plain.recv(), 5) == "hi"
+            started = time.perf_counter()
+            server.proc.send_signal(signal.SIGTERM)
+            assert (await closed_code(ours, timeout=5))[0] == CloseCode.GOING_AWAY
+            await asyncio.to_thread(server.proc.wait, 10)
+        stopped_after = time.perf_counter() - started
+    # The drain (2 s at most here: the test servers' graceful timeout), then the server's
+    # own stop; never quartdash's 10 s hold.
+    assert stopped_after < 6.0, stopped_after
+
+
 async def test_a_dropped_socket_resumes_with_every_event(any_server: str, tmp_path: Path) -> None:
     env = {"QUARTDASH_RESUME_GRACE": "5", "STREAM_RATE": "1000"}
     with serve(any_server, "tests.apps.stream_app:app", tmp_path, env=env) as server:
