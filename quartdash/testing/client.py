@@ -266,18 +266,35 @@ class DashClient:
         calls = self.graph.triggered(changed)
         if new_ids:
             calls += self.graph.initial(new_ids)
+        for call in calls:
+            # The renderer makes one request of a callback however many of its inputs
+            # changed before it went out: a call already queued takes the new changes.
+            queued = next((c for c in self._queue if c.key == call.key), None)
+            if queued is None:
+                self._queue.append(call)
+            else:
+                queued.changed.extend(c for c in call.changed if c not in queued.changed)
         if calls:
-            self._queue.extend(calls)
             self._pump()
 
     def _pump(self) -> None:
-        """Send every queued call none of whose inputs a call in flight is computing."""
-        busy = set().union(*self._flight.values()) if self._flight else set()
+        """Send every queued call none of whose inputs another call is still to compute:
+        one in flight, or one queued (as the renderer waits for every pending producer).
+        If every queued call waits on another queued one and nothing is in flight (a
+        cycle), the first goes, so the page never stalls."""
+        in_flight = set().union(*self._flight.values()) if self._flight else set()
+        outputs = {call.key: self.graph.outputs_of(call) for call in self._queue}
         waiting: list[Call] = []
+        ready: list[Call] = []
         for call in self._queue:
-            if self.graph.inputs_of(call) & busy or any(c.key == call.key for c in waiting):
-                waiting.append(call)
-                continue
+            pending = set(in_flight)
+            for other in self._queue:
+                if other.key != call.key:
+                    pending |= outputs[other.key]
+            (waiting if self.graph.inputs_of(call) & pending else ready).append(call)
+        if not ready and waiting and not self._flight:
+            ready.append(waiting.pop(0))
+        for call in ready:
             self._seq += 1
             request_id = f"t{self._seq}"
             if not call.callback.persistent:

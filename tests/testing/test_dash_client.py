@@ -66,6 +66,36 @@ async def test_initial_callbacks_fire_in_order_and_chain() -> None:
         assert await page.wait_for("out", "children", "echo hi") == "echo hi"
 
 
+async def test_a_callback_waits_for_every_producer_of_its_inputs_and_runs_once() -> None:
+    """As the renderer: ``b`` (x -> y), declared before ``a`` (in -> x), and ``c``
+    (in and x -> z) are each called once, after ``a`` answered, at load and after a
+    change; never with ``x`` still unset."""
+    app = make_app(html.Div(id="x"), html.Div(id="y"), html.Div(id="z"))
+    calls: list[tuple[str, Any]] = []
+
+    @app.callback(Output("y", "children"), Input("x", "children"))
+    async def b(x: Any) -> str:
+        calls.append(("b", x))
+        return f"y({x})"
+
+    @app.callback(Output("x", "children"), Input("in", "value"))
+    async def a(value: Any) -> str:
+        calls.append(("a", value))
+        return f"x({value})"
+
+    @app.callback(Output("z", "children"), Input("in", "value"), Input("x", "children"))
+    async def c(value: Any, x: Any) -> str:
+        calls.append(("c", x))
+        return f"z({x})"
+
+    async with DashClient(app) as page:
+        assert sorted(calls) == [("a", "x"), ("b", "x(x)"), ("c", "x(x)")], calls
+        calls.clear()
+        await page.set_props("in", value="v")
+        assert sorted(calls) == [("a", "v"), ("b", "x(v)"), ("c", "x(v)")], calls
+        assert page.props("z")["children"] == "z(x(v))"
+
+
 async def test_multi_output_no_update_and_state() -> None:
     app = make_app(html.Div(id="a", children="a0"), html.Div(id="b", children="b0"),
                    dcc.Store(id="store", data=5))
