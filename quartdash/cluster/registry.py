@@ -277,7 +277,7 @@ class ConnectionRegistry:
         ``STOP_WAIT_SECONDS`` after the drain: uvicorn and granian hold their own stop
         until then, which would otherwise drop the sockets without a close of ours."""
         # pylint: disable-next=protected-access
-        handlers = [t for m in self._members.values() if (t := m.conn._owner) is not None]
+        handlers = [t for m in self._members.values() if (t := m.conn.owner) is not None]
         self.going_away()
         if self._drain is not None:
             await self._drain

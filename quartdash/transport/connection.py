@@ -170,6 +170,12 @@ class Connection:
         return self._replay is not None and self.state < CLOSING
 
     @property
+    def owner(self) -> asyncio.Task[Any] | None:
+        """The task that answers for the connection now (its socket's handler, or the
+        wait for a resume): what a stopping server waits for."""
+        return self._owner
+
+    @property
     def sent(self) -> int:
         """Frames sent so far on a resumable connection (0 with resume off)."""
         return self._replay.sent if self._replay is not None else 0
