@@ -6,7 +6,7 @@ closed yet are dropped without a close of ours.
   open connections after the stop began. hypercorn does not tell the app its
   configuration, so this reads the ``config`` local of its ``worker_serve`` coroutine.
 - uvicorn and granian: quartdash acts on the stop signal before the server does, and
-  holds the server's own stop for at most their module's ``STOP_WAIT_SECONDS``
+  holds the server's own stop for at most ``holding.STOP_WAIT_SECONDS``
   (``uvicorn.py``, ``granian.py``); the server's own timeouts only start after it.
 
 None when no known server is found (another server, or one started otherwise). Call it
@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 
 from quartdash._compat import granian, uvicorn
+from quartdash._compat.holding import STOP_WAIT_SECONDS
 
 
 def _hypercorn_timeout() -> float | None:
@@ -38,7 +39,7 @@ def _hypercorn_timeout() -> float | None:
 def graceful_timeout() -> float | None:
     """The seconds the running server leaves quartdash to close its sockets."""
     if uvicorn.find_server() is not None:
-        return uvicorn.STOP_WAIT_SECONDS
+        return STOP_WAIT_SECONDS
     if granian.serves():
-        return granian.STOP_WAIT_SECONDS
+        return STOP_WAIT_SECONDS
     return _hypercorn_timeout()

@@ -8,7 +8,7 @@ the lifespan "shutdown" event sent, when no socket can be written any more.
 
 So ``hold_stop`` puts a handler of ours in front of granian's (at the lifespan startup,
 never at import time): the first SIGINT/SIGTERM runs ``on_stop`` (quartdash closes its
-sockets with 1001, announced) and awaits it, bounded by ``STOP_WAIT_SECONDS``; only
+sockets with 1001, announced) and awaits it, bounded by ``holding.STOP_WAIT_SECONDS``; only
 then is granian's own handler called. granian has no view of its connections from
 Python, so ``on_stop`` must return only once the sockets are closed (the registry's
 does: it waits for their handlers).
@@ -22,16 +22,16 @@ own limit, not quartdash's) before the app sees it and refuses it with 1009
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import signal
 from collections.abc import Callable
 from typing import Any
 
+from quartdash._compat.holding import run_on_stop
+
 log = logging.getLogger("quartdash")
 
 #: Longest granian's stop waits for quartdash's sockets to close.
-STOP_WAIT_SECONDS = 10.0
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -66,15 +66,7 @@ def hold_stop(on_stop: Callable[[], object]) -> bool:
 
     async def stopping(sig: int) -> None:
         try:
-            async with asyncio.timeout(STOP_WAIT_SECONDS):
-                result = on_stop()
-                if inspect.isawaitable(result):
-                    await result
-        except TimeoutError:
-            log.warning("quartdash: WebSockets still open after %.0f s; granian drops them",
-                        STOP_WAIT_SECONDS)
-        except Exception:  # pylint: disable=broad-exception-caught
-            log.exception("quartdash: closing the WebSockets before the stop failed")
+            await run_on_stop(on_stop, "granian")
         finally:
             pass_on(sig)
 

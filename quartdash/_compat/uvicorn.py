@@ -11,7 +11,7 @@ WebSocket with its own 1012 (no ``quartdash_close`` notice), then waits up to
 So ``hold_stop`` puts a handler of ours in front of uvicorn's (at the lifespan startup,
 in the worker, never at import time): the first SIGINT/SIGTERM runs ``on_stop`` on the
 loop (quartdash closes its sockets with 1001, announced) and waits until uvicorn has
-no WebSocket connection left, bounded by ``STOP_WAIT_SECONDS``; only then is the signal
+no WebSocket connection left, bounded by ``holding.STOP_WAIT_SECONDS``; only then is the signal
 handed to uvicorn's handler, which stops the server as it always does. A second
 SIGINT while waiting is handed on at once (uvicorn's force exit).
 
@@ -26,16 +26,16 @@ off (the browser then sends uncompressed frames, which ``ws_max_size`` bounds).
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import signal
 from collections.abc import Callable
 from typing import Any
 
+from quartdash._compat.holding import run_on_stop
+
 log = logging.getLogger("quartdash")
 
 #: Longest the stop of uvicorn waits for quartdash's sockets to close.
-STOP_WAIT_SECONDS = 10.0
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -81,7 +81,7 @@ def _websockets_open(server: Any) -> int:
 def hold_stop(server: Any, on_stop: Callable[[], object]) -> bool:
     """Run ``on_stop`` (awaited if it returns an awaitable) before uvicorn's ``server``
     learns of a SIGINT/SIGTERM, then until its WebSockets are closed (at most
-    ``STOP_WAIT_SECONDS``). True once installed; False (nothing done) outside the main
+    ``holding.STOP_WAIT_SECONDS``). True once installed; False (nothing done) outside the main
     thread, where signals cannot be caught."""
     loop = asyncio.get_running_loop()
     original = server.handle_exit
@@ -89,17 +89,7 @@ def hold_stop(server: Any, on_stop: Callable[[], object]) -> bool:
 
     async def stopping(sig: int) -> None:
         try:
-            async with asyncio.timeout(STOP_WAIT_SECONDS):
-                result = on_stop()
-                if inspect.isawaitable(result):
-                    await result
-                while _websockets_open(server):  # noqa: ASYNC110 (uvicorn has no event)
-                    await asyncio.sleep(0.02)
-        except TimeoutError:
-            log.warning("quartdash: WebSockets still open after %.0f s; uvicorn closes them",
-                        STOP_WAIT_SECONDS)
-        except Exception:  # pylint: disable=broad-exception-caught
-            log.exception("quartdash: closing the WebSockets before the stop failed")
+            await run_on_stop(on_stop, "uvicorn", lambda: not _websockets_open(server))
         finally:
             original(sig, None)
 
