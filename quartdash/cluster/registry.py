@@ -218,9 +218,8 @@ class ConnectionRegistry:
         #: The window a stop drains over: ``drain_seconds``, cut at the start to fit
         #: the server's graceful timeout (``fit_drain``).
         self._window = drain_seconds
-        #: The drain under way (``going_away``), and the sockets it closed so far.
+        #: The drain under way (``going_away``).
         self._drain: asyncio.Task[None] | None = None
-        self._drained = 0
         self.backplane = backplane
         self.max_per_session = max_per_session
         #: Sockets without a session that one address may hold in this worker.
@@ -276,7 +275,6 @@ class ConnectionRegistry:
         handlers are done (each sent its close and read the page's answer), bounded by
         ``STOP_WAIT_SECONDS`` after the drain: uvicorn and granian hold their own stop
         until then, which would otherwise drop the sockets without a close of ours."""
-        # pylint: disable-next=protected-access
         handlers = [t for m in self._members.values() if (t := m.conn.owner) is not None]
         self.going_away()
         if self._drain is not None:
@@ -307,21 +305,17 @@ class ConnectionRegistry:
         started = loop.time()
         batches = max(1, round(window / DRAIN_TICK))
         total = len(self._members)
+        closed = 0
         for index in range(batches):
-            members = self._open_members()
-            if not members:
-                break  # all closed: the server's wait for its connections can end now
             await asyncio.sleep(max(0.0, started + index * window / batches - loop.time()))
-            members = self._open_members()
+            members = [m for m in self._members.values() if not m.conn.is_shutdown]
             share = math.ceil(len(members) / (batches - index))
-            self._drained += self._close(members[:share])
-        self._drained += self._close(list(self._members.values()))
+            closed += self._close(members[:share])
+            if share >= len(members):
+                break  # all closed: the server's wait for its connections can end now
+        closed += self._close(list(self._members.values()))
         log.info("quartdash: server stopping: closed %d WebSocket(s) with 1001 over %.1f s "
-                 "(%d open when the stop began)", self._drained, loop.time() - started, total)
-
-    def _open_members(self) -> list[Member]:
-        """This worker's sockets not closing yet, oldest first."""
-        return [m for m in self._members.values() if not m.conn.is_shutdown]
+                 "(%d open when the stop began)", closed, loop.time() - started, total)
 
     def _close(self, members: list[Member]) -> int:
         closed = 0

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import hashlib
 import html
 import logging
@@ -390,8 +389,6 @@ async def _send(frame: str) -> bool:
 
 
 async def _close(code: int, reason: str) -> None:
-    """Close with ``code`` (bounded in time), then read until the browser's reply."""
-    with contextlib.suppress(Exception):
-        async with asyncio.timeout(handler.CLOSE_SECONDS):
-            await websocket.close(code, reason)
-    await handler.drain(websocket)
+    """Close as every quartdash socket closes (``handler.send_close_and_drain``: the
+    notice, the close frame, bounded in time, then read until the browser's reply)."""
+    await handler.send_close_and_drain(websocket, code, reason)

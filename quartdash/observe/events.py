@@ -68,11 +68,12 @@ class Observer:
         for a persistent callback, which runs as long as its page stays open: its
         duration says nothing of how fast callbacks answer."""
 
-    def sent(self, nbytes: int) -> None:
-        """One frame of ``nbytes`` bytes (UTF-8, ``utf8_size``) went to a socket."""
+    def sent(self, frame: str) -> None:
+        """One frame went to a socket. Its size (``utf8_size``) is the observer's to
+        measure: with metrics off nobody reads it, and every frame would pay for it."""
 
-    def received(self, nbytes: int) -> None:
-        """One frame of ``nbytes`` bytes (UTF-8) came from a socket."""
+    def received(self, frame: str | bytes) -> None:
+        """One frame came from a socket (measured as ``sent``'s)."""
 
     def coalesced(self) -> None:
         """A queued set_props was replaced by a newer one for the same prop."""

@@ -230,13 +230,13 @@ class PrometheusObserver(events.Observer):
         if len(durations) >= MAX_PENDING_DURATIONS:
             self.flush()
 
-    def sent(self, nbytes: int) -> None:
+    def sent(self, frame: str) -> None:
         pending = self._pending
         pending.frames_sent += 1
-        pending.bytes_sent += nbytes
+        pending.bytes_sent += events.utf8_size(frame)
 
-    def received(self, nbytes: int) -> None:
-        self._pending.bytes_received += nbytes
+    def received(self, frame: str | bytes) -> None:
+        self._pending.bytes_received += events.utf8_size(frame)
 
     def coalesced(self) -> None:
         self._pending.coalesced += 1

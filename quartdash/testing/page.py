@@ -187,23 +187,18 @@ def _delete(value: Any, path: list[Any]) -> Any:
     if not path:
         return None
     step, rest = path[0], path[1:]
-    if isinstance(value, list) and isinstance(step, int):
-        if not 0 <= step < len(value):
-            return value
+    out: Any
+    if isinstance(value, list) and isinstance(step, int) and 0 <= step < len(value):
         out = list(value)
-        if rest:
-            out[step] = _delete(out[step], rest)
-        else:
-            del out[step]
-        return out
-    if not isinstance(value, dict) or step not in value:
-        return value
-    out_dict = dict(value)
-    if rest:
-        out_dict[step] = _delete(out_dict[step], rest)
+    elif isinstance(value, dict) and step in value:
+        out = dict(value)
     else:
-        del out_dict[step]
-    return out_dict
+        return value  # nothing there: unchanged
+    if rest:
+        out[step] = _delete(out[step], rest)
+    else:
+        del out[step]
+    return out
 
 
 def _operate(previous: Any, op: dict[str, Any]) -> Any:

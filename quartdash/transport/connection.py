@@ -311,7 +311,7 @@ class Connection:
         if renumber and self._replay is not None:
             self._replay.record(text)
         self._outbound.sending(time.monotonic())
-        events.observer.sent(events.utf8_size(text))
+        events.observer.sent(text)
         try:
             await send(text)
         except Exception:  # pylint: disable=broad-exception-caught

@@ -177,7 +177,7 @@ async def _receive_loop(
     message_hooks = services.has_ws_hooks("websocket_message")
     while True:
         data = await ws.receive()
-        events.observer.received(events.utf8_size(data))
+        events.observer.received(data)
         if not bucket.take():
             raise ProtocolError(CloseCode.RATE_LIMITED, "rate limit exceeded")
         if not byte_budget.take(len(data)):

@@ -248,6 +248,9 @@ async def test_admin_sockets_per_worker_are_capped(server: Server) -> None:
             ws = await stack.enter_async_context(admin_socket(base, token=TOKEN, origin=None))
             assert (await frame(ws))["type"] == "hello"
         async with admin_socket(base, token=TOKEN, origin=None) as extra:
+            # The notice first, as on every quartdash socket, then the close.
+            notice = await frame(extra)
+            assert notice["type"] == "quartdash_close" and notice["code"] == 1013, notice
             with pytest.raises(ConnectionClosed):
                 await frame(extra)
         assert extra.close_code == CloseCode.TRY_AGAIN_LATER
