@@ -53,6 +53,16 @@ them once the server is up and, when one finishes, closes this worker's sockets 
 as the sockets are closed instead of after the whole timeout. Under a server without
 those tasks the watcher gives up quietly and the lifespan shutdown is the fallback
 (uvicorn and granian: see ``servers.py``).
+
+The direct write (``direct_writer``, see ``transport/direct.py``):
+
+An asyncio worker's socket over HTTP/1.1 is a chain of bound methods: the app's ASGI
+``send`` is its ``WSStream.app_send``, whose ``send`` is the ``H11Protocol``'s, whose
+``send`` is the ``TCPServer``'s; the last holds the transport and the lock every write
+of the socket takes. A frame is written directly only while that lock is free (no write
+of hypercorn's is waiting or half done), the stream has not closed and wsproto is OPEN
+(no close frame sent). Anything else (HTTP/2, trio, a wrapped ``send``) has no direct
+write.
 """
 
 from __future__ import annotations
@@ -65,13 +75,16 @@ import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from hypercorn.asyncio.tcp_server import TCPServer
 from hypercorn.protocol import ws_stream
 from hypercorn.protocol.events import Data, StreamClosed
+from hypercorn.protocol.h11 import H11Protocol
 from wsproto.connection import ConnectionState
 from wsproto.events import CloseConnection, Message, Ping, Pong, TextMessage
 from wsproto.extensions import PerMessageDeflate
 from wsproto.frame_protocol import CloseReason, Opcode, RsvBits
 
+from quartdash.transport.direct import DirectWriter, TransportWriter
 from quartdash.transport.limits import TokenBucket
 from quartdash.transport.protocol import CloseCode, close_notice, close_reason
 
@@ -369,3 +382,25 @@ async def watch_server_stop(on_stop: Callable[[], object]) -> None:
     result = on_stop()
     if inspect.isawaitable(result):
         await result  # hypercorn does not wait for it: its graceful timeout bounds it
+
+
+def direct_writer(send: Any) -> DirectWriter | None:
+    """The direct write of the socket whose ASGI ``send`` this is, under hypercorn's
+    asyncio worker over HTTP/1.1; None elsewhere (see the module's docstring)."""
+    stream = getattr(send, "__self__", None)
+    if not isinstance(stream, ws_stream.WSStream):
+        return None
+    http = getattr(stream.send, "__self__", None)
+    if not isinstance(http, H11Protocol):
+        return None
+    server = getattr(http.send, "__self__", None)
+    if not isinstance(server, TCPServer):
+        return None
+    lock = server.send_lock
+    connected = ws_stream.ASGIWebsocketState.CONNECTED
+
+    def is_open() -> bool:
+        return (not stream.closed and stream.state is connected
+                and stream.connection.state is ConnectionState.OPEN and not lock.locked())
+
+    return TransportWriter(server.writer.transport, is_open)

@@ -9,6 +9,8 @@ so the read stops with ``RequestEntityTooLarge`` once the cap is passed.
 
 :func:`current_websocket` is the object behind Quart's ``websocket`` proxy: the socket's
 handler keeps it, so the tasks it starts reach the socket without the proxy's context.
+:func:`asgi_send` is the server's ASGI ``send`` under it, where the server's own socket
+is found (``servers.direct_writer``).
 """
 
 from __future__ import annotations
@@ -33,3 +35,11 @@ def cap_body(body: Body, limit: int) -> None:
 def current_websocket() -> Any:
     """The current ``quart.Websocket`` itself, not the context-bound proxy."""
     return websocket._get_current_object()  # type: ignore[attr-defined]  # pylint: disable=protected-access
+
+
+def asgi_send(ws: Any) -> Any | None:
+    """The ASGI ``send`` the server gave Quart for the socket ``ws`` (a
+    ``quart.Websocket``): Quart keeps it as the first argument of its ``_send`` partial."""
+    send = getattr(ws, "_send", None)
+    args = getattr(send, "args", ())
+    return args[0] if args else None

@@ -6,6 +6,12 @@ when its graceful timeout is over (1006), uvicorn fails them at once with its ow
 granian drops them at once (1006). So each server's stop is found where it begins, by
 the module of that server (``hypercorn.py``, ``uvicorn.py``, ``granian.py``), and the
 lifespan shutdown stays the fallback for any other server.
+
+A socket's direct write (``transport/direct.py``) is found the same way, from the
+server's ASGI ``send`` (``direct_writer``): hypercorn's HTTP/1.1 sockets and uvicorn's
+two WebSocket implementations have one; granian, hypercorn's WebSockets over HTTP/2, a
+middleware that wraps ``send``, or any other server has none, and pushes go through
+ASGI there.
 """
 
 from __future__ import annotations
@@ -15,7 +21,8 @@ import logging
 import sys
 from collections.abc import Callable
 
-from quartdash._compat import granian, hypercorn, uvicorn
+from quartdash._compat import granian, hypercorn, quart, uvicorn
+from quartdash.transport.direct import DirectWriter
 
 log = logging.getLogger("quartdash")
 
@@ -40,3 +47,12 @@ async def watch_server_stop(on_stop: Callable[[], object]) -> None:
                     "(1006) without the 1001 and its notice: run granian with --loop asyncio",
                     type(asyncio.get_running_loop()).__module__.split(".")[0])
     await hypercorn.watch_server_stop(on_stop)
+
+
+def direct_writer(ws: object) -> DirectWriter | None:
+    """The direct write of the socket ``ws`` (a ``quart.Websocket``), if its server
+    has one (see the module's docstring)."""
+    send = quart.asgi_send(ws)
+    if send is None:
+        return None
+    return hypercorn.direct_writer(send) or uvicorn.direct_writer(send)

@@ -21,6 +21,13 @@ message, inflated or not, by ``ws_max_size`` (16 MiB by default) and close with 
 implementation inflates permessage-deflate without a bound (a 64 KiB read of deflated
 zeros becomes 64 MiB before any size check), so under it permessage-deflate is turned
 off (the browser then sends uncompressed frames, which ``ws_max_size`` bounds).
+
+The direct write (``direct_writer``, see ``transport/direct.py``): the app's ASGI
+``send`` is the socket's protocol object's; under the ``websockets`` (sans-I/O) and the
+``wsproto`` implementations that object holds the transport and writes each frame
+synchronously, so a frame is written directly while the handshake is done, no close
+was sent or seen, and the WebSocket library's connection is OPEN. The legacy
+``websockets`` implementation has none.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from collections.abc import Callable
 from typing import Any
 
 from quartdash._compat.holding import run_on_stop
+from quartdash.transport.direct import DirectWriter, TransportWriter
 
 log = logging.getLogger("quartdash")
 
@@ -111,3 +119,23 @@ def hold_stop(server: Any, on_stop: Callable[[], object]) -> bool:
     except ValueError:  # not the main thread
         return False
     return True
+
+
+#: uvicorn's WebSocket implementations that write every frame synchronously.
+_DIRECT = ("WebSocketsSansIOProtocol", "WSProtocol")
+
+
+def direct_writer(send: Any) -> DirectWriter | None:
+    """The direct write of the socket whose ASGI ``send`` this is, under uvicorn's
+    ``websockets`` (sans-I/O) or ``wsproto`` implementation; None elsewhere."""
+    proto = getattr(send, "__self__", None)
+    kind = type(proto)
+    if (proto is None or not kind.__module__.startswith("uvicorn.")
+            or kind.__name__ not in _DIRECT):
+        return None
+
+    def is_open() -> bool:
+        return (proto.handshake_complete and not proto.close_sent and not proto.disconnected
+                and getattr(proto.conn.state, "name", "") == "OPEN")
+
+    return TransportWriter(proto.transport, is_open)

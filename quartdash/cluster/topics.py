@@ -21,13 +21,14 @@ Who receives a push:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Collection, Hashable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from quartdash._compat.dash import stringify_id
 from quartdash.callbacks.encoding import checked_name, coalesces, encode_json
 from quartdash.cluster.models import Push, Selector, Update
 from quartdash.transport import protocol
+from quartdash.transport.direct import text_frame
 from quartdash.transport.outbound import props_key
 
 if TYPE_CHECKING:
@@ -86,19 +87,63 @@ def encode(selector: Selector, set_props: SetProps | None = None,
     return Push(selector, tuple(updates), encoded_event)
 
 
-def frames(push: Push, renderer_id: str) -> list[Frame]:
-    """The frames of ``push`` for one tab (``EVERY_TAB``: every tab of quartdash's
-    worker), each with its coalescing key: the same key as a callback's ``set_props``
-    of the same props of the same component in that tab, so the two replace each
-    other while the page is behind (``outbound.props_key``)."""
-    out: list[Frame] = [
-        (protocol.set_props_frame(renderer_id, update.component, update.props_json),
-         props_key(renderer_id, update.component, update.props) if update.coalesces else None)
-        for update in push.updates
-    ]
-    if push.event is not None:
-        out.append((protocol.event_frame(renderer_id, *push.event), None))
-    return out
+class PushFrames:
+    """One push's frames for any tab, spliced from text built once per push: each
+    tab's frames with their coalescing keys (``for_tab``, what a socket's queue takes,
+    built once per tab id), and the one frame a socket is written when nothing waits
+    for it (``direct``, built once per set of tabs: one for every socket of a push to
+    every tab)."""
+
+    __slots__ = ("_encoded", "_event", "_every", "_tabs", "_updates")
+
+    def __init__(self, push: Push) -> None:
+        self._updates = [(protocol.set_props_parts(update.component, update.props_json),
+                          update) for update in push.updates]
+        self._event = None if push.event is None else protocol.event_parts(*push.event)
+        #: Every message's parts in UTF-8, in order (the updates', then the event's).
+        self._encoded = [(head.encode(), tail.encode()) for (head, tail), _ in self._updates]
+        if self._event is not None:
+            self._encoded.append((self._event[0].encode(), self._event[1].encode()))
+        self._tabs: dict[str, list[Frame]] = {}
+        self._every: tuple[bytes, bytes] | None = None
+
+    def for_tab(self, renderer_id: str) -> list[Frame]:
+        """The frames for one tab (``EVERY_TAB``: every tab of quartdash's worker), each
+        with its coalescing key: the same key as a callback's ``set_props`` of the same
+        props of the same component in that tab, so the two replace each other while
+        the page is behind (``outbound.props_key``)."""
+        built = self._tabs.get(renderer_id)
+        if built is None:
+            built = [(protocol.for_tab(parts, renderer_id),
+                      props_key(renderer_id, update.component, update.props)
+                      if update.coalesces else None)
+                     for parts, update in self._updates]
+            if self._event is not None:
+                built.append((protocol.for_tab(self._event, renderer_id), None))
+            self._tabs[renderer_id] = built
+        return built
+
+    def direct(self, tabs: Collection[str]) -> tuple[bytes, bytes]:
+        """The one message for a socket's ``tabs``, in UTF-8, and as a whole WebSocket
+        frame (``transport/direct.py``). Built once for ``EVERY_TAB`` (every socket of
+        quartdash's worker shares it); a tab id of its own is one socket's."""
+        encoded = self._encoded
+        if len(tabs) == 1:
+            tab = next(iter(tabs))
+            if tab == EVERY_TAB and self._every is not None:
+                return self._every
+            if len(encoded) == 1:  # one update or one event: no batch to build
+                payload = protocol.for_tab_encoded(encoded[0], tab)
+            else:
+                payload = protocol.batch_encoded(
+                    [protocol.for_tab_encoded(part, tab) for part in encoded])
+            made = payload, text_frame(payload)
+            if tab == EVERY_TAB:
+                self._every = made
+            return made
+        payload = protocol.batch_encoded([protocol.for_tab_encoded(part, tab)
+                                          for tab in tabs for part in encoded])
+        return payload, text_frame(payload)
 
 
 class Publisher:

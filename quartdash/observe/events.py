@@ -68,7 +68,7 @@ class Observer:
         for a persistent callback, which runs as long as its page stays open: its
         duration says nothing of how fast callbacks answer."""
 
-    def sent(self, frame: str) -> None:
+    def sent(self, frame: str | bytes) -> None:
         """One frame went to a socket. Its size (``utf8_size``) is the observer's to
         measure: with metrics off nobody reads it, and every frame would pay for it."""
 

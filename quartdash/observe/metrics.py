@@ -230,7 +230,7 @@ class PrometheusObserver(events.Observer):
         if len(durations) >= MAX_PENDING_DURATIONS:
             self.flush()
 
-    def sent(self, frame: str) -> None:
+    def sent(self, frame: str | bytes) -> None:
         pending = self._pending
         pending.frames_sent += 1
         pending.bytes_sent += events.utf8_size(frame)

@@ -63,6 +63,7 @@ from quartdash.config import DEFAULTS
 from quartdash.exceptions import InvalidState
 from quartdash.observe import events
 from quartdash.transport import protocol
+from quartdash.transport.direct import DirectWriter
 from quartdash.transport.outbound import DEFAULT_MAX_BATCH_BYTES, Outbound
 from quartdash.transport.replay import DEFAULT_REPLAY_BYTES, ReplayBuffer
 
@@ -98,7 +99,7 @@ class Connection:
 
     __slots__ = (
         "_batch_delay", "_flush", "_ids", "_loop_thread", "_outbound", "_owner", "_replay",
-        "_replay_limit", "_room", "_send", "_sender", "abort_reason", "id", "loop",
+        "_replay_limit", "_room", "_send", "_sender", "_write", "abort_reason", "id", "loop",
         "pending_props", "persistent", "running", "state",
     )
 
@@ -111,12 +112,16 @@ class Connection:
         max_pending_bytes: int = DEFAULTS.max_pending_bytes,
         max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
         replay_bytes: int = DEFAULT_REPLAY_BYTES,
+        write: DirectWriter | None = None,
     ) -> None:
         #: Where the connection is in its life; changed only by ``_enter``.
         self.state = OPEN
         #: The attached socket's send. None once the socket is gone (PARKED); a socket
         #: still attached while CLOSING gets what the sender has in hand.
         self._send: Callable[[str], Awaitable[None]] | None = send
+        #: The attached socket's direct write, where the server has one (``direct.py``):
+        #: what a push takes when nothing else waits for the socket.
+        self._write = write
         #: Names this socket in the registry and the admin API.
         self.id = secrets.token_hex(8)
         self._batch_delay = batch_delay
@@ -212,6 +217,29 @@ class Connection:
     def start_sending(self) -> None:
         """Send what is queued, if nothing is sending it already (see ``send_frames``)."""
         self._kick()
+
+    def can_write_now(self) -> bool:
+        """A frame may go straight to the socket (``write_now``) as far as this side
+        knows: the server gave a direct write, the socket is open, and nothing of this
+        connection is queued or in flight (so order is kept)."""
+        return (self._write is not None and self.state is OPEN and self._sender is None
+                and not self._outbound and not self._outbound.busy)
+
+    def write_now(self, message: bytes, frame: bytes) -> bool:
+        """Write ``message`` (UTF-8; ``frame`` is it as a whole WebSocket frame, built
+        once for every socket that gets the same message) straight to the socket, if
+        ``can_write_now`` and the server says it is safe and the peer is reading
+        (``direct.py``). False, and nothing done, otherwise: the caller queues it.
+        (The checks are ``can_write_now``'s, inline: this runs once per socket of a
+        push.)"""
+        write = self._write
+        if (write is None or self.state is not OPEN or self._sender is not None
+                or self._outbound or self._outbound.busy or not write.try_write(frame)):
+            return False
+        if self._replay is not None:
+            self._replay.record(message.decode())
+        events.observer.sent(message)
+        return True
 
     async def respond(self, frame: str) -> None:
         """Send a frame now from a task on the loop (a callback's response): straight to
@@ -322,6 +350,7 @@ class Connection:
                     self._enter(CLOSING, OPEN)
             elif self._send is send:
                 self._send = None  # stop sending into a dead socket until the resume
+                self._write = None
                 if self.state is OPEN:
                     self._enter(PARKED, OPEN)
         finally:
@@ -348,6 +377,7 @@ class Connection:
         it (parked already: only the owner changes)."""
         self._enter(PARKED, OPEN, PARKED)
         self._send = None
+        self._write = None
         self._owner = owner
         if self._sender is not None:
             self._sender.cancel()
@@ -359,15 +389,17 @@ class Connection:
         are still kept (and it does not claim frames never sent)."""
         return self.resumable and self._replay is not None and self._replay.covers(received)
 
-    def resume(self, send: Callable[[str], Awaitable[None]], received: int) -> None:
+    def resume(self, send: Callable[[str], Awaitable[None]], received: int,
+               write: DirectWriter | None = None) -> None:
         """Attach a new socket (PARKED to OPEN) whose page has every frame up to
         ``received`` (checked with ``can_resume``): it gets the frames it missed, then
-        what was queued."""
+        what was queued. ``write``: the new socket's direct write, if any."""
         replay = self._replay
         assert replay is not None
         self._enter(OPEN, PARKED)
         replay.acknowledge(received)
         self._send = send
+        self._write = write
         self._sender = self.loop.create_task(self._run_sender(replay.unacknowledged()))
 
     # --- get_prop ---------------------------------------------------------------------

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from quartdash._compat import servers
 from quartdash.callbacks.encoding import encode_json
 from quartdash.callbacks.runner import (
     LazyResponseAdapter,
@@ -107,7 +108,7 @@ async def serve(
                 # Unless the server closed it meanwhile (a session revoked while the
                 # welcome went out): then this task's cancellation is on its way.
                 if resumed is not None and conn.state is State.PARKED:
-                    conn.resume(ws.send, resumed)
+                    conn.resume(ws.send, resumed, servers.direct_writer(ws))
             close = await _receive_loop(services, ws, conn, member, ours)
     except BackplaneUnavailable as err:
         if not admitted:

@@ -332,12 +332,32 @@ def callback_response_status(
     ).decode()
 
 
+#: A message for any tab: its text before the renderer id, and after it. A push builds
+#: its parts once and splices each tab's id in (``for_tab``).
+TabFrame = tuple[str, str]
+
+
+def for_tab(parts: TabFrame, renderer_id: str) -> str:
+    """The message of ``parts`` for the tab ``renderer_id``."""
+    return parts[0] + _q(renderer_id) + parts[1]
+
+
+def for_tab_encoded(parts: tuple[bytes, bytes], renderer_id: str) -> bytes:
+    """``for_tab`` of ``parts`` encoded to UTF-8 once (a push written directly to many
+    sockets splices bytes, and encodes no text per socket)."""
+    return parts[0] + orjson.dumps(renderer_id) + parts[1]
+
+
+def set_props_parts(component_id: str, props_json: str) -> TabFrame:
+    """A ``set_props`` message for any tab; ``props_json`` is the encoded
+    ``{prop: value}`` object."""
+    return ('{"type":"set_props","rendererId":',
+            ',"payload":{"componentId":%s,"props":%s}}' % (_q(component_id), props_json))
+
+
 def set_props_frame(renderer_id: str, component_id: str, props_json: str) -> str:
-    """A ``set_props`` message; ``props_json`` is the encoded ``{prop: value}`` object."""
-    return (
-        '{"type":"set_props","rendererId":%s,"payload":{"componentId":%s,"props":%s}}'
-        % (_q(renderer_id), _q(component_id), props_json)
-    )
+    """A ``set_props`` message for one tab (``set_props_parts``)."""
+    return for_tab(set_props_parts(component_id, props_json), renderer_id)
 
 
 def get_props_request(
@@ -354,12 +374,15 @@ def get_props_request(
     ).decode()
 
 
+def event_parts(event: str, data_json: str) -> TabFrame:
+    """One event of the event channel for any tab; ``data_json`` is already encoded."""
+    return ('{"type":"quartdash_event","v":%d,"rendererId":' % PROTOCOL_VERSION,
+            ',"payload":{"event":%s,"data":%s}}' % (_q(event), data_json))
+
+
 def event_frame(renderer_id: str, event: str, data_json: str) -> str:
-    """One event of the event channel for one page; ``data_json`` is already encoded."""
-    return (
-        '{"type":"quartdash_event","v":%d,"rendererId":%s,"payload":{"event":%s,"data":%s}}'
-        % (PROTOCOL_VERSION, _q(renderer_id), _q(event), data_json)
-    )
+    """One event of the event channel for one tab (``event_parts``)."""
+    return for_tab(event_parts(event, data_json), renderer_id)
 
 
 def close_notice(code: int, reason: str) -> str:
@@ -383,3 +406,8 @@ def welcome(connection_id: str, token: str | None, grace: float, resumed: bool) 
 def batch(frames: list[str]) -> str:
     """One frame for several messages: a JSON array, as Dash's worker expects."""
     return frames[0] if len(frames) == 1 else "[" + ",".join(frames) + "]"
+
+
+def batch_encoded(frames: list[bytes]) -> bytes:
+    """``batch`` of messages encoded to UTF-8."""
+    return frames[0] if len(frames) == 1 else b"[" + b",".join(frames) + b"]"

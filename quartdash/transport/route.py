@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from quart import Response
 
+from quartdash._compat import servers
 from quartdash._compat.quart import current_websocket
 from quartdash.cluster.registry import TOO_MANY_FROM_ADDRESS, Member
 from quartdash.exceptions import ProtocolError
@@ -112,6 +113,7 @@ async def serve_socket(services: SocketServices) -> Response | None:
     else:
         conn = Connection(
             ws.send,
+            write=servers.direct_writer(ws),
             batch_delay=services.batch_delay(),
             max_pending=services.settings.max_pending_frames,
             max_pending_bytes=services.settings.max_pending_bytes,

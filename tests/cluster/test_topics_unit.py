@@ -21,7 +21,7 @@ from quartdash.cluster import wire
 from quartdash.cluster.backplane import LocalBackplane
 from quartdash.cluster.models import Close, Push, Selector, Update
 from quartdash.cluster.registry import MAX_TABS, ConnectionRegistry, Member
-from quartdash.cluster.topics import EVERY_TAB, encode, frames, select
+from quartdash.cluster.topics import EVERY_TAB, PushFrames, encode, select
 from quartdash.transport import protocol
 from quartdash.transport.connection import Connection
 from quartdash.transport.limits import TokenBucket
@@ -265,7 +265,7 @@ def test_a_push_is_encoded_once_as_dash_encodes_and_its_arguments_are_checked() 
     assert [u.coalesces for u in push.updates] == [True, False, False, True]
     assert push.updates[3].props_json == '{"children":"\\u003cb\\u003e"}'
     assert push.event == ("e", '{"n":1}')
-    built = frames(push, "R")
+    built = PushFrames(push).for_tab("R")
     assert json.loads(built[0][0])["payload"] == {"componentId": '{"index":1,"type":"cell"}',
                                                    "props": {"value": 2}}
     assert built[0][1] == ("R", '{"index":1,"type":"cell"}', ("value",))
@@ -315,20 +315,18 @@ async def test_frames_for_a_tab_id_are_built_once_per_push(
         registry: ConnectionRegistry, monkeypatch: pytest.MonkeyPatch) -> None:
     """However many sockets a push reaches, its frames are spliced once per tab id: 200
     sockets of quartdash's worker share one set of frames."""
-    from quartdash.cluster import registry as module
+    spliced: list[str] = []
+    real = protocol.for_tab
 
-    built: list[str] = []
-    real = module.frames
+    def counting(parts: protocol.TabFrame, renderer_id: str) -> str:
+        spliced.append(renderer_id)
+        return real(parts, renderer_id)
 
-    def counting(push: Push, renderer_id: str) -> list[Any]:
-        built.append(renderer_id)
-        return real(push, renderer_id)
-
-    monkeypatch.setattr(module, "frames", counting)
+    monkeypatch.setattr(protocol, "for_tab", counting)
     for i in range(200):
         await member(registry, f"u{i}", f"s{i}")
     assert await registry.push(everyone=True, set_props={"x": {"y": 1}}) == 200
-    assert built == [EVERY_TAB]
+    assert spliced == [EVERY_TAB]
 
 
 async def test_one_push_is_admitted_whole_however_large_against_the_budget(
