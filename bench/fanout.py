@@ -2,6 +2,7 @@
 
     python -m bench.fanout [--subscribers 100 1000 2000 5000 10000] [--rate 10]
                            [--seconds 10] [--clients 3] [--modes push per-viewer]
+                           [--per-viewer-up-to 2000]
                            [--reply-timeout 1.0] [--json PATH]
     python -m bench.fanout --quick      # a few seconds: small N, short windows
 
@@ -28,7 +29,12 @@ was due. Measured over a window of ``--seconds`` in steady state (after a warm-u
   (``/proc/<pid>/stat``) over the window, over the updates delivered in it; and the
   per-viewer / push ratio of it;
 * the load generator's own CPU, per process: near a whole core, it is the limit, and
-  the table says so.
+  the table says so; and the whole machine's (``/proc/stat``): at 90% of its cores busy
+  the machine is the limit, which the table says too (the server, the load generator,
+  the publisher and Redis share its cores).
+
+And once, alone: the CPU of one ``send`` of a 1.1 KB frame to a loopback socket, the
+kernel's part of every delivery, which no server goes below.
 
 Before that, on the idle machine: a push from a route of one process (``POST
 /bench/push`` on a one-worker server A) to a subscriber of another (a one-worker
@@ -94,6 +100,9 @@ ENV = {"QUARTDASH_RATE_LIMIT": "1e9", "QUARTDASH_MAX_CONNECTIONS_PER_ADDRESS": "
 TARGET_P99_MS = 250.0
 #: A load generator process this busy (of one core) is the limit of what it measures.
 CLIENT_BOUND = 0.85
+#: The whole machine this busy (a share of all its cores) over a window is its limit:
+#: the server, the load generator, the publisher and Redis share its cores.
+MACHINE_BOUND = 0.9
 #: How long after the window the clients wait for its last updates to arrive.
 DRAIN_SECONDS = 2.0
 
@@ -584,6 +593,14 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / CLK_TCK
 
 
+def machine_ticks() -> tuple[int, int]:
+    """This machine's busy and total clock ticks since boot, over every core
+    (``/proc/stat``): idle and iowait are the idle ones."""
+    with open("/proc/stat", encoding="ascii") as stat:
+        fields = [int(x) for x in stat.readline().split()[1:]]
+    return sum(fields) - fields[3] - fields[4], sum(fields)
+
+
 def workers(server: Server) -> list[int]:
     """hypercorn's worker processes (its main process only supervises them, and
     multiprocessing's resource tracker sleeps)."""
@@ -686,9 +703,9 @@ async def measure(server: Server, clients: Clients, mode: str, n: int,
         first = math.ceil((time.time() + 0.5) / period)
         last = first + round(args.seconds * args.rate)  # exclusive
         await asyncio.sleep(max(0.0, first * period - time.time()))
-        cpu0, wall0 = cpu_seconds(pids), time.monotonic()
+        cpu0, wall0, machine0 = cpu_seconds(pids), time.monotonic(), machine_ticks()
         await asyncio.sleep(max(0.0, last * period - time.time()))
-        cpu1, wall1 = cpu_seconds(pids), time.monotonic()
+        cpu1, wall1, machine1 = cpu_seconds(pids), time.monotonic(), machine_ticks()
         await asyncio.sleep(DRAIN_SECONDS)
         tallies = await clients.ask(("collect",))
     if mode == "push":
@@ -737,12 +754,54 @@ async def measure(server: Server, clients: Clients, mode: str, n: int,
         "server_cores": round(cpu / (wall1 - wall0), 2),
         "server_cpu_us_per_update": round(cpu / delivered * 1e6, 2) if delivered else None,
         "client_cores": [round(t["cpu"] / t["wall"], 2) for t in tallies],
+        # (its cores over the window, as it was busy since the reset just before it)
+        "client_cpu_us_per_update": round(sum(t["cpu"] / t["wall"] for t in tallies)
+                                          * (wall1 - wall0) / delivered * 1e6, 2)
+        if delivered else None,
+        "machine_busy": round((machine1[0] - machine0[0]) / (machine1[1] - machine0[1]), 2),
     })
     result["client_bound"] = max(result["client_cores"]) >= CLIENT_BOUND
+    result["machine_bound"] = result["machine_busy"] >= MACHINE_BOUND
     result["ok"] = (delivered == expected and result["order_errors"] == 0
                     and result["last_p99_ms"] is not None
                     and result["last_p99_ms"] <= TARGET_P99_MS)
     return result
+
+
+def send_floor(sockets: int = 500, rounds: int = 30, size: int = 1100,
+               period: float = 0.1) -> float:
+    """The kernel's part of a delivery on this machine: CPU (user and system) of one
+    ``send`` of a ``size``-byte frame to a loopback TCP socket (µs), in one burst to
+    every socket per ``period``, as a worker delivers a push (the peers drain between
+    bursts). What no server goes below per page it reaches."""
+    pairs = []
+    try:
+        for _ in range(sockets):
+            with socket.socket() as listener:
+                listener.bind(("127.0.0.1", 0))
+                listener.listen(1)
+                peer = socket.create_connection(listener.getsockname())
+                ours, _ = listener.accept()
+            ours.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as asyncio does
+            peer.setblocking(False)
+            pairs.append((ours, peer))
+        frame = b"\x81\x7e" + size.to_bytes(2, "big") + b"x" * size
+        spent = 0.0
+        for _ in range(rounds):
+            start = time.process_time()
+            for ours, _ in pairs:
+                ours.send(frame)
+            spent += time.process_time() - start
+            for _, peer in pairs:
+                with contextlib.suppress(BlockingIOError):
+                    while peer.recv(1 << 16):
+                        pass
+            time.sleep(period)
+        return round(spent / (rounds * sockets) * 1e6, 2)
+    finally:
+        for ours, peer in pairs:
+            ours.close()
+            peer.close()
 
 
 async def cross_process(tmp: Path, redis_url: str, count: int) -> dict[str, Any]:
@@ -807,10 +866,15 @@ async def run(args: argparse.Namespace, clients: Clients) -> dict[str, Any]:
         if args.cross:
             out["cross_process"] = await cross_process(Path(tmp), redis.url, args.cross)
             print(f"cross-process push: {out['cross_process']}", flush=True)
+        out["send_floor_us"] = send_floor()
+        print(f"one loopback send of a 1.1 KB frame: {out['send_floor_us']} µs of CPU",
+              flush=True)
         env = {**ENV, "QUARTDASH_BACKPLANE": redis.url, "FANOUT_RATE": str(args.rate)}
         with hypercorn(TARGET, Path(tmp), workers=2, env=env) as server:
             for n in args.subscribers:
                 for mode in args.modes:
+                    if mode == "per-viewer" and n > args.per_viewer_up_to:
+                        continue
                     result = await measure(server, clients, mode, n, args, redis.url)
                     result["load"] = os.getloadavg()
                     out["results"].append(result)
@@ -830,8 +894,8 @@ def table(out: dict[str, Any]) -> str:
     lines = [
         "| subscribers | mode | delivered / expected | order errors | to last subscriber p50 (ms) "
         "| p99 (ms) | server CPU (cores) | server CPU per update (µs) | per-viewer / push "
-        "| load generator CPU (cores per process) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| load generator CPU (cores per process) | machine busy |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         push = by.get(("push", r["subscribers"]))
@@ -845,7 +909,8 @@ def table(out: dict[str, Any]) -> str:
             f"| {r['subscribers']:,} | {r['mode']} | {r['delivered']:,} / {r['expected']:,}{note} "
             f"| {r['order_errors']} | {_fmt(r['last_p50_ms'])} | {_fmt(r['last_p99_ms'])} "
             f"| {r['server_cores']:.2f} | {_fmt(r['server_cpu_us_per_update'], '.1f')} "
-            f"| {ratio} | {' '.join(f'{c:.2f}' for c in r['client_cores'])}{bound} |")
+            f"| {ratio} | {' '.join(f'{c:.2f}' for c in r['client_cores'])}{bound} "
+            f"| {r.get('machine_busy', 0):.0%} |")
     pushes = [r for r in results if r["mode"] == "push"]
     met = [r["subscribers"] for r in pushes if r["ok"]]
     lines.append("")
@@ -863,6 +928,14 @@ def table(out: dict[str, Any]) -> str:
                  f"core) at: {', '.join(limited)}" if limited else
                  f"the load generator was not the limit (every process under {CLIENT_BOUND:.0%} "
                  "of a core)")
+    full = [f"{r['subscribers']:,} ({r['mode']})" for r in results if r.get("machine_bound")]
+    if full:
+        lines.append(f"the machine was the limit (its cores >= {MACHINE_BOUND:.0%} busy: the "
+                     "server, the load generator, the publisher and Redis share them) at: "
+                     f"{', '.join(full)}")
+    if out.get("send_floor_us") is not None:
+        lines.append(f"the kernel's part of one delivery (a send of a 1.1 KB frame to a "
+                     f"loopback socket, measured alone): {out['send_floor_us']} µs of CPU")
     cross = out.get("cross_process")
     if cross:
         lines.append(f"push from a route of process A to a subscriber of process B: median "
@@ -900,6 +973,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="the publisher's Publisher(reply_timeout=): how long each push "
                         "waits for the workers' counts (1.0, the default, as a publisher "
                         "awaiting them; small: the delivery alone sets the pace)")
+    parser.add_argument("--per-viewer-up-to", type=int, default=2000, metavar="N",
+                        help="measure per-viewer only up to N subscribers (past about "
+                             "1,000 it no longer keeps up on 2 cores, and its sockets take "
+                             "minutes to start)")
     parser.add_argument("--quick", action="store_true", help="small N, short windows")
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--publish", metavar="REDIS_URL", help=argparse.SUPPRESS)
