@@ -59,10 +59,10 @@ The direct write (``direct_writer``, see ``transport/direct.py``):
 An asyncio worker's socket over HTTP/1.1 is a chain of bound methods: the app's ASGI
 ``send`` is its ``WSStream.app_send``, whose ``send`` is the ``H11Protocol``'s, whose
 ``send`` is the ``TCPServer``'s; the last holds the transport and the lock every write
-of the socket takes. A frame is written directly only while that lock is free (no write
-of hypercorn's is waiting or half done), the stream has not closed and wsproto is OPEN
-(no close frame sent). Anything else (HTTP/2, trio, a wrapped ``send``) has no direct
-write.
+of the socket takes. A frame is written directly only while that lock is free and has
+no waiter (a write of hypercorn's that wsproto has framed waits there, even once woken),
+the stream has not closed and wsproto is OPEN (no close frame sent). Anything else
+(HTTP/2, trio, a wrapped ``send``) has no direct write.
 """
 
 from __future__ import annotations
@@ -400,7 +400,10 @@ def direct_writer(send: Any) -> DirectWriter | None:
     connected = ws_stream.ASGIWebsocketState.CONNECTED
 
     def is_open() -> bool:
+        # A waiter of the lock, even one already woken, holds bytes wsproto has framed
+        # and not yet written: it goes first.
         return (not stream.closed and stream.state is connected
-                and stream.connection.state is ConnectionState.OPEN and not lock.locked())
+                and stream.connection.state is ConnectionState.OPEN and not lock.locked()
+                and not lock._waiters)  # pylint: disable=protected-access
 
     return TransportWriter(server.writer.transport, is_open)

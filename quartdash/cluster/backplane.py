@@ -40,7 +40,8 @@ class CommandHandler(Protocol):
 
     def carry_out(self, command: Command) -> tuple[int, Callable[[], None]]:
         """Carry out ``command`` on this worker's sockets: how many acted, and what
-        starts their sends, once the cluster was told."""
+        starts their sends, once the cluster was told. The caller must run it (it is
+        idempotent): a push holds the sockets it writes to until then."""
 
 
 class Backplane(ABC):

@@ -346,8 +346,14 @@ class RedisBackplane(Backplane):
             task = asyncio.get_running_loop().create_task(
                 self._reply(sender, wire.reply_message(request_id, count), start))
             self._tasks.append(task)
-            task.add_done_callback(
-                lambda done: self._tasks.remove(done) if done in self._tasks else None)
+
+            def done(task: asyncio.Task[None]) -> None:
+                if task in self._tasks:
+                    self._tasks.remove(task)
+                if start is not None:
+                    start()  # once (idempotent): even if the reply never ran
+
+            task.add_done_callback(done)
         except Exception:  # pylint: disable=broad-exception-caught
             log.warning("quartdash: ignored a malformed backplane message", exc_info=True)
 
@@ -490,18 +496,20 @@ class RedisBackplane(Backplane):
     async def send(self, command: Command) -> int:
         local, start = (self._handler.carry_out(command) if self._handler is not None
                         else (0, None))
-        if self._redis is None or not self.healthy:
-            if start is not None:
-                start()
-            return local
         try:
-            return local + await self._replies.publish(
-                self._redis, self._commands, self.worker, command, self.reply_timeout,
-                others=lambda receivers: receivers - 1,  # this worker ignores its own
-                published=start)
-        except _DOWN as exc:
-            self._degraded(exc)
-            return local
+            if self._redis is None or not self.healthy:
+                return local
+            try:
+                return local + await self._replies.publish(
+                    self._redis, self._commands, self.worker, command, self.reply_timeout,
+                    others=lambda receivers: receivers - 1,  # this worker ignores its own
+                    published=start)
+            except _DOWN as exc:
+                self._degraded(exc)
+                return local
+        finally:
+            if start is not None:
+                start()  # once (idempotent): whatever became of the publish
 
     async def revoke(self, entry: Revocation) -> None:
         self.revocations.add(entry)

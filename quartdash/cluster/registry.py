@@ -464,7 +464,8 @@ class ConnectionRegistry:
         """Carry out a command on this worker's sockets: how many it affected, and what
         starts their sends (a push's; nothing for the other commands). A backplane
         tells the cluster first (publishes the push, or answers its sender), which
-        would otherwise wait behind a send task per socket."""
+        would otherwise wait behind the sends to every socket, then runs what this
+        returns, always and once (``_deliver``)."""
         if isinstance(command, Push):
             return self._deliver(command)
         return self._act(command), _nothing
@@ -575,10 +576,12 @@ class ConnectionRegistry:
 
     def _deliver(self, push: Push) -> tuple[int, Callable[[], None]]:
         """Queue ``push`` to this worker's sockets it selects: how many, and what
-        starts their sends (see ``carry_out``). Its text is built once per push and
-        spliced per tab id (``PushFrames``). A socket that nothing waits for is written
-        the push's frame directly once the cluster was told (``transport/direct.py``);
-        any other queues its frames now, under its own limits."""
+        starts their sends (see ``carry_out``; it must run, once). Its text is built
+        once per push and spliced per tab id (``PushFrames``). A socket that nothing
+        waits for holds its next send for the push (``Connection.hold``: what comes
+        meanwhile queues behind it), which ``start`` writes straight to it
+        (``transport/direct.py``); any other queues the push's frames now, under its
+        own limits."""
         selector = push.selector
         if selector.topic is not None:
             members: Iterable[Member] = self._by_topic.get(selector.topic, {}).values()
@@ -592,7 +595,7 @@ class ConnectionRegistry:
         # that would live that long (thousands of small objects a push would survive
         # into the collector's oldest generation and make it scan every socket's
         # objects over and over: 0.4 s pauses at 2,500 sockets a worker, measured).
-        direct: list[Member] = []
+        held: list[Member] = []
         queued: list[Connection] = []
         topic = selector.topic
         # The topic's index holds exactly its subscribers: no selector to match there.
@@ -604,22 +607,33 @@ class ConnectionRegistry:
             tabs = member.targets(topic)
             if not tabs:
                 continue
-            if conn.can_write_now():
-                direct.append(member)
+            if conn.hold():
+                held.append(member)
             elif conn.send_frames(_for_tabs(spliced, tabs), start=False):
                 # One push to one socket is admitted whole (or the socket, too far
                 # behind, is closed), and counted only if queued.
                 queued.append(conn)
-        count = len(direct) + len(queued)
+        count = len(held) + len(queued)
         if count:
             events.observer.delivered(count)
+        started = False
 
         def start() -> None:
-            for member in direct:
-                tabs = member.targets(topic)  # a tab that left meanwhile is not written
-                if tabs and not member.conn.write_now(*spliced.direct(tabs)):
-                    # Busy since (a frame queued while the cluster was told): behind it.
-                    member.conn.send_frames(_for_tabs(spliced, tabs))
+            nonlocal started
+            if started:
+                return
+            started = True
+            for member in held:
+                conn = member.conn
+                tabs = member.targets(topic)  # a tab that left meanwhile gets nothing
+                try:
+                    if tabs and conn.write_held(*spliced.direct(tabs)):
+                        continue
+                except Exception:  # pylint: disable=broad-exception-caught
+                    log.warning("quartdash: a push's direct write to %s failed", conn.id,
+                                exc_info=True)
+                if conn.held:  # the place is filled whatever happened, or the socket waits
+                    conn.queue_held(_for_tabs(spliced, tabs) if tabs else ())
             for conn in queued:
                 conn.start_sending()
 

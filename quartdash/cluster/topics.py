@@ -105,7 +105,7 @@ class PushFrames:
         if self._event is not None:
             self._encoded.append((self._event[0].encode(), self._event[1].encode()))
         self._tabs: dict[str, list[Frame]] = {}
-        self._every: tuple[bytes, bytes] | None = None
+        self._every: tuple[bytes, bytes, str | None] | None = None
 
     def for_tab(self, renderer_id: str) -> list[Frame]:
         """The frames for one tab (``EVERY_TAB``: every tab of quartdash's worker), each
@@ -123,27 +123,25 @@ class PushFrames:
             self._tabs[renderer_id] = built
         return built
 
-    def direct(self, tabs: Collection[str]) -> tuple[bytes, bytes]:
-        """The one message for a socket's ``tabs``, in UTF-8, and as a whole WebSocket
-        frame (``transport/direct.py``). Built once for ``EVERY_TAB`` (every socket of
-        quartdash's worker shares it); a tab id of its own is one socket's."""
+    def direct(self, tabs: Collection[str]) -> tuple[bytes, bytes, str | None]:
+        """The one message for a socket's ``tabs``: as a whole WebSocket frame
+        (``transport/direct.py``), in UTF-8, and as text when that is made once for
+        many sockets. Built once for ``EVERY_TAB`` (every socket of quartdash's worker
+        shares it); a tab id of its own is one socket's."""
+        if len(tabs) == 1 and EVERY_TAB in tabs:
+            if self._every is None:
+                message = self._message(tabs)
+                self._every = text_frame(message), message, message.decode()
+            return self._every
+        message = self._message(tabs)
+        return text_frame(message), message, None
+
+    def _message(self, tabs: Collection[str]) -> bytes:
         encoded = self._encoded
-        if len(tabs) == 1:
-            tab = next(iter(tabs))
-            if tab == EVERY_TAB and self._every is not None:
-                return self._every
-            if len(encoded) == 1:  # one update or one event: no batch to build
-                payload = protocol.for_tab_encoded(encoded[0], tab)
-            else:
-                payload = protocol.batch_encoded(
-                    [protocol.for_tab_encoded(part, tab) for part in encoded])
-            made = payload, text_frame(payload)
-            if tab == EVERY_TAB:
-                self._every = made
-            return made
-        payload = protocol.batch_encoded([protocol.for_tab_encoded(part, tab)
-                                          for tab in tabs for part in encoded])
-        return payload, text_frame(payload)
+        if len(encoded) == 1 and len(tabs) == 1:  # the usual push: nothing to batch
+            return protocol.for_tab_encoded(encoded[0], next(iter(tabs)))
+        return protocol.batch_encoded([protocol.for_tab_encoded(part, tab)
+                                       for tab in tabs for part in encoded])
 
 
 class Publisher:

@@ -68,9 +68,13 @@ class Observer:
         for a persistent callback, which runs as long as its page stays open: its
         duration says nothing of how fast callbacks answer."""
 
-    def sent(self, frame: str | bytes) -> None:
+    def sent(self, frame: str) -> None:
         """One frame went to a socket. Its size (``utf8_size``) is the observer's to
         measure: with metrics off nobody reads it, and every frame would pay for it."""
+
+    def sent_size(self, size: int) -> None:
+        """One frame of ``size`` bytes of message went to a socket (a push written
+        straight to it, whose size is known)."""
 
     def received(self, frame: str | bytes) -> None:
         """One frame came from a socket (measured as ``sent``'s)."""

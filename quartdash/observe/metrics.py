@@ -230,10 +230,13 @@ class PrometheusObserver(events.Observer):
         if len(durations) >= MAX_PENDING_DURATIONS:
             self.flush()
 
-    def sent(self, frame: str | bytes) -> None:
+    def sent(self, frame: str) -> None:
+        self.sent_size(events.utf8_size(frame))
+
+    def sent_size(self, size: int) -> None:
         pending = self._pending
         pending.frames_sent += 1
-        pending.bytes_sent += events.utf8_size(frame)
+        pending.bytes_sent += size
 
     def received(self, frame: str | bytes) -> None:
         self._pending.bytes_received += events.utf8_size(frame)

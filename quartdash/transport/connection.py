@@ -98,7 +98,7 @@ class Connection:
     """
 
     __slots__ = (
-        "_batch_delay", "_flush", "_ids", "_loop_thread", "_outbound", "_owner", "_replay",
+        "_batch_delay", "_flush", "_held", "_ids", "_loop_thread", "_outbound", "_owner", "_replay",
         "_replay_limit", "_room", "_send", "_sender", "_write", "abort_reason", "id", "loop",
         "pending_props", "persistent", "running", "state",
     )
@@ -122,6 +122,8 @@ class Connection:
         #: The attached socket's direct write, where the server has one (``direct.py``):
         #: what a push takes when nothing else waits for the socket.
         self._write = write
+        #: A push's place is held (``hold``): nothing is sent until it is filled.
+        self._held = False
         #: Names this socket in the registry and the admin API.
         self.id = secrets.token_hex(8)
         self._batch_delay = batch_delay
@@ -218,33 +220,65 @@ class Connection:
         """Send what is queued, if nothing is sending it already (see ``send_frames``)."""
         self._kick()
 
-    def can_write_now(self) -> bool:
-        """A frame may go straight to the socket (``write_now``) as far as this side
-        knows: the server gave a direct write, the socket is open, and nothing of this
-        connection is queued or in flight (so order is kept)."""
-        return (self._write is not None and self.state is OPEN and self._sender is None
-                and not self._outbound and not self._outbound.busy)
+    def attach_writer(self, write: DirectWriter | None) -> None:
+        """Give the open socket its direct write (``direct.py``), from now on."""
+        if self.state is OPEN:
+            self._write = write
 
-    def write_now(self, message: bytes, frame: bytes) -> bool:
-        """Write ``message`` (UTF-8; ``frame`` is it as a whole WebSocket frame, built
-        once for every socket that gets the same message) straight to the socket, if
-        ``can_write_now`` and the server says it is safe and the peer is reading
-        (``direct.py``). False, and nothing done, otherwise: the caller queues it.
-        (The checks are ``can_write_now``'s, inline: this runs once per socket of a
-        push.)"""
-        write = self._write
-        if (write is None or self.state is not OPEN or self._sender is not None
-                or self._outbound or self._outbound.busy or not write.try_write(frame)):
+    @property
+    def held(self) -> bool:
+        """A push holds this socket's next send (``hold``)."""
+        return self._held
+
+    def hold(self) -> bool:
+        """Hold this socket's next send for a push that is to be written straight to
+        it (``direct.py``) once the cluster was told of it (``write_held``): True if
+        that may be tried, as far as this side knows (the server gave a direct write,
+        the socket is open, nothing of its own queued or in flight). Meanwhile every
+        frame queues behind the held place, so the push keeps its order among them."""
+        if (self._write is None or self.state is not OPEN or self._sender is not None
+                or self._held or self._outbound or self._outbound.busy):
             return False
+        self._held = True
+        return True
+
+    def write_held(self, frame: bytes, message: bytes, text: str | None = None) -> bool:
+        """Fill the place ``hold`` kept with ``frame`` (``message`` as one whole
+        WebSocket frame), written straight to the socket, if the server says it is safe
+        and the peer is reading; then send what waited behind it. False, and the place
+        still held, otherwise: the caller queues the push (``queue_held``). ``text`` is
+        ``message`` decoded when the caller has it (the replay buffer keeps text)."""
+        write = self._write
+        if (self.state is not OPEN or write is None or self._sender is not None
+                or self._outbound.busy or len(message) > self._outbound.max_batch_bytes
+                or not write.try_write(frame)):
+            return False
+        self._held = False
         if self._replay is not None:
-            self._replay.record(message.decode())
-        events.observer.sent(message)
+            self._replay.record(message.decode() if text is None else text)
+        events.observer.sent_size(len(message))
+        self._kick()
+        return True
+
+    def queue_held(self, items: Sequence[tuple[str, Hashable | None]]) -> bool:
+        """Fill the place ``hold`` kept with a push's frames (``send_frames``'s
+        ``items``), queued ahead of what waited behind it, and send. True if queued;
+        False if the connection is closing, or they overflowed the queue (it closes)."""
+        self._held = False
+        if self.state >= CLOSING:
+            return False
+        behind = self.behind()
+        if not self._outbound.push_ahead(
+                [(frame, key if behind else None) for frame, key in items]):
+            self._overflowed()
+            return False
+        self._queued(True, start=True)
         return True
 
     async def respond(self, frame: str) -> None:
         """Send a frame now from a task on the loop (a callback's response): straight to
         the socket when nothing is queued or in flight, else behind what is."""
-        if self._outbound or self._outbound.busy or self.state is not OPEN:
+        if self._outbound or self._outbound.busy or self.state is not OPEN or self._held:
             self._enqueue(frame, True, None)
         else:
             await self._transmit(frame)
@@ -298,10 +332,11 @@ class Connection:
                         self._outbound.size)
 
     def _kick(self) -> None:
-        """Start the sender if frames wait and nothing else is sending."""
+        """Start the sender if frames wait and nothing else is sending (or holds the
+        next send: ``hold``)."""
         if (
             self._sender is None and self._outbound and not self._outbound.busy
-            and self.state is OPEN
+            and self.state is OPEN and not self._held
         ):
             self._sender = self.loop.create_task(self._run_sender())
 
@@ -312,7 +347,8 @@ class Connection:
         try:
             for frame in replay or ():
                 await self._transmit(frame, renumber=False)
-            while outbound and self.state is OPEN:
+            # A push's held place (``hold``) goes first: what queued behind it waits.
+            while outbound and self.state is OPEN and not self._held:
                 if self._batch_delay and not outbound.urgent:
                     self._flush = self.loop.create_future()
                     with contextlib.suppress(TimeoutError):

@@ -76,5 +76,8 @@ class TransportWriter:
         if (not self._is_open() or transport.is_closing()
                 or transport.get_write_buffer_size() > self._high):
             return False
-        transport.write(frame)
+        try:
+            transport.write(frame)
+        except (RuntimeError, OSError):  # closing under us (after write_eof, say)
+            return False
         return True

@@ -109,6 +109,11 @@ async def serve(
                 # welcome went out): then this task's cancellation is on its way.
                 if resumed is not None and conn.state is State.PARKED:
                     conn.resume(ws.send, resumed, servers.direct_writer(ws))
+                elif resumed is None:
+                    # Only now: a push written straight to the socket before the welcome
+                    # would be counted by the page and then forgotten at the welcome,
+                    # one frame off for a resume.
+                    conn.attach_writer(servers.direct_writer(ws))
             close = await _receive_loop(services, ws, conn, member, ours)
     except BackplaneUnavailable as err:
         if not admitted:

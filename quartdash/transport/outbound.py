@@ -134,6 +134,25 @@ class Outbound:
             self.urgent = True
         return True
 
+    def push_ahead(self, items: Sequence[tuple[str, Hashable | None]]) -> bool:
+        """``push_all``, but ahead of every frame waiting: a push that held its place
+        (``Connection.hold``) and could not be written straight to the socket. A
+        waiting frame of the same key was made later: it stays, and the push's goes.
+        False, and the queue unchanged, past a budget."""
+        waiting, size = self._frames, self._size
+        self._frames, self._size = {}, 0
+        self.push_all(items)  # an empty queue takes one sender's frames whole
+        for key in waiting.keys() & self._frames.keys():
+            self._size -= len(self._frames.pop(key))
+            events.observer.coalesced()
+        if waiting and (len(self._frames) + len(waiting) > self.max_frames
+                        or self._size + size > self.max_bytes):
+            self._frames, self._size = waiting, size
+            return False
+        self._frames.update(waiting)
+        self._size += size
+        return True
+
     def take_batch(self) -> list[str]:
         """The oldest frames, up to ``max_batch_bytes`` (at least one), out of the
         queue; what is left is not urgent any more."""

@@ -113,7 +113,8 @@ async def serve_socket(services: SocketServices) -> Response | None:
     else:
         conn = Connection(
             ws.send,
-            write=servers.direct_writer(ws),
+            # quartdash's worker gets it once welcomed (``handler.serve``).
+            write=None if ours else servers.direct_writer(ws),
             batch_delay=services.batch_delay(),
             max_pending=services.settings.max_pending_frames,
             max_pending_bytes=services.settings.max_pending_bytes,

@@ -4,6 +4,7 @@ cannot be read is refused with the errors the backplane catches."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from typing import Any
@@ -71,3 +72,13 @@ def test_a_record_of_another_version_reads() -> None:
     del data["user_agent"]
     data["unknown"] = 1
     assert wire.info_from_json(data).user_agent is None
+
+
+def test_a_presence_entry_is_the_admin_apis_record() -> None:
+    """``dump_info`` encodes the dataclass directly (orjson), the admin API lists
+    ``info_to_json``: the two must stay the same fields and values."""
+    for record in (info(), dataclasses.replace(info(user=None, session=None),
+                                               topics=("a", "b"))):
+        assert orjson.loads(wire.dump_info(record)) == json.loads(
+            json.dumps(wire.info_to_json(record)))
+        assert wire.load_info(wire.dump_info(record)) == record

@@ -165,3 +165,23 @@ def test_frames_queued_together_fit_an_empty_queue_or_go_in_whole_or_not_at_all(
 def queue_keys(queue: Outbound) -> set[object]:
     """The caller's keys of the frames waiting (a test's look inside)."""
     return {key for key in queue._frames if isinstance(key, str)}
+
+
+def test_a_held_push_goes_ahead_of_what_waited_and_a_later_value_of_its_key_wins() -> None:
+    """A push that held its place and could not be written directly (``push_ahead``)
+    goes before the frames that queued behind it; a frame of the same key that waited
+    was made later, so it is the one kept."""
+    out = Outbound(max_frames=10, max_bytes=1_000)
+    assert out.push("later-a") and out.push("later-p", key="p")
+    assert out.push_ahead([("push-p", "p"), ("push-e", None)])
+    assert out.take_batch() == ["push-e", "later-a", "later-p"]
+    assert out.size == 0
+    # Past a budget: refused, and the queue as it was.
+    out = Outbound(max_frames=3, max_bytes=1_000)
+    assert out.push("w1") and out.push("w2")
+    assert not out.push_ahead([("x1", None), ("x2", None)])
+    assert out.take_batch() == ["w1", "w2"]
+    # Into an empty queue, a push always fits, whatever its size.
+    out = Outbound(max_frames=2, max_bytes=10)
+    assert out.push_ahead([("y" * 50, None), ("z" * 50, None), ("w", None)])
+    assert len(out) == 3
