@@ -206,15 +206,7 @@ class Connection:
         loop: all or none (``Outbound.push_all``). True if they were queued; False if
         the connection is closing, or they overflowed the queue (then it closes).
         ``start=False``: the send begins at ``start_sending``, not at once."""
-        if self.state >= CLOSING:
-            return False
-        behind = self.behind()
-        if not self._outbound.push_all(
-                [(frame, key if behind else None) for frame, key in items]):
-            self._overflowed()
-            return False
-        self._queued(True, start)
-        return True
+        return self._admit(self._outbound.push_all, items, start)
 
     def start_sending(self) -> None:
         """Send what is queued, if nothing is sending it already (see ``send_frames``)."""
@@ -265,14 +257,19 @@ class Connection:
         ``items``), queued ahead of what waited behind it, and send. True if queued;
         False if the connection is closing, or they overflowed the queue (it closes)."""
         self._held = False
+        return self._admit(self._outbound.push_ahead, items, True)
+
+    def _admit(self, put: Callable[[list[tuple[str, Hashable | None]]], bool],
+               items: Sequence[tuple[str, Hashable | None]], start: bool) -> bool:
+        """A push's frames into the queue by ``put`` (keyed only while behind), all or
+        none; past a budget the socket closes (1013)."""
         if self.state >= CLOSING:
             return False
         behind = self.behind()
-        if not self._outbound.push_ahead(
-                [(frame, key if behind else None) for frame, key in items]):
+        if not put([(frame, key if behind else None) for frame, key in items]):
             self._overflowed()
             return False
-        self._queued(True, start=True)
+        self._queued(True, start)
         return True
 
     async def respond(self, frame: str) -> None:

@@ -11,9 +11,6 @@ negotiates no compression and has no direct write; its pushes go through ASGI.
 
 from __future__ import annotations
 
-import base64
-import os
-import socket
 import struct
 import time
 import zlib
@@ -26,6 +23,7 @@ import requests
 from quartdash.testing.servers import SERVERS, Server, serve
 from quartdash.testing.wsclient import callback_request, messages
 from tests.authclient import COOKIE, SECRET, login
+from tests.transport.test_hostile_review import RawSocket
 
 APP = "tests.apps.topics_app:app"
 TOPIC = "direct"
@@ -44,33 +42,16 @@ def served(request: pytest.FixtureRequest,
         yield name, server
 
 
-class Frames:
+class Frames(RawSocket):
     """A socket opened by hand with permessage-deflate offered; ``read`` gives each
     message with whether it came compressed (RSV1), inflating those with one
     inflater for the whole socket, as a page does."""
 
     def __init__(self, server: Server, cookie: str, receive_buffer: int = 0) -> None:
-        port = int(server.url.rsplit(":", 1)[1])
-        self.sock = socket.socket()
-        if receive_buffer:  # before connecting, so the window is small from the start
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        super().__init__(server, deflate=True, headers=f"Cookie: {COOKIE}={cookie}\r\n",
+                         receive_buffer=receive_buffer)
         self.sock.settimeout(WAIT)
-        self.sock.connect(("127.0.0.1", port))
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.sock.sendall(
-            f"GET /_dash-ws-callback HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-            f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-            f"Sec-WebSocket-Version: 13\r\nOrigin: {server.url}\r\n"
-            f"Cookie: {COOKIE}={cookie}\r\n"
-            "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n".encode())
-        self.buffer = b""
-        while b"\r\n\r\n" not in self.buffer:
-            chunk = self.sock.recv(4096)
-            assert chunk, f"closed during the handshake: {self.buffer!r}"
-            self.buffer += chunk
-        head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
-        assert b" 101 " in head.split(b"\r\n")[0], head
-        self.deflate = b"permessage-deflate" in head.lower()
+        self.deflate = b"permessage-deflate" in self.head.lower()
         self.inflater = zlib.decompressobj(-15)
         #: Messages read but not yet handed out (the rest of a batch).
         self.pending: list[tuple[bool, dict[str, Any]]] = []

@@ -32,23 +32,31 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 class RawSocket:
     """A WebSocket opened by hand, so that any frame at all can be sent."""
 
-    def __init__(self, server: Server, deflate: bool = False) -> None:
+    def __init__(self, server: Server, deflate: bool = False, headers: str = "",
+                 receive_buffer: int = 0) -> None:
+        """``headers``: more request header lines (each ending in CRLF);
+        ``receive_buffer``: a small receive window, set before connecting."""
         port = int(server.url.rsplit(":", 1)[1])
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.sock = socket.socket()
+        if receive_buffer:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        self.sock.settimeout(10)
+        self.sock.connect(("127.0.0.1", port))
         key = base64.b64encode(os.urandom(16)).decode()
         extensions = "Sec-WebSocket-Extensions: permessage-deflate\r\n" if deflate else ""
         self.sock.sendall(
             f"GET /_dash-ws-callback HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
             f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-            f"Sec-WebSocket-Version: 13\r\nOrigin: {server.url}\r\n{extensions}\r\n".encode()
+            f"Sec-WebSocket-Version: 13\r\nOrigin: {server.url}\r\n{extensions}{headers}"
+            "\r\n".encode()
         )
         self.buffer = b""
         while b"\r\n\r\n" not in self.buffer:
             chunk = self.sock.recv(4096)
             assert chunk, f"closed during the handshake: {self.buffer!r}"
             self.buffer += chunk
-        head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
-        assert b" 101 " in head.split(b"\r\n")[0], head
+        self.head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
+        assert b" 101 " in self.head.split(b"\r\n")[0], self.head
 
     @staticmethod
     def frame(opcode: int, payload: bytes = b"", fin: bool = True, rsv1: bool = False) -> bytes:
