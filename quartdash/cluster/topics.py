@@ -4,7 +4,8 @@ A push is encoded here once, by whoever makes it (a route, a task, a thread, ano
 process through ``Publisher``), into a ``models.Push``: each component's props and the
 event's data as JSON text. It then crosses the backplane once (one Redis message,
 whatever the number of subscribers), and every worker splices that text into the frames
-of its own sockets (``frames``) and queues them under each socket's limits
+of its own sockets (``PushFrames``): written straight to a socket that nothing else is
+being sent to (``transport/direct.py``), else queued under that socket's limits
 (``transport/outbound.py``): while a page is behind, ``set_props`` to the same props
 coalesce to the latest; events never merge; pushes from one publisher keep their order.
 

@@ -14,11 +14,13 @@ What makes it safe (each ``DirectWriter`` of ``_compat`` checks it on every writ
 * The socket is open at both levels: the server's stream and its WebSocket library have
   sent no close, so nothing is written after a close frame.
 * Nothing of the server's is half way to the transport: hypercorn writes under a lock,
-  and a frame is written directly only while no one holds it; uvicorn writes
-  synchronously. The connection (``connection.py``) writes directly only when nothing of
-  its own is queued or in flight, so frames keep their order.
-* The peer is reading: the transport's buffer is at or below its high-water mark.
-  Past it, the push is queued as any frame is, and the queue's budgets, coalescing and
+  and a frame is written directly only while no one holds it or waits for it; uvicorn
+  writes synchronously. The connection (``connection.py``) writes directly only when
+  nothing of its own is queued or in flight, and from a push's delivery to its write
+  holds its next send for it (``Connection.hold``), so frames keep their order.
+* The peer is reading: the transport's buffer is at or below its high-water mark (and
+  the message is at most one batch, ``outbound.DEFAULT_MAX_BATCH_BYTES``).
+  Otherwise the push is queued as any frame is, and the queue's budgets, coalescing and
   the send timeout take over as before (``outbound.py``), so a page that stopped reading
   costs at most the high-water mark more than it did.
 
