@@ -9,7 +9,8 @@ lifespan shutdown stays the fallback for any other server.
 
 A socket's direct write (``transport/direct.py``) is found the same way, from the
 server's ASGI ``send`` (``direct_writer``): hypercorn's HTTP/1.1 sockets and uvicorn's
-two WebSocket implementations have one; granian, hypercorn's WebSockets over HTTP/2, a
+sans-I/O ``websockets`` (its default) and ``wsproto`` implementations have one; granian,
+hypercorn's WebSockets over HTTP/2, uvicorn's legacy ``websockets`` implementation, a
 middleware that wraps ``send``, or any other server has none, and pushes go through
 ASGI there.
 """
