@@ -11,14 +11,17 @@ negotiates no compression and has no direct write; its pushes go through ASGI.
 
 from __future__ import annotations
 
+import asyncio
 import struct
 import time
 import zlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from websockets.asyncio.client import connect
 
 from quartdash.testing.servers import SERVERS, Server, serve
 from quartdash.testing.wsclient import callback_request, messages
@@ -173,3 +176,22 @@ def test_a_page_that_stops_reading_hands_pushes_to_the_queue_and_back(
             assert not compressed
     finally:
         page.sock.close()
+
+
+@pytest.mark.parametrize(("name", "args", "expected"), [
+    ("hypercorn", (), "yes"),
+    ("uvicorn", (), "yes"),  # --ws auto: websockets' sans-I/O protocol
+    ("uvicorn", ("--ws", "websockets-sansio"), "yes"),
+    ("uvicorn", ("--ws", "wsproto"), "yes"),
+    ("uvicorn", ("--ws", "websockets"), "no"),  # the legacy protocol
+    ("granian", (), "no"),
+])
+async def test_which_servers_give_a_direct_write(
+        name: str, args: tuple[str, ...], expected: str, tmp_path: Path) -> None:
+    """Found from the server's own objects behind the ASGI ``send``: a renamed class in
+    a new release of a server must show here, not as a silent fall back to ASGI."""
+    with serve(name, "tests.apps.plain_ws_app:app", tmp_path, args=list(args)) as server:
+        url = server.url.replace("http://", "ws://") + "/direct"
+        async with connect(url, open_timeout=WAIT) as ws:
+            async with asyncio.timeout(WAIT):
+                assert await ws.recv() == expected
