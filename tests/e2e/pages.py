@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 
 #: How long a browser test waits for what it watches, unless it says otherwise.
@@ -14,10 +15,14 @@ WAIT = 15.0
 
 def poll(condition: Any, what: str, timeout: float = WAIT) -> Any:
     """Poll ``condition`` until it returns something true (returned); fail after
-    ``timeout`` seconds, saying ``what`` did not happen."""
+    ``timeout`` seconds, saying ``what`` did not happen. An element that went stale
+    while the condition read it (the page navigated, a form posted) means not yet."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        value = condition()
+        try:
+            value = condition()
+        except StaleElementReferenceException:
+            value = None
         if value:
             return value
         time.sleep(0.05)
