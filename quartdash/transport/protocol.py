@@ -348,16 +348,20 @@ def for_tab_encoded(parts: tuple[bytes, bytes], renderer_id: str) -> bytes:
     return parts[0] + orjson.dumps(renderer_id) + parts[1]
 
 
+_SET_PROPS_HEAD = '{"type":"set_props","rendererId":'
+_SET_PROPS_TAIL = ',"payload":{"componentId":%s,"props":%s}}'
+
+
 def set_props_parts(component_id: str, props_json: str) -> TabFrame:
     """A ``set_props`` message for any tab; ``props_json`` is the encoded
     ``{prop: value}`` object."""
-    return ('{"type":"set_props","rendererId":',
-            ',"payload":{"componentId":%s,"props":%s}}' % (_q(component_id), props_json))
+    return _SET_PROPS_HEAD, _SET_PROPS_TAIL % (_q(component_id), props_json)
 
 
 def set_props_frame(renderer_id: str, component_id: str, props_json: str) -> str:
-    """A ``set_props`` message for one tab (``set_props_parts``)."""
-    return for_tab(set_props_parts(component_id, props_json), renderer_id)
+    """A ``set_props`` message for one tab (``set_props_parts``, spliced in one go: every
+    streamed ``set_props`` of a callback comes here)."""
+    return _SET_PROPS_HEAD + _q(renderer_id) + _SET_PROPS_TAIL % (_q(component_id), props_json)
 
 
 def get_props_request(
@@ -374,15 +378,18 @@ def get_props_request(
     ).decode()
 
 
+_EVENT_HEAD = '{"type":"quartdash_event","v":%d,"rendererId":' % PROTOCOL_VERSION
+_EVENT_TAIL = ',"payload":{"event":%s,"data":%s}}'
+
+
 def event_parts(event: str, data_json: str) -> TabFrame:
     """One event of the event channel for any tab; ``data_json`` is already encoded."""
-    return ('{"type":"quartdash_event","v":%d,"rendererId":' % PROTOCOL_VERSION,
-            ',"payload":{"event":%s,"data":%s}}' % (_q(event), data_json))
+    return _EVENT_HEAD, _EVENT_TAIL % (_q(event), data_json)
 
 
 def event_frame(renderer_id: str, event: str, data_json: str) -> str:
-    """One event of the event channel for one tab (``event_parts``)."""
-    return for_tab(event_parts(event, data_json), renderer_id)
+    """One event of the event channel for one tab (``event_parts``, in one go)."""
+    return _EVENT_HEAD + _q(renderer_id) + _EVENT_TAIL % (_q(event), data_json)
 
 
 def close_notice(code: int, reason: str) -> str:

@@ -4,6 +4,7 @@
 // the test files import it, and so do the scripts they run in child processes.
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
+import net from "node:net";
 
 /** This module's URL, for the scripts run in a child process to import it. */
 export const FAKE_SERVER = import.meta.url;
@@ -23,6 +24,22 @@ export function upgrade(buffer) {
   const reply = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n" +
     "Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + "\r\n\r\n";
   return { ok: true, reply, rest: buffer.subarray(end + 4) };
+}
+
+/** A server on 127.0.0.1 that answers every WebSocket upgrade (a request without a key
+ *  is dropped) and hands the open connection to `opened(conn)`: `{server, url}`. */
+export async function serve(opened) {
+  const server = net.createServer((conn) => {
+    conn.once("data", (head) => {
+      const handshake = upgrade(head);
+      if (!handshake?.ok) return conn.destroy();
+      conn.write(handshake.reply);
+      opened(conn);
+    });
+    conn.on("error", () => {});
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { server, url: "ws://127.0.0.1:" + server.address().port + "/ws" };
 }
 
 /** The text messages of the complete client frames (masked, unfragmented) at the start

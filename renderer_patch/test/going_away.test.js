@@ -58,25 +58,16 @@ test("40 sockets closed with 1001 at once reconnect spread over the window", () 
     goingAwayMinDelay: 200, goingAwayMaxDelay: 2200,
   };
   const seen = runScript(`
-    import net from "node:net";
     import { ServerSocket } from ${JSON.stringify(SOCKET)};
-    import { textFrame, upgrade } from ${JSON.stringify(FAKE_SERVER)};
+    import { serve, textFrame } from ${JSON.stringify(FAKE_SERVER)};
     globalThis.self = { location: { href: "http://127.0.0.1/" } };
     const started = Date.now();
     const handshakes = [];
     const open = [];
-    const server = net.createServer((conn) => {
-      conn.once("data", (head) => {
-        const handshake = upgrade(head);
-        if (!handshake?.ok) return conn.destroy();
-        handshakes.push(Date.now() - started);
-        conn.write(handshake.reply);
-        open.push(conn);
-      });
-      conn.on("error", () => {});
+    const { server, url } = await serve((conn) => {
+      handshakes.push(Date.now() - started);
+      open.push(conn);
     });
-    await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const url = "ws://127.0.0.1:" + server.address().port + "/ws";
     const closes = [];
     const sockets = [];
     for (let i = 0; i < 40; i += 1) {

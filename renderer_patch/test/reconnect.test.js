@@ -21,23 +21,15 @@ const SOCKET = new URL("../src/socket.js", import.meta.url).href;
  *  with the socket's `policy`; return what the body returns. */
 function scenario(policy, body) {
   const script = `
-    import net from "node:net";
     import { ServerSocket } from ${JSON.stringify(SOCKET)};
-    import { upgrade } from ${JSON.stringify(FAKE_SERVER)};
+    import { serve } from ${JSON.stringify(FAKE_SERVER)};
     globalThis.self = { location: { href: "http://127.0.0.1/" } };
     const started = Date.now();
     const handshakes = [];
-    const server = net.createServer((conn) => {
-      conn.once("data", (head) => {
-        const handshake = upgrade(head);
-        if (!handshake?.ok) return conn.destroy();
-        handshakes.push(Date.now() - started);
-        conn.write(handshake.reply);
-        setTimeout(() => conn.destroy(), 5);
-      });
+    const { server, url } = await serve((conn) => {
+      handshakes.push(Date.now() - started);
+      setTimeout(() => conn.destroy(), 5);
     });
-    await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const url = "ws://127.0.0.1:" + server.address().port + "/ws";
     const closes = [];
     const socket = new ServerSocket({
       onOpen() {}, onMessage() {}, onResumeLost() {},

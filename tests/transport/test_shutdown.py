@@ -16,11 +16,23 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from quartdash import CloseCode
-from quartdash.testing.servers import hypercorn, log_shows, uvicorn
+from quartdash.testing.servers import Server, hypercorn, log_shows, uvicorn
 from quartdash.testing.wsclient import echo_rtt, open_socket
 
 GRACEFUL = 2.0  # quartdash.testing.servers starts hypercorn with --graceful-timeout 2
 NOTICE = {"type": "quartdash_close", "v": 1, "code": 1001, "reason": "server restarting"}
+
+
+async def live_sockets(stack: contextlib.AsyncExitStack, server: Server,
+                       count: int) -> list[ClientConnection]:
+    """``count`` sockets of ``server``, opened one after the other (oldest first), each
+    answering a round trip."""
+    sockets = []
+    for n in range(count):
+        ws = await stack.enter_async_context(open_socket(server.url))
+        await echo_rtt(ws, n)
+        sockets.append(ws)
+    return sockets
 
 
 async def closed_with_1001(ws: ClientConnection, timeout: float) -> float:
@@ -73,11 +85,7 @@ async def test_the_drain_spreads_the_closes_over_its_window_oldest_first(
     with hypercorn("examples.echo:app", tmp_path, env=env,
                    args=("--graceful-timeout", "6")) as server:
         async with contextlib.AsyncExitStack() as stack:
-            sockets = []
-            for n in range(SOCKETS):  # opened one after the other: oldest first
-                ws = await stack.enter_async_context(open_socket(server.url))
-                await echo_rtt(ws, n)
-                sockets.append(ws)
+            sockets = await live_sockets(stack, server, SOCKETS)
             started = time.perf_counter()
             server.proc.send_signal(signal.SIGTERM)
             times = await asyncio.gather(
@@ -106,11 +114,7 @@ async def test_a_drain_longer_than_the_graceful_timeout_is_cut_to_fit(tmp_path: 
     start, and the drain shortened so every socket still gets its 1001 in time."""
     with hypercorn("examples.echo:app", tmp_path) as server:
         async with contextlib.AsyncExitStack() as stack:
-            sockets = []
-            for n in range(10):
-                ws = await stack.enter_async_context(open_socket(server.url))
-                await echo_rtt(ws, n)
-                sockets.append(ws)
+            sockets = await live_sockets(stack, server, 10)
             started = time.perf_counter()
             server.proc.send_signal(signal.SIGTERM)
             times = await asyncio.gather(*(closed_with_1001(ws, GRACEFUL + 5) for ws in sockets))
@@ -134,11 +138,7 @@ async def test_under_uvicorn_the_drain_fits_quartdashs_hold_of_its_stop(
                                 "timeout (10 s): a stop will close the sockets over 9 s")
     with uvicorn("examples.echo:app", tmp_path) as server:
         async with contextlib.AsyncExitStack() as stack:
-            sockets = []
-            for n in range(10):
-                ws = await stack.enter_async_context(open_socket(server.url))
-                await echo_rtt(ws, n)
-                sockets.append(ws)
+            sockets = await live_sockets(stack, server, 10)
             server.proc.send_signal(signal.SIGTERM)
             times = await asyncio.gather(*(closed_with_1001(ws, 15) for ws in sockets))
             await asyncio.to_thread(server.proc.wait, 15)
