@@ -92,8 +92,8 @@ class PushFrames:
     """One push's frames for any tab, spliced from text built once per push: each
     tab's frames with their coalescing keys (``for_tab``, what a socket's queue takes,
     built once per tab id), and the one frame a socket is written when nothing waits
-    for it (``direct``, built once per set of tabs: one for every socket of a push to
-    every tab)."""
+    for it (``direct``: built once for a push to every tab, which every socket of
+    quartdash's worker shares; per socket for tab ids of its own)."""
 
     __slots__ = ("_encoded", "_event", "_every", "_tabs", "_updates")
 
